@@ -1,0 +1,20 @@
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+
+.PHONY: build test lint demo clean
+
+## build: the teleport binary, static, with its version
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o teleport .
+
+## test: every test against throwaway PostgreSQL clusters (needs initdb and pg_ctl, see README)
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -f teleport

@@ -1,0 +1,189 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// problem is one thing wrong with a configuration, at one YAML key path.
+type problem struct {
+	key string // e.g. "targets.my-target.endpoint.port"; "" for the whole file
+	msg string
+}
+
+func (p problem) Error() string {
+	if p.key == "" {
+		return p.msg
+	}
+	return p.key + ": " + p.msg
+}
+
+// Validate reports every problem of c at once, joined with errors.Join, one
+// per line, each naming its YAML key path, the bad value and what is
+// allowed. It does no I/O: files named by c are read by Parse, and checked
+// again by whoever opens them.
+func (c Config) Validate() error {
+	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// nameRule is what a name must look like, in the words of the messages.
+const nameRule = "1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit"
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// maxIdentifier is PostgreSQL's limit on an identifier's length, in bytes.
+const maxIdentifier = 63
+
+func (c Config) problems() []problem {
+	var ps []problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
+	}
+
+	if c.BatchSize <= 0 {
+		add("batch_size", "must be > 0 events, got %d", c.BatchSize)
+	}
+	if c.MaxEventsPerBatch <= 0 {
+		add("max_events_per_batch", "must be > 0 events, got %d", c.MaxEventsPerBatch)
+	}
+	iv := c.ProcessingIntervals
+	for _, i := range []struct {
+		key string
+		ms  Millis
+	}{
+		{"batcher", iv.Batcher},
+		{"transmitter", iv.Transmitter},
+		{"applier", iv.Applier},
+		{"vacuum", iv.Vacuum},
+		{"ddlwatcher", iv.DDLWatcher},
+	} {
+		if i.ms <= 0 {
+			add("processing_intervals."+i.key, "must be > 0 milliseconds, got %d", i.ms)
+		}
+	}
+
+	db := c.Database
+	switch {
+	case db.Name == "":
+		add("database.name", "required: this instance's name, %s", nameRule)
+	case !validName.MatchString(db.Name):
+		add("database.name", "%q is not a valid name: use %s", db.Name, nameRule)
+	}
+	for _, f := range []struct{ key, value, def string }{
+		{"database.database", db.Database, "postgres"},
+		{"database.hostname", db.Hostname, "localhost"},
+		{"database.username", db.Username, "teleport"},
+	} {
+		if f.value == "" {
+			add(f.key, "must not be empty (leave the key out for the default, %q)", f.def)
+		}
+	}
+	checkPort(add, "database.port", db.Port)
+	if !slices.Contains(SSLModes, db.SSLMode) {
+		add("database.sslmode", "%q is not allowed: use one of %s", db.SSLMode, strings.Join(SSLModes, ", "))
+	}
+	checkExclusive(add, "database.password", db.Password, "database.password_file", db.PasswordFile)
+
+	srv := c.Server
+	if srv.Hostname != "" {
+		checkHost(add, "server.hostname", srv.Hostname)
+	}
+	checkPort(add, "server.port", srv.Port)
+	checkExclusive(add, "server.auth_token", srv.AuthToken, "server.auth_token_file", srv.AuthTokenFile)
+	switch {
+	case srv.TLSCertFile != "" && srv.TLSKeyFile == "":
+		add("server.tls_key_file", "required when server.tls_cert_file is set (set both or neither)")
+	case srv.TLSCertFile == "" && srv.TLSKeyFile != "":
+		add("server.tls_cert_file", "required when server.tls_key_file is set (set both or neither)")
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(c.Targets)) {
+		t := c.Targets[name]
+		key := "targets." + name
+		if !validName.MatchString(name) {
+			add(key, "%q is not a valid target name: use %s, the target's database.name", name, nameRule)
+		}
+		if msg := checkExpression(t.TargetExpression); msg != "" {
+			add(key+".target_expression", "%s", msg)
+		}
+		if t.Endpoint.Hostname == "" {
+			add(key+".endpoint.hostname", "required: the target instance's host name or IP address")
+		} else {
+			checkHost(add, key+".endpoint.hostname", t.Endpoint.Hostname)
+		}
+		checkPort(add, key+".endpoint.port", t.Endpoint.Port)
+		if t.Endpoint.CAFile != "" && !t.Endpoint.TLS {
+			add(key+".endpoint.ca_file", "only used with https: set %s.endpoint.tls: true or remove it", key)
+		}
+		switch {
+		case len(t.ApplySchema) > maxIdentifier:
+			add(key+".apply_schema", "is %d bytes long, more than PostgreSQL's limit of %d", len(t.ApplySchema), maxIdentifier)
+		case strings.IndexByte(t.ApplySchema, 0) >= 0:
+			add(key+".apply_schema", "must not contain a NUL byte")
+		}
+		checkExclusive(add, key+".auth_token", t.AuthToken, key+".auth_token_file", t.AuthTokenFile)
+	}
+	return ps
+}
+
+type addFunc func(key, format string, args ...any)
+
+func checkPort(add addFunc, key string, port int) {
+	if port < 1 || port > 65535 {
+		add(key, "must be between 1 and 65535, got %d", port)
+	}
+}
+
+// checkExclusive reports when both a secret and the file holding it are set.
+// It never prints the secret.
+func checkExclusive(add addFunc, valueKey, value, fileKey, file string) {
+	if value != "" && file != "" {
+		add(fileKey, "cannot be set together with %s: set one of them", valueKey)
+	}
+}
+
+// checkHost reports a host that is not a bare host name or IP address, the
+// usual mistake being a URL or host:port.
+func checkHost(add addFunc, key, host string) {
+	switch {
+	case strings.ContainsAny(host, "/ "):
+		add(key, "%q must be a host name or IP address, without scheme or path", host)
+	case strings.Contains(host, ":"):
+		if _, err := netip.ParseAddr(host); err != nil {
+			add(key, "%q must be a host name or IP address, without port (set the port key) or brackets", host)
+		}
+	}
+}
+
+// checkExpression returns what is wrong with a target_expression, or "".
+func checkExpression(expr string) string {
+	const want = `want "schema.table" with each part a pattern such as "public.*", "*.*" or "sales.order_*"`
+	if expr == "" {
+		return "required: " + want
+	}
+	schema, table, ok := strings.Cut(expr, ".")
+	switch {
+	case !ok:
+		return fmt.Sprintf("%q has no dot: %s", expr, want)
+	case schema == "":
+		return fmt.Sprintf("%q has an empty schema part: %s", expr, want)
+	case table == "":
+		return fmt.Sprintf("%q has an empty table part: %s", expr, want)
+	}
+	for _, p := range []struct{ part, pattern string }{{"schema", schema}, {"table", table}} {
+		if _, err := path.Match(p.pattern, ""); err != nil {
+			return fmt.Sprintf("%q: %s part %q is not a valid pattern (%v): use * and ? as wildcards, [...] for a set of characters, \\ to escape", expr, p.part, p.pattern, err)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,147 @@
+// Package database is the only package that speaks SQL: it opens connections,
+// migrates the teleport schema, checks the role's privileges and holds every
+// query Teleport runs, as embedded files under sql/.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/config"
+)
+
+//go:embed sql
+var sqlFiles embed.FS
+
+// queries maps a file name under sql/queries (without .sql) to its text.
+// Loading at init means a missing file stops the program at once, not mid-run.
+var queries = mustLoadQueries(sqlFiles, "sql/queries")
+
+func mustLoadQueries(fsys fs.FS, dir string) map[string]string {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("read embedded %s: %v", dir, err))
+	}
+	m := make(map[string]string, len(entries))
+	for _, e := range entries {
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			panic(fmt.Sprintf("read embedded %s: %v", e.Name(), err))
+		}
+		m[strings.TrimSuffix(e.Name(), ".sql")] = string(b)
+	}
+	return m
+}
+
+// query returns the text of an embedded query; a name with no file is a
+// programming error caught by TestQueriesPrepare.
+func query(name string) string {
+	q, ok := queries[name]
+	if !ok {
+		panic("no query file sql/queries/" + name + ".sql")
+	}
+	return q
+}
+
+// Querier is what *sql.DB, *sql.Tx and *sql.Conn share, so query functions
+// work in and out of a transaction.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ConnString returns the lib/pq connection string for c. Values are quoted,
+// so passwords and names may hold spaces, quotes and backslashes. An empty
+// password is left out so that PGPASSWORD, PGPASSFILE and ~/.pgpass apply.
+func ConnString(c config.Database, appName string) string {
+	kv := [][2]string{
+		{"host", c.Hostname},
+		{"port", strconv.Itoa(c.Port)},
+		{"dbname", c.Database},
+		{"user", c.Username},
+		{"sslmode", c.SSLMode},
+		{"application_name", appName},
+		{"connect_timeout", "10"},
+	}
+	if c.Password != "" {
+		kv = append(kv, [2]string{"password", c.Password})
+	}
+	var b strings.Builder
+	for i, p := range kv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(p[0])
+		b.WriteString("='")
+		b.WriteString(strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(p[1]))
+		b.WriteByte('\'')
+	}
+	return b.String()
+}
+
+// Open connects to the configured database and checks that it answers. The
+// error names the host, port, database and user, never the password.
+func Open(ctx context.Context, c config.Database, appName string) (*sql.DB, error) {
+	where := fmt.Sprintf("database %q on %s:%d as %q", c.Database, c.Hostname, c.Port, c.Username)
+	conn, err := pq.NewConnector(ConnString(c, appName))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", where, err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close() // the ping error is the one worth reporting
+		return nil, fmt.Errorf("connect to %s: %w (check database.hostname, port, username and the password or PGPASSFILE)", where, err)
+	}
+	return db, nil
+}
+
+// InTx runs fn in a transaction: it commits when fn returns nil and rolls
+// back otherwise, so no path leaks an open transaction.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // fn's error says what went wrong; the rollback error would only repeat it
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// SQLState returns the SQLSTATE code of a PostgreSQL error, or "" when err
+// did not come from the server.
+func SQLState(err error) string {
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		return string(pe.Code)
+	}
+	return ""
+}
+
+// QuoteIdent quotes a name for SQL text with the driver's quoting.
+func QuoteIdent(name string) string { return pq.QuoteIdentifier(name) }
+
+// QuoteQualified quotes schema.name for SQL text.
+func QuoteQualified(schema, name string) string {
+	return pq.QuoteIdentifier(schema) + "." + pq.QuoteIdentifier(name)
+}

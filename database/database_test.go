@@ -1,0 +1,214 @@
+package database_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
+
+func migrated(t *testing.T) (*sql.DB, string) {
+	t.Helper()
+	db, name := dbtest.Shared(t).NewDB(t)
+	if _, err := database.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db, name
+}
+
+func TestMigrate_Idempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := dbtest.Shared(t).NewDB(t)
+	ms, err := database.Migrations()
+	if err != nil {
+		t.Fatalf("Migrations: %v", err)
+	}
+	first, err := database.Migrate(ctx, db)
+	if err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if len(first) != len(ms) {
+		t.Errorf("first Migrate applied %v, want all %d migrations", first, len(ms))
+	}
+	again, err := database.Migrate(ctx, db)
+	if err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if len(again) != 0 {
+		t.Errorf("second Migrate applied %v, want nothing", again)
+	}
+	v, err := database.SchemaVersion(ctx, db)
+	if err != nil {
+		t.Fatalf("SchemaVersion: %v", err)
+	}
+	if want := ms[len(ms)-1].Version; v != want {
+		t.Errorf("SchemaVersion = %d, want %d", v, want)
+	}
+}
+
+func TestMigrate_Concurrent(t *testing.T) {
+	t.Parallel()
+	c := dbtest.Shared(t)
+	_, name := c.NewDB(t)
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	applied := make([][]int, n)
+	for i := range n {
+		db := c.Connect(t, name)
+		wg.Go(func() { applied[i], errs[i] = database.Migrate(context.Background(), db) })
+	}
+	wg.Wait()
+	total := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Migrate #%d: %v", i, errs[i])
+		}
+		total += len(applied[i])
+	}
+	ms, _ := database.Migrations()
+	if total != len(ms) {
+		t.Errorf("%d concurrent Migrate calls applied %d migrations in all, want each of the %d exactly once", n, total, len(ms))
+	}
+}
+
+func TestMigrate_NewerDatabase(t *testing.T) {
+	t.Parallel()
+	db, _ := migrated(t)
+	if _, err := db.Exec(`INSERT INTO teleport.schema_migration (version, name) VALUES (9999, 'future')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := database.Migrate(context.Background(), db)
+	if err == nil || !strings.Contains(err.Error(), "schema version 9999") {
+		t.Errorf("Migrate on a newer schema = %v, want an error naming version 9999", err)
+	}
+}
+
+func TestSchemaVersion_Fresh(t *testing.T) {
+	t.Parallel()
+	db, _ := dbtest.Shared(t).NewDB(t)
+	v, err := database.SchemaVersion(context.Background(), db)
+	if err != nil || v != 0 {
+		t.Errorf("SchemaVersion on a fresh database = %d, %v; want 0, nil", v, err)
+	}
+}
+
+func TestCheckPrivileges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := dbtest.Shared(t)
+
+	t.Run("database owner", func(t *testing.T) {
+		db, name := c.NewDB(t)
+		r, err := database.CheckPrivileges(ctx, db)
+		if err != nil {
+			t.Fatalf("CheckPrivileges as the owner: %v", err)
+		}
+		if r.Name != dbtest.Role || r.Database != name || r.Superuser || r.Replication {
+			t.Errorf("CheckPrivileges = %+v, want role %s on %s, no superuser, no replication", r, dbtest.Role, name)
+		}
+	})
+
+	t.Run("no CREATE on the database", func(t *testing.T) {
+		_, name := c.NewDB(t)
+		c.CreateRole(t, "tp_nocreate", "pw", "NOSUPERUSER")
+		c.AdminExec(t, name, `REVOKE CREATE ON DATABASE "`+name+`" FROM PUBLIC`)
+		db := sqlOpen(t, c.DSN("tp_nocreate", "pw", name))
+		_, err := database.CheckPrivileges(ctx, db)
+		if err == nil || !strings.Contains(err.Error(), "lacks CREATE on database") || !strings.Contains(err.Error(), "GRANT CREATE ON DATABASE") {
+			t.Errorf("CheckPrivileges without CREATE = %v, want an error naming the missing grant and how to give it", err)
+		}
+	})
+
+	t.Run("schema owned by someone else", func(t *testing.T) {
+		db, name := migrated(t)
+		_ = db
+		c.CreateRole(t, "tp_other", "pw", "NOSUPERUSER")
+		c.AdminExec(t, name, `GRANT CREATE ON DATABASE "`+name+`" TO tp_other`)
+		other := sqlOpen(t, c.DSN("tp_other", "pw", name))
+		_, err := database.CheckPrivileges(ctx, other)
+		if err == nil || !strings.Contains(err.Error(), "schema teleport") {
+			t.Errorf("CheckPrivileges on a schema owned by another role = %v, want an error naming schema teleport", err)
+		}
+	})
+}
+
+func sqlOpen(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	c := dbtest.Shared(t)
+	_, name := c.NewDB(t)
+	cfg := config.Default().Database
+	cfg.Hostname, cfg.Port, cfg.Database, cfg.Username, cfg.SSLMode = c.Host, c.Port, name, dbtest.Role, "disable"
+
+	t.Run("good password", func(t *testing.T) {
+		cfg := cfg
+		cfg.Password = dbtest.RolePassword
+		db, err := database.Open(context.Background(), cfg, "test")
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		db.Close()
+	})
+	t.Run("wrong password is reported without the password", func(t *testing.T) {
+		cfg := cfg
+		cfg.Password = "s3cr3t-wrong"
+		_, err := database.Open(context.Background(), cfg, "test")
+		if err == nil {
+			t.Fatal("Open with a wrong password succeeded")
+		}
+		if strings.Contains(err.Error(), "s3cr3t-wrong") {
+			t.Errorf("Open error %q leaks the password", err)
+		}
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("Open error %q does not name the database", err)
+		}
+	})
+	t.Run("password with quotes and spaces", func(t *testing.T) {
+		pw := `it's a \ "pass"`
+		c.CreateRole(t, "tp_quoted", pw, "NOSUPERUSER")
+		cfg := cfg
+		cfg.Username, cfg.Password = "tp_quoted", pw
+		db, err := database.Open(context.Background(), cfg, "test")
+		if err != nil {
+			t.Fatalf("Open with a quoted password: %v", err)
+		}
+		db.Close()
+	})
+}
+
+// TestQueriesPrepare prepares every embedded query on a migrated database, so
+// a typo in any SQL file fails here rather than in production.
+func TestQueriesPrepare(t *testing.T) {
+	t.Parallel()
+	db, _ := migrated(t)
+	for name, q := range database.Queries() {
+		if strings.HasPrefix(name, "schema_migration_create") {
+			continue // DDL cannot be prepared
+		}
+		stmt, err := db.Prepare(q)
+		if err != nil {
+			t.Errorf("prepare %s: %v", name, err)
+			continue
+		}
+		stmt.Close()
+	}
+}

@@ -1,0 +1,1 @@
+INSERT INTO teleport.schema_migration (version, name) VALUES ($1, $2)

@@ -1,0 +1,186 @@
+// Command teleport replicates a PostgreSQL database, data and schema, to
+// other PostgreSQL databases using only triggers and catalog reads: no
+// superuser, no replication role, no logical decoding. One process runs per
+// database host; see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "teleport:", oneLine(err))
+		}
+		stop()
+		os.Exit(1)
+	}
+}
+
+// oneLine joins a multi-line error (errors.Join) so every start-up failure is
+// one line on stderr, with its parts separated by "; ".
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+// options are the command-line flags.
+type options struct {
+	configPath string
+	mode       string
+	loadTarget string
+	version    bool
+	logFormat  string
+	logLevel   string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("teleport", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.configPath, "config", "config.yml", "path of the YAML configuration file")
+	fs.StringVar(&o.mode, "mode", "replication", "replication: run the instance; initial-load: copy existing data to -load-target")
+	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: every option is a flag, see teleport -h", fs.Arg(0))
+	}
+	var errs []error
+	switch o.mode {
+	case "replication":
+		if o.loadTarget != "" {
+			errs = append(errs, fmt.Errorf("-load-target is only used with -mode initial-load"))
+		}
+	case "initial-load":
+		if o.loadTarget == "" {
+			errs = append(errs, fmt.Errorf("-mode initial-load needs -load-target NAME, a target of the config file"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("-mode %q: must be replication or initial-load", o.mode))
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("-log-format %q: must be text or json", o.logFormat))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("-log-level %q: must be debug, info, warn or error", o.logLevel))
+	}
+	return o, errors.Join(errs...)
+}
+
+func newLogger(o options, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(o.logLevel)) // checked by parseFlags
+	ho := &slog.HandlerOptions{Level: lvl}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// runner is a long-lived part of the instance: a worker loop or the server.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// run is the whole program but for the exit code, so tests can run an
+// instance in-process and stop it by cancelling ctx. Logs go to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "teleport", version)
+		return nil
+	}
+	cfg, err := config.Load(o.configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(o, stderr).With("instance", cfg.Database.Name)
+	if o.mode == "initial-load" {
+		if _, ok := cfg.Targets[o.loadTarget]; !ok {
+			return fmt.Errorf("-load-target %q: %s has no such target (targets: %s)", o.loadTarget, o.configPath, strings.Join(targetNames(cfg), ", "))
+		}
+		return fmt.Errorf("-mode initial-load: not available in this version yet")
+	}
+
+	db, err := database.Open(ctx, cfg.Database, "teleport "+cfg.Database.Name)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	role, err := database.CheckPrivileges(ctx, db)
+	if err != nil {
+		return err
+	}
+	applied, err := database.Migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "version", version, "config", o.configPath, "database", cfg.Database.Database,
+		"role", role.Name, "superuser", role.Superuser, "migrations_applied", len(applied))
+
+	info := server.Info{Name: cfg.Database.Name, Version: version, Role: "target"}
+	if cfg.HasTargets() {
+		info.Role = "source"
+	}
+	srv := server.New(cfg.Server, db, info, log)
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	err = runAll(ctx, []runner{srv})
+	log.Info("stopped")
+	return err
+}
+
+// runAll runs every runner until ctx is done or one of them fails, which stops
+// the others: an instance that cannot do part of its job stops whole.
+func runAll(ctx context.Context, runners []runner) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errs := make([]error, len(runners))
+	var wg sync.WaitGroup
+	for i, r := range runners {
+		wg.Go(func() {
+			if errs[i] = r.Run(ctx); errs[i] != nil {
+				stop()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func targetNames(cfg config.Config) []string {
+	names := make([]string, 0, len(cfg.Targets))
+	for n := range cfg.Targets {
+		names = append(names, n)
+	}
+	return names
+}

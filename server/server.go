@@ -1,0 +1,203 @@
+// Package server is every instance's HTTP API: it receives batches from
+// sources and reports status, health and metrics. Routes use gorilla/mux.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/pagarme/teleport/config"
+)
+
+// Info is what an instance says about itself in /status.
+type Info struct {
+	Name    string // database.name
+	Version string // the binary's version
+	Role    string // "source", "target" or "source+target"
+}
+
+// Server serves the HTTP API of one instance.
+type Server struct {
+	cfg     config.Server
+	db      *sql.DB
+	log     *slog.Logger
+	info    Info
+	started time.Time
+	ln      net.Listener
+	handler http.Handler
+}
+
+// New builds the server; it does not listen until Listen or Run.
+func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, db: db, log: log.With("worker", "server"), info: info, started: time.Now()}
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	api := r.NewRoute().Subrouter()
+	api.Use(s.authenticate)
+	api.HandleFunc("/status", s.status).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+	})
+	s.handler = r
+	return s
+}
+
+// Handler returns the routes, for tests with httptest.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds server.hostname:server.port, so a port already in use is a
+// start-up error rather than a failure after the workers started.
+func (s *Server) Listen() error {
+	addr := net.JoinHostPort(s.cfg.Hostname, strconv.Itoa(s.cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (server.hostname, server.port): %w", addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr returns the address the server listens on, once Listen succeeded.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Run serves until ctx is done, then shuts down, giving requests in flight a
+// few seconds to finish. It returns nil on shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // a large batch body may take a while on a slow link
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	tlsOn := s.cfg.TLSCertFile != ""
+	switch {
+	case s.cfg.AuthToken == "":
+		s.log.Warn("no server.auth_token configured: only loopback clients are served", "addr", s.Addr())
+	case !tlsOn:
+		s.log.Warn("server.auth_token is sent in clear text: set server.tls_cert_file and server.tls_key_file unless the network is private", "addr", s.Addr())
+	}
+	s.log.Info("listening", "addr", s.Addr(), "tls", tlsOn)
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if tlsOn {
+			err = hs.ServeTLS(s.ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		} else {
+			err = hs.Serve(s.ln)
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on %s: %w", s.Addr(), err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		_ = hs.Close() // requests still running after the grace period are cut off
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve on %s: %w", s.Addr(), err)
+	}
+	return nil
+}
+
+// authenticate lets a request through when it carries the configured bearer
+// token or, with no token configured, when it comes from a loopback address.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(s.cfg.AuthToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AuthToken == "" {
+			if !isLoopback(r.RemoteAddr) {
+				writeError(w, http.StatusForbidden, "this instance has no server.auth_token, so it serves only loopback clients: set server.auth_token here and auth_token in the source's target entry")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(tok))
+		// Comparing digests keeps the comparison constant-time whatever the length.
+		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="teleport"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token: the source's targets.NAME.auth_token must equal this instance's server.auth_token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when the database answers within two seconds.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "database unreachable: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Status{
+		Name:          s.info.Name,
+		Version:       s.info.Version,
+		Role:          s.info.Role,
+		StartedAt:     s.started.UTC(),
+		UptimeSeconds: time.Since(s.started).Seconds(),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing left to tell it
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, ErrorResponse{Error: msg})
+}
