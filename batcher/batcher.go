@@ -1,0 +1,197 @@
+// Package batcher cuts the source's captured events into batches, one stream
+// per target: it takes a tick (a snapshot) every interval, and the events of
+// the transactions that committed between a target's last tick and the new
+// one become that target's next batch.
+package batcher
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
+)
+
+// Worker is the batcher of one source instance.
+type Worker struct {
+	db        *sql.DB
+	targets   []database.TargetSpec
+	chunkRows int
+	interval  time.Duration
+	log       *slog.Logger
+	synced    bool
+	onBatch   func()
+}
+
+// Result says what one pass did.
+type Result struct {
+	Batches int // batches cut
+	Events  int // events in them
+}
+
+// New returns the batcher for cfg's targets. onBatch, if not nil, is called
+// after a pass that cut at least one batch (to wake the transmitter).
+func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worker {
+	names := make([]string, 0, len(cfg.Targets))
+	for n := range cfg.Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	specs := make([]database.TargetSpec, 0, len(names))
+	for _, n := range names {
+		specs = append(specs, Spec(n, cfg.Targets[n].TargetExpression))
+	}
+	return &Worker{
+		db:        db,
+		targets:   specs,
+		chunkRows: cfg.MaxEventsPerBatch,
+		interval:  cfg.ProcessingIntervals.Batcher.Duration(),
+		log:       log.With("worker", "batcher"),
+		onBatch:   onBatch,
+	}
+}
+
+// Spec turns a target's name and schema-qualified glob into the regular
+// expressions the batcher's queries filter events with.
+func Spec(name, expression string) database.TargetSpec {
+	schema, table, _ := strings.Cut(expression, ".")
+	return database.TargetSpec{Name: name, SchemaRegex: GlobRegex(schema), TableRegex: GlobRegex(table)}
+}
+
+// GlobRegex translates a path.Match pattern into an anchored PostgreSQL
+// regular expression that matches the same names.
+func GlobRegex(glob string) string {
+	var b strings.Builder
+	b.WriteByte('^')
+	inClass := false
+	for i := 0; i < len(glob); i++ {
+		c := glob[i]
+		switch {
+		case c == '\\' && i+1 < len(glob):
+			i++
+			writeLiteral(&b, glob[i])
+		case inClass:
+			if c == ']' {
+				inClass = false
+			}
+			b.WriteByte(c)
+		case c == '[':
+			inClass = true
+			b.WriteByte(c)
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		default:
+			writeLiteral(&b, c)
+		}
+	}
+	b.WriteByte('$')
+	return b.String()
+}
+
+func writeLiteral(b *strings.Builder, c byte) {
+	if strings.IndexByte(`.^$|()[]{}*+?\`, c) >= 0 {
+		b.WriteByte('\\')
+	}
+	b.WriteByte(c)
+}
+
+// Run calls RunOnce at once and then every interval until ctx is done.
+// A failed pass is logged and retried on the next tick; Run returns nil on
+// shutdown.
+func (w *Worker) Run(ctx context.Context) error {
+	tick := time.NewTicker(w.interval)
+	defer tick.Stop()
+	for {
+		res, err := w.RunOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			w.log.Error("pass failed", "err", err)
+		case res.Batches > 0:
+			w.log.Debug("batches cut", "batches", res.Batches, "events", res.Events)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// RunOnce takes a tick and cuts, for every target, the batch of the events
+// committed since its last tick, if there are any. The first pass also
+// records the configured targets: a new target starts at that pass's tick.
+func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
+	var res Result
+	tick, err := w.takeTick(ctx)
+	if err != nil {
+		return res, err
+	}
+	if !w.synced {
+		gone, err := database.SyncTargets(ctx, w.db, w.targets, tick.ID)
+		if err != nil {
+			return res, err
+		}
+		for _, g := range gone {
+			w.log.Warn("target no longer configured: forgotten, its unsent batches dropped", "target", g)
+		}
+		w.synced = true
+	}
+	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
+		res = Result{}
+		targets, err := database.LockTargets(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
+			if t.LastTick >= tick.ID {
+				continue
+			}
+			events, rows, err := database.CountBatchEvents(ctx, tx, t.Name, t.LastTick, tick.ID)
+			if err != nil {
+				return err
+			}
+			if events == 0 {
+				if err := database.AdvanceTarget(ctx, tx, t.Name, tick.ID, t.NextSeq); err != nil {
+					return err
+				}
+				continue
+			}
+			b := database.Batch{Target: t.Name, Seq: t.NextSeq, FromTick: t.LastTick, ToTick: tick.ID,
+				Events: events, Rows: rows, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
+			if err := database.InsertBatch(ctx, tx, b); err != nil {
+				return err
+			}
+			res.Batches++
+			res.Events += events
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("cut batches at tick %d: %w", tick.ID, err)
+	}
+	if res.Batches > 0 && w.onBatch != nil {
+		w.onBatch()
+	}
+	return res, nil
+}
+
+// takeTick records a tick in a transaction of its own, which must commit
+// before batches are cut against it.
+func (w *Worker) takeTick(ctx context.Context) (database.Tick, error) {
+	var t database.Tick
+	err := database.InTx(ctx, w.db, func(tx *sql.Tx) error {
+		var err error
+		t, err = database.InsertTick(ctx, tx)
+		return err
+	})
+	return t, err
+}

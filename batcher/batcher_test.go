@@ -1,0 +1,232 @@
+package batcher_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path"
+	"testing"
+
+	"github.com/pagarme/teleport/batcher"
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
+
+func TestGlobRegex_AgreesWithMatch(t *testing.T) {
+	t.Parallel()
+	db, _ := dbtest.Shared(t).NewDB(t)
+	patterns := []string{"public", "*", "order_*", "a?c", "[ab]x", "[^ab]x", "[a-c]*", `we\*ird`, "dot.ted", "x+y", "(p)", "$1"}
+	names := []string{"public", "publics", "order_", "order_items", "abc", "ac", "ax", "bx", "cx", "we*ird", "weXird", "dot.ted", "dotxted", "x+y", "xxy", "(p)", "$1", "Order_x", ""}
+	for _, p := range patterns {
+		re := batcher.GlobRegex(p)
+		for _, n := range names {
+			want, err := path.Match(p, n)
+			if err != nil {
+				t.Fatalf("path.Match(%q): %v", p, err)
+			}
+			var got bool
+			if err := db.QueryRow(`SELECT $1::text ~ $2`, n, re).Scan(&got); err != nil {
+				t.Fatalf("%q ~ %q: %v", n, re, err)
+			}
+			if got != want {
+				t.Errorf("GlobRegex(%q) = %q matches %q: %v, want %v (path.Match)", p, re, n, got, want)
+			}
+		}
+	}
+}
+
+// source returns a migrated source database with captured tables public.a,
+// public.b and other.c.
+func source(t *testing.T) *sql.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, _ := dbtest.Shared(t).NewDB(t)
+	if _, err := database.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `CREATE TABLE public.a (id int PRIMARY KEY, v text);
+		CREATE TABLE public.b (id int PRIMARY KEY);
+		CREATE SCHEMA other; CREATE TABLE other.c (id int PRIMARY KEY)`)
+	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func exec(t *testing.T, db interface {
+	Exec(string, ...any) (sql.Result, error)
+}, q string) {
+	t.Helper()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func newWorker(t *testing.T, db *sql.DB, targets map[string]string) *batcher.Worker {
+	cfg := config.Default()
+	cfg.Targets = map[string]config.Target{}
+	for name, expr := range targets {
+		cfg.Targets[name] = config.Target{TargetExpression: expr}
+	}
+	return batcher.New(db, cfg, nil, dbtest.Logger(t))
+}
+
+func runOnce(t *testing.T, w *batcher.Worker) batcher.Result {
+	t.Helper()
+	res, err := w.RunOnce(context.Background())
+	if err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	return res
+}
+
+// eventsOf returns "table:op:rows" of every event of target's batch seq.
+func eventsOf(t *testing.T, db *sql.DB, target string, seq int64) []string {
+	t.Helper()
+	bs, err := database.UnackedBatches(context.Background(), db, target, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		if b.Seq != seq {
+			continue
+		}
+		var out []string
+		err := database.BatchEvents(context.Background(), db, b, func(e database.Event) error {
+			out = append(out, e.Schema+"."+e.Table+":"+string(e.Op)+":"+string(e.Data))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	t.Fatalf("no batch %d for %s", seq, target)
+	return nil
+}
+
+func TestWorker_RunOnce(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := newWorker(t, db, map[string]string{"pub": "public.*", "all": "*.*", "only-a": "public.a"})
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Fatalf("first pass with no changes = %+v, want no batch", res)
+	}
+	exec(t, db, `INSERT INTO public.a VALUES (1, 'x'), (2, 'y')`)
+	exec(t, db, `BEGIN; INSERT INTO public.b VALUES (1); INSERT INTO other.c VALUES (1); COMMIT`)
+	res := runOnce(t, w)
+	if res.Batches != 3 {
+		t.Fatalf("RunOnce after changes = %+v, want a batch for each of 3 targets", res)
+	}
+	tests := []struct {
+		target string
+		want   []string
+	}{
+		{"pub", []string{`public.a:I:[{"id":1,"v":"x"}, ` + "\n " + `{"id":2,"v":"y"}]`, `public.b:I:[{"id":1}]`}},
+		{"all", []string{`public.a:I:[{"id":1,"v":"x"}, ` + "\n " + `{"id":2,"v":"y"}]`, `public.b:I:[{"id":1}]`, `other.c:I:[{"id":1}]`}},
+		{"only-a", []string{`public.a:I:[{"id":1,"v":"x"}, ` + "\n " + `{"id":2,"v":"y"}]`}},
+	}
+	for _, tt := range tests {
+		got := eventsOf(t, db, tt.target, 1)
+		if len(got) != len(tt.want) {
+			t.Errorf("batch 1 of %s = %q, want %q", tt.target, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("batch 1 of %s event %d = %q, want %q", tt.target, i, got[i], tt.want[i])
+			}
+		}
+	}
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Errorf("RunOnce with nothing new = %+v, want no batch", res)
+	}
+	exec(t, db, `INSERT INTO other.c VALUES (2)`)
+	if res := runOnce(t, w); res.Batches != 1 {
+		t.Errorf("RunOnce after a change only 'all' takes = %+v, want 1 batch", res)
+	}
+	if got := eventsOf(t, db, "all", 2); len(got) != 1 {
+		t.Errorf("batch 2 of all = %q, want the one insert into other.c", got)
+	}
+}
+
+// TestWorker_LateCommitter: a transaction that wrote before others but
+// commits after them is in the batch of the tick after its commit, although
+// its event id is lower than events already batched.
+func TestWorker_LateCommitter(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := newWorker(t, db, map[string]string{"pub": "public.*"})
+	runOnce(t, w)
+	late, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback()
+	exec(t, late, `INSERT INTO public.a VALUES (100, 'late')`)
+	exec(t, db, `INSERT INTO public.a VALUES (1, 'early')`)
+	runOnce(t, w)
+	if got := eventsOf(t, db, "pub", 1); len(got) != 1 || got[0] != `public.a:I:[{"id":1,"v":"early"}]` {
+		t.Fatalf("batch 1 = %q, want only the committed insert", got)
+	}
+	if err := late.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if res := runOnce(t, w); res.Batches != 1 {
+		t.Fatalf("RunOnce after the late commit = %+v, want 1 batch", res)
+	}
+	if got := eventsOf(t, db, "pub", 2); len(got) != 1 || got[0] != `public.a:I:[{"id":100,"v":"late"}]` {
+		t.Errorf("batch 2 = %q, want the late committer's insert", got)
+	}
+	var lateID, earlyID int64
+	if err := db.QueryRow(`SELECT min(id) FILTER (WHERE data::text LIKE '%late%'), min(id) FILTER (WHERE data::text LIKE '%early%') FROM teleport.event`).Scan(&lateID, &earlyID); err != nil {
+		t.Fatal(err)
+	}
+	if lateID >= earlyID {
+		t.Errorf("late committer's event id %d >= early one's %d: the test did not exercise an id inversion", lateID, earlyID)
+	}
+}
+
+func TestWorker_SkipsEchoes(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := newWorker(t, db, map[string]string{"peer": "public.*", "other": "public.*"})
+	runOnce(t, w)
+	exec(t, db, `BEGIN; SET LOCAL teleport.origin = 'peer'; INSERT INTO public.a VALUES (1, 'from peer'); COMMIT`)
+	if res := runOnce(t, w); res.Batches != 1 {
+		t.Fatalf("RunOnce = %+v, want one batch (for 'other' only)", res)
+	}
+	if got := eventsOf(t, db, "other", 1); len(got) != 1 {
+		t.Errorf("batch for other = %q, want the change applied from peer", got)
+	}
+	bs, err := database.UnackedBatches(context.Background(), db, "peer", 10)
+	if err != nil || len(bs) != 0 {
+		t.Errorf("batches for peer = %v, %v; want none: the change came from it", bs, err)
+	}
+}
+
+func TestWorker_SyncTargetsForgetsRemoved(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	runOnce(t, newWorker(t, db, map[string]string{"old": "public.*", "kept": "public.*"}))
+	runOnce(t, newWorker(t, db, map[string]string{"kept": "public.*"}))
+	var names []string
+	rows, err := db.Query(`SELECT name FROM teleport.target ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if len(names) != 1 || names[0] != "kept" {
+		t.Errorf("targets after reconfiguring = %q, want [kept]", names)
+	}
+}

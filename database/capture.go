@@ -1,0 +1,109 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/lib/pq"
+)
+
+// captureTriggers are the triggers that capture a table's changes: name,
+// then the rest of CREATE TRIGGER after "ON table".
+var captureTriggers = []struct{ name, event, spec, function string }{
+	{"teleport_capture_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT", "teleport.capture_insert"},
+	{"teleport_capture_update", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT", "teleport.capture_update"},
+	{"teleport_capture_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT", "teleport.capture_delete"},
+	{"teleport_capture_truncate", "TRUNCATE", "FOR EACH STATEMENT", "teleport.capture_truncate"},
+}
+
+// Table names a user table.
+type Table struct {
+	OID    uint32
+	Schema string
+	Name   string
+}
+
+func (t Table) String() string { return QuoteQualified(t.Schema, t.Name) }
+
+// CaptureResult says what InstallCapture did.
+type CaptureResult struct {
+	Captured  []Table // matching tables with all capture triggers, before or now
+	Installed []Table // tables that got at least one trigger now
+}
+
+// InstallCapture makes sure every table for which match returns true has
+// all four capture triggers, creating the missing ones, each table in its
+// own transaction. A matching table the role does not own is an error naming
+// it and the statement that fixes it; the other tables are still processed,
+// and every such table is reported at once.
+func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table string) bool) (CaptureResult, error) {
+	var res CaptureResult
+	type candidate struct {
+		Table
+		owned    bool
+		existing []string
+	}
+	rows, err := db.QueryContext(ctx, query("capture_tables"))
+	if err != nil {
+		return res, fmt.Errorf("list tables to capture: %w", err)
+	}
+	var cands []candidate
+	for rows.Next() {
+		var c candidate
+		if err := rows.Scan(&c.OID, &c.Schema, &c.Name, &c.owned, pq.Array(&c.existing)); err != nil {
+			rows.Close()
+			return res, fmt.Errorf("list tables to capture: %w", err)
+		}
+		if match(c.Schema, c.Name) {
+			cands = append(cands, c)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("list tables to capture: %w", err)
+	}
+
+	var errs []error
+	var user string
+	for _, c := range cands {
+		var missing []int
+		for i, tr := range captureTriggers {
+			if !slices.Contains(c.existing, tr.name) {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) == 0 {
+			res.Captured = append(res.Captured, c.Table)
+			continue
+		}
+		if !c.owned {
+			if user == "" {
+				_ = db.QueryRowContext(ctx, `SELECT current_user`).Scan(&user) // only used to word the message
+			}
+			errs = append(errs, fmt.Errorf("role %s does not own table %s, so it cannot create the capture triggers: as its owner run ALTER TABLE %s OWNER TO %s",
+				QuoteIdent(user), c.Table, c.Table, QuoteIdent(user)))
+			continue
+		}
+		err := InTx(ctx, db, func(tx *sql.Tx) error {
+			for _, i := range missing {
+				tr := captureTriggers[i]
+				stmt := fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s %s EXECUTE FUNCTION %s()",
+					QuoteIdent(tr.name), tr.event, c.Table, tr.spec, tr.function)
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("install capture triggers on %s: %w", c.Table, err))
+			continue
+		}
+		res.Captured = append(res.Captured, c.Table)
+		res.Installed = append(res.Installed, c.Table)
+	}
+	return res, errors.Join(errs...)
+}

@@ -1,0 +1,14 @@
+-- Every user table (partitioned parents included, partitions excluded: their
+-- parent's triggers see their rows), with whether the role owns it and which
+-- capture triggers it already has.
+SELECT c.oid, n.nspname::text, c.relname::text,
+       pg_catalog.pg_has_role(c.relowner, 'USAGE'),
+       coalesce(array_agg(t.tgname::text) FILTER (WHERE t.tgname IS NOT NULL), '{}')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname LIKE 'teleport\_capture\_%'
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('teleport', 'pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_(toast|temp_)'
+GROUP BY c.oid, n.nspname, c.relname
+ORDER BY n.nspname, c.relname

@@ -1,0 +1,1 @@
+DELETE FROM teleport.target WHERE name <> ALL ($1::text[]) RETURNING name
