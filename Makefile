@@ -18,3 +18,7 @@ lint:
 
 clean:
 	rm -f teleport
+
+## demo: two throwaway clusters, both instances, a workload, rows arriving (needs PostgreSQL server binaries)
+demo:
+	./demo.sh

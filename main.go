@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,9 +18,13 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/pagarme/teleport/applier"
+	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/transmitter"
+	"github.com/pagarme/teleport/vacuum"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -147,16 +152,58 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"role", role.Name, "superuser", role.Superuser, "migrations_applied", len(applied))
 
 	info := server.Info{Name: cfg.Database.Name, Version: version, Role: "target"}
+	var runners []runner
 	if cfg.HasTargets() {
 		info.Role = "source"
+		src, err := sourceRunners(ctx, db, cfg, log)
+		if err != nil {
+			return err
+		}
+		runners = append(runners, src...)
 	}
+	iv := cfg.ProcessingIntervals
 	srv := server.New(cfg.Server, db, info, log)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	err = runAll(ctx, []runner{srv})
+	runners = append(runners,
+		applier.New(db, iv.Applier.Duration(), log),
+		vacuum.New(db, iv.Vacuum.Duration(), vacuumChunk, log),
+		srv)
+	err = runAll(ctx, runners)
 	log.Info("stopped")
 	return err
+}
+
+// vacuumChunk is the most rows the vacuum deletes in one transaction.
+const vacuumChunk = 10000
+
+// sourceRunners installs the capture triggers on every table a target takes
+// and returns the source's workers: the batcher and the transmitter.
+func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog.Logger) ([]runner, error) {
+	matchAny := func(schema, table string) bool {
+		for _, t := range cfg.Targets {
+			if t.Match(schema, table) {
+				return true
+			}
+		}
+		return false
+	}
+	res, err := database.InstallCapture(ctx, db, matchAny)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("capturing changes", "tables", len(res.Captured), "triggers_installed_on", len(res.Installed))
+	iv := cfg.ProcessingIntervals
+	send, err := transmitter.New(db, cfg.Database.Name, cfg.Targets, iv.Transmitter.Duration(), log)
+	if err != nil {
+		return nil, err
+	}
+	batch := batcher.New(db, cfg, send.Wake, log)
+	if err := batch.SyncTargets(ctx); err != nil {
+		return nil, err
+	}
+	return []runner{batch, send}, nil
 }
 
 // runAll runs every runner until ctx is done or one of them fails, which stops

@@ -126,24 +126,38 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// SyncTargets records the configured targets, once: a new target starts at
+// a tick taken now and receives every change committed after it. main calls
+// it before the instance reports ready; RunOnce calls it if nobody did.
+func (w *Worker) SyncTargets(ctx context.Context) error {
+	if w.synced {
+		return nil
+	}
+	tick, err := w.takeTick(ctx)
+	if err != nil {
+		return err
+	}
+	gone, err := database.SyncTargets(ctx, w.db, w.targets, tick.ID)
+	if err != nil {
+		return err
+	}
+	for _, g := range gone {
+		w.log.Warn("target no longer configured: forgotten, its unsent batches dropped", "target", g)
+	}
+	w.synced = true
+	return nil
+}
+
 // RunOnce takes a tick and cuts, for every target, the batch of the events
-// committed since its last tick, if there are any. The first pass also
-// records the configured targets: a new target starts at that pass's tick.
+// committed since its last tick, if there are any.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
+	if err := w.SyncTargets(ctx); err != nil {
+		return res, err
+	}
 	tick, err := w.takeTick(ctx)
 	if err != nil {
 		return res, err
-	}
-	if !w.synced {
-		gone, err := database.SyncTargets(ctx, w.db, w.targets, tick.ID)
-		if err != nil {
-			return res, err
-		}
-		for _, g := range gone {
-			w.log.Warn("target no longer configured: forgotten, its unsent batches dropped", "target", g)
-		}
-		w.synced = true
 	}
 	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		res = Result{}

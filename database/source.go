@@ -155,7 +155,7 @@ func UnackedBatches(ctx context.Context, q Querier, target string, limit int) ([
 // stream so a batch of any size holds one event in memory at a time. The
 // events are the same, in the same order, every time it is called for b.
 func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(Event) error) error {
-	rows, err := q.QueryContext(ctx, query("batch_events"), b.Target, b.FromTick, b.ToTick)
+	rows, err := q.QueryContext(ctx, query("batch_events"), b.Target, b.Seq)
 	if err != nil {
 		return fmt.Errorf("read events of batch %d for %s: %w", b.Seq, b.Target, err)
 	}

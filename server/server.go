@@ -38,17 +38,23 @@ type Server struct {
 	started time.Time
 	ln      net.Listener
 	handler http.Handler
+
+	maxBody         int64 // POST /batches body limit, compressed
+	maxDecompressed int64 // and decompressed
 }
 
 // New builds the server; it does not listen until Listen or Run.
 func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, db: db, log: log.With("worker", "server"), info: info, started: time.Now()}
+	s := &Server{cfg: cfg, db: db, log: log.With("worker", "server"), info: info, started: time.Now(),
+		maxBody: defaultMaxBody, maxDecompressed: defaultMaxDecompressed}
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	api := r.NewRoute().Subrouter()
 	api.Use(s.authenticate)
 	api.HandleFunc("/status", s.status).Methods(http.MethodGet)
+	api.HandleFunc("/batches", s.receiveBatch).Methods(http.MethodPost)
+	api.HandleFunc("/batches/{source}", s.batchAck).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

@@ -63,5 +63,14 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("vacuum source: %w", err)
 	}
-	return res, nil
+	for {
+		n, err := database.DeleteAppliedChunks(ctx, w.db, w.limit)
+		if err != nil {
+			return res, fmt.Errorf("vacuum target: %w", err)
+		}
+		res.Chunks += n
+		if n < int64(w.limit) || ctx.Err() != nil {
+			return res, nil
+		}
+	}
 }

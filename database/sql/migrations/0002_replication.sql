@@ -47,6 +47,8 @@ CREATE TABLE teleport.batch (
     events     integer NOT NULL,
     nrows      bigint NOT NULL,
     chunk_rows integer NOT NULL,     -- max_events_per_batch when cut, so resends chunk the same way
+    schema_regex text NOT NULL,      -- the target's expression when cut, so a changed
+    table_regex  text NOT NULL,      -- target_expression never changes a cut batch
     tick_time  timestamptz NOT NULL, -- when to_tick was taken, on the source's clock
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     sent_at    timestamptz,

@@ -1,11 +1,12 @@
--- The events of one batch, in id order: the same filter as batch_count_events.
+-- The events of batch ($1, $2), in id order: the filter of
+-- batch_count_events with the expression the batch was cut with.
 SELECT e.id, e.schema_name, e.table_name, e.op, e.nrows, e.data
-FROM teleport.target g, teleport.tick f, teleport.tick t, teleport.event e
-WHERE g.name = $1 AND f.id = $2 AND t.id = $3
+FROM teleport.batch b, teleport.tick f, teleport.tick t, teleport.event e
+WHERE b.target = $1 AND b.seq = $2 AND f.id = b.from_tick AND t.id = b.to_tick
   AND e.xid >= pg_catalog.pg_snapshot_xmin(f.snapshot)
   AND e.xid < pg_catalog.pg_snapshot_xmax(t.snapshot)
   AND pg_catalog.pg_visible_in_snapshot(e.xid, t.snapshot)
   AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, f.snapshot)
-  AND e.origin IS DISTINCT FROM g.name
-  AND e.schema_name ~ g.schema_regex AND e.table_name ~ g.table_regex
+  AND e.origin IS DISTINCT FROM b.target
+  AND e.schema_name ~ b.schema_regex AND e.table_name ~ b.table_regex
 ORDER BY e.id

@@ -1,0 +1,281 @@
+// Package applier applies batches received from sources, strictly in order,
+// each in one transaction.
+//
+// The server stores the chunks of each batch in teleport.received_chunk; the
+// applier takes, per source, the batch after teleport.source.applied_seq once
+// all its chunks are there, applies its events chunk by chunk (one chunk in
+// memory at a time) and records its sequence number in the same transaction,
+// so a crash at any point resumes exactly. A batch that fails is held, with
+// the reason in teleport.source.error, and retried on every pass until the
+// cause is fixed or an operator skips it (database.SkipBatch); the other
+// sources go on meanwhile.
+package applier
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/pagarme/teleport/database"
+)
+
+// defaultMaxEvents caps the events of the consecutive batches one
+// transaction applies. A batch larger than this is still applied whole, in a
+// transaction of its own.
+const defaultMaxEvents = 10000
+
+// heldLogEvery is how often a batch held by the same error is logged again.
+const heldLogEvery = time.Minute
+
+// Worker applies received batches. Its methods must not be called
+// concurrently; two workers, even in two processes, may run on one database
+// (they take turns per source).
+type Worker struct {
+	db        *sql.DB
+	interval  time.Duration
+	log       *slog.Logger
+	maxEvents int
+	held      map[string]*held // per source, the error last logged
+}
+
+type held struct {
+	seq      int64
+	msg      string
+	since    time.Time // first seen holding seq
+	loggedAt time.Time
+	repeats  int // times seen since loggedAt
+}
+
+// Result is what one pass did.
+type Result struct {
+	Batches int // batches applied (not counting skipped ones)
+	Events  int // events in them
+}
+
+// New returns a worker that runs every interval.
+func New(db *sql.DB, interval time.Duration, log *slog.Logger) *Worker {
+	return &Worker{
+		db:        db,
+		interval:  interval,
+		log:       log.With("worker", "applier"),
+		maxEvents: defaultMaxEvents,
+		held:      map[string]*held{},
+	}
+}
+
+// Run calls RunOnce at once and then every interval until ctx is done.
+// A failed pass is logged and retried on the next tick; Run returns nil on shutdown.
+func (w *Worker) Run(ctx context.Context) error {
+	tick := time.NewTicker(w.interval)
+	defer tick.Stop()
+	for {
+		res, err := w.RunOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			w.log.Error("pass failed", "err", err)
+		case res.Batches > 0:
+			w.log.Info("pass done", "batches", res.Batches, "events", res.Events)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// RunOnce applies, for every source, the complete batches that follow its
+// applied_seq, in order, until it reaches a gap, an incomplete batch or a
+// batch that fails. Several small consecutive batches may share a
+// transaction; a batch is never split. A batch that fails is held and
+// recorded, and is not an error of the pass: RunOnce returns an error only
+// when the database could not be read or the failure could not be recorded.
+func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
+	var res Result
+	sources, err := database.SourceStates(ctx, w.db)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	for _, src := range sources {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if err := w.applySource(ctx, src, &res); err != nil {
+			errs = append(errs, fmt.Errorf("source %s: %w", src.Name, err))
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// errMoved means another applier applied the batch first.
+var errMoved = errors.New("applied_seq moved")
+
+func (w *Worker) applySource(ctx context.Context, src database.SourceState, res *Result) error {
+	applied := src.AppliedSeq
+	// A batch already held is tried alone, so the batches before it in a
+	// shared transaction are not held with it and its error is its own.
+	alone := src.ErrorSeq == applied+1
+	for {
+		first, ok, err := database.NextBatch(ctx, w.db, src.Name, applied)
+		if err != nil || !ok {
+			return err
+		}
+		if first.Seq == src.SkipSeq {
+			if err := w.skip(ctx, first); err != nil {
+				return err
+			}
+			applied = first.Seq
+			continue
+		}
+		group := []database.ReceivedBatch{first}
+		events := first.Events
+		for !alone && events < w.maxEvents {
+			next, ok, err := database.NextBatch(ctx, w.db, src.Name, group[len(group)-1].Seq)
+			if err != nil {
+				return err
+			}
+			if !ok || next.Seq == src.SkipSeq || events+next.Events > w.maxEvents {
+				break
+			}
+			group = append(group, next)
+			events += next.Events
+		}
+
+		start := time.Now()
+		err = w.applyGroup(ctx, applied, group)
+		switch {
+		case err == nil:
+			last := group[len(group)-1]
+			applied = last.Seq
+			res.Batches += len(group)
+			res.Events += events
+			w.log.Debug("batches applied", "source", src.Name, "seq", last.Seq, "batches", len(group), "events", events, "took", time.Since(start))
+			w.recovered(src.Name)
+		case errors.Is(err, errMoved):
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case len(group) > 1:
+			alone = true
+		default:
+			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
+				return err
+			}
+			w.reportHeld(src.Name, first.Seq, err)
+			return nil
+		}
+	}
+}
+
+// applyGroup applies consecutive batches, the first one after applied, in
+// one transaction.
+func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database.ReceivedBatch) error {
+	source := group[0].Source
+	return database.InTx(ctx, w.db, func(tx *sql.Tx) error {
+		cur, err := database.LockSource(ctx, tx, source)
+		if err != nil {
+			return err
+		}
+		if cur != applied {
+			return errMoved
+		}
+		if err := database.SetApplyOrigin(ctx, tx, source); err != nil {
+			return err
+		}
+		for _, b := range group {
+			if err := applyBatch(ctx, tx, b); err != nil {
+				return fmt.Errorf("apply batch %d: %w", b.Seq, err)
+			}
+		}
+		return nil
+	})
+}
+
+// applyBatch applies one batch's chunks in order, one in memory at a time,
+// and records the batch as applied.
+func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch) error {
+	cache := database.NewTableCache()
+	var carry []database.Event
+	for c := range b.Chunks {
+		evs, err := database.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
+		if err != nil {
+			return err
+		}
+		evs = slices.Concat(carry, evs)
+		carry = nil
+		// Truncates at a chunk's end wait for those at the next one's
+		// start: tables linked by foreign keys must be truncated together.
+		if c < b.Chunks-1 {
+			i := len(evs)
+			for i > 0 && evs[i-1].Op == database.OpTruncate {
+				i--
+			}
+			evs, carry = evs[:i], evs[i:]
+		}
+		if err := database.ApplyEvents(ctx, tx, cache, evs); err != nil {
+			return err
+		}
+	}
+	return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+}
+
+// skip marks a batch an operator asked to skip as applied, without running it.
+func (w *Worker) skip(ctx context.Context, b database.ReceivedBatch) error {
+	err := database.InTx(ctx, w.db, func(tx *sql.Tx) error {
+		cur, err := database.LockSource(ctx, tx, b.Source)
+		if err != nil {
+			return err
+		}
+		if cur != b.Seq-1 {
+			return errMoved
+		}
+		return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+	})
+	if errors.Is(err, errMoved) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("skip batch %d: %w", b.Seq, err)
+	}
+	w.log.Warn("batch skipped", "source", b.Source, "seq", b.Seq, "events", b.Events)
+	w.recovered(b.Source)
+	return nil
+}
+
+// reportHeld logs a held batch once, then once a minute while the same
+// error persists, with the number of attempts in between.
+func (w *Worker) reportHeld(source string, seq int64, err error) {
+	now := time.Now()
+	h := w.held[source]
+	if h != nil && h.seq == seq && h.msg == err.Error() && now.Sub(h.loggedAt) < heldLogEvery {
+		h.repeats++
+		return
+	}
+	attrs := []any{"source", source, "seq", seq, "err", err}
+	since := now
+	if h != nil && h.seq == seq {
+		since = h.since
+		if h.repeats > 0 {
+			attrs = append(attrs, "repeats", h.repeats)
+		}
+	}
+	w.log.Error("batch held", attrs...)
+	w.held[source] = &held{seq: seq, msg: err.Error(), since: since, loggedAt: now}
+}
+
+// recovered logs once that a held source goes on again.
+func (w *Worker) recovered(source string) {
+	h := w.held[source]
+	if h == nil {
+		return
+	}
+	w.log.Info("batch no longer held", "source", source, "seq", h.seq, "held_for", time.Since(h.since).Round(time.Second))
+	delete(w.held, source)
+}

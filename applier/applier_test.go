@@ -1,0 +1,352 @@
+package applier_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pagarme/teleport/applier"
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
+
+// setup returns a migrated database with table public.t (id int PRIMARY KEY, v text).
+func setup(t *testing.T) *sql.DB {
+	t.Helper()
+	db, _ := dbtest.Shared(t).NewDB(t)
+	if _, err := database.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, v text)`)
+	return db
+}
+
+func exec(t *testing.T, db *sql.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func ins(id int, v string) database.Event {
+	return database.Event{Schema: "public", Table: "t", Op: database.OpInsert, Rows: 1,
+		Data: json.RawMessage(fmt.Sprintf(`[{"id":%d,"v":%q}]`, id, v))}
+}
+
+func upd(id int, from, to string) database.Event {
+	return database.Event{Schema: "public", Table: "t", Op: database.OpUpdate, Rows: 1,
+		Data: json.RawMessage(fmt.Sprintf(`[[{"id":%d,"v":%q},{"id":%d,"v":%q}]]`, id, from, id, to))}
+}
+
+func del(id int, v string) database.Event {
+	return database.Event{Schema: "public", Table: "t", Op: database.OpDelete, Rows: 1,
+		Data: json.RawMessage(fmt.Sprintf(`[{"id":%d,"v":%q}]`, id, v))}
+}
+
+func trunc(table string) database.Event {
+	return database.Event{Schema: "public", Table: table, Op: database.OpTruncate}
+}
+
+// put stores batch seq of source, one chunk per element of chunks, as the
+// server would.
+func put(t *testing.T, db *sql.DB, source string, seq int64, chunks ...[]database.Event) {
+	t.Helper()
+	for i, evs := range chunks {
+		body, err := json.Marshal(map[string]any{"source": source, "target": "here", "seq": seq, "chunk": i, "events": evs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		if _, err := zw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c := database.StoredChunk{Source: source, Seq: seq, Chunk: i, Last: i == len(chunks)-1, Events: len(evs),
+			TickTime: time.Unix(1700000000+seq, 0), Body: gz.Bytes()}
+		if _, err := database.StoreChunk(context.Background(), db, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func rows(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	r, err := db.Query(`SELECT t::text FROM public.t ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []string
+	for r.Next() {
+		var s string
+		if err := r.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// transactions returns how many transactions wrote the rows of public.t.
+func transactions(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT count(DISTINCT xmin::text) FROM public.t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func state(t *testing.T, db *sql.DB, source string) database.SourceState {
+	t.Helper()
+	states, err := database.SourceStates(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range states {
+		if s.Name == source {
+			return s
+		}
+	}
+	t.Fatalf("no source %s in %+v", source, states)
+	return database.SourceState{}
+}
+
+func runOnce(t *testing.T, w *applier.Worker) applier.Result {
+	t.Helper()
+	res, err := w.RunOnce(context.Background())
+	if err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	return res
+}
+
+func TestWorker_GapWaitsAndOrder(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	w := applier.New(db, time.Second, dbtest.Logger(t))
+	put(t, db, "a", 2, []database.Event{upd(1, "one", "uno"), ins(2, "two")})
+	if res := runOnce(t, w); res.Batches != 0 || len(rows(t, db)) != 0 {
+		t.Fatalf("RunOnce with batch 1 missing = %+v, table %v; want nothing applied", res, rows(t, db))
+	}
+	put(t, db, "a", 3, []database.Event{del(2, "two")}, []database.Event{ins(3, "three")})
+	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	if res := runOnce(t, w); res != (applier.Result{Batches: 3, Events: 5}) {
+		t.Errorf("RunOnce = %+v, want 3 batches, 5 events", res)
+	}
+	if got, want := rows(t, db), []string{"(1,uno)", "(3,three)"}; !slices.Equal(got, want) {
+		t.Errorf("after batches 1 to 3: %v, want %v", got, want)
+	}
+	if n := transactions(t, db); n != 1 {
+		t.Errorf("3 small batches were applied in %d transactions, want 1", n)
+	}
+	s := state(t, db, "a")
+	if s.AppliedSeq != 3 || !s.TickTime.Equal(time.Unix(1700000003, 0)) || s.Error != "" {
+		t.Errorf("source a = %+v, want applied 3 at its tick time, no error", s)
+	}
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Errorf("RunOnce again = %+v, want nothing", res)
+	}
+}
+
+func TestWorker_OneBatchPerTransaction(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	exec(t, db, `CREATE TABLE public.parent (id int PRIMARY KEY); CREATE TABLE public.child (id int REFERENCES public.parent);
+		INSERT INTO public.parent VALUES (1); INSERT INTO public.child VALUES (1)`)
+	w := applier.New(db, time.Second, dbtest.Logger(t))
+	applier.SetMaxEvents(w, 1)
+	for seq := int64(1); seq <= 3; seq++ {
+		put(t, db, "a", seq, []database.Event{ins(int(seq), "x"), ins(int(seq)+10, "y")})
+	}
+	// Truncates of tables linked by a foreign key, across a chunk boundary.
+	put(t, db, "a", 4, []database.Event{ins(4, "x"), trunc("child")}, []database.Event{trunc("parent"), ins(5, "y")})
+	if res := runOnce(t, w); res != (applier.Result{Batches: 4, Events: 10}) {
+		t.Errorf("RunOnce = %+v, want 4 batches, 10 events", res)
+	}
+	if got := len(rows(t, db)); got != 8 {
+		t.Errorf("after 4 batches t has %d rows, want 8", got)
+	}
+	if n := transactions(t, db); n != 4 {
+		t.Errorf("4 batches over the events cap were applied in %d transactions, want 4", n)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM public.parent) + (SELECT count(*) FROM public.child)`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("parent and child hold %d rows (%v), want 0", n, err)
+	}
+}
+
+// logBuffer collects what the worker logs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+func TestWorker_ConflictHeldThenResumed(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	var logs logBuffer
+	w := applier.New(db, time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
+	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	// Batch 2: its first chunk inserts, its second updates a row not there.
+	put(t, db, "a", 2, []database.Event{ins(2, "two")}, []database.Event{upd(99, "old", "new")})
+	put(t, db, "a", 3, []database.Event{ins(3, "three")})
+	put(t, db, "b", 1, []database.Event{ins(100, "from b")})
+
+	for range 3 {
+		runOnce(t, w)
+	}
+	if got, want := rows(t, db), []string{"(1,one)", "(100,\"from b\")"}; !slices.Equal(got, want) {
+		t.Errorf("with batch 2 of a held: %v, want %v (batch 1 of a and b's batch, nothing of batch 2)", got, want)
+	}
+	s := state(t, db, "a")
+	wantErr := `apply batch 2: update "public"."t": 1 of 1 rows not found`
+	if s.AppliedSeq != 1 || s.ErrorSeq != 2 || s.Error != wantErr || s.ErrorAt.IsZero() {
+		t.Errorf("source a = %+v, want applied 1, batch 2 held with %q", s, wantErr)
+	}
+	if n := logs.count("batch held"); n != 1 {
+		t.Errorf("logged %q %d times in 3 passes, want once", "batch held", n)
+	}
+
+	exec(t, db, `INSERT INTO public.t VALUES (99, 'old')`)
+	if res := runOnce(t, w); res != (applier.Result{Batches: 2, Events: 3}) {
+		t.Errorf("RunOnce once the row is there = %+v, want batches 2 and 3, 3 events", res)
+	}
+	if s := state(t, db, "a"); s.AppliedSeq != 3 || s.Error != "" || s.ErrorSeq != 0 {
+		t.Errorf("source a = %+v, want applied 3, no error", s)
+	}
+	if n := logs.count("batch no longer held"); n != 1 {
+		t.Errorf("logged %q %d times, want once", "batch no longer held", n)
+	}
+	if strings.Contains(logs.b.String(), "old") {
+		t.Errorf("the log holds row data:\n%s", logs.b.String())
+	}
+}
+
+func TestWorker_FailureInSharedTransaction(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	w := applier.New(db, time.Second, dbtest.Logger(t))
+	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	put(t, db, "a", 2, []database.Event{ins(2, "two")})
+	put(t, db, "a", 3, []database.Event{ins(1, "dup")})
+	put(t, db, "a", 4, []database.Event{ins(4, "four")})
+	if res := runOnce(t, w); res.Batches != 2 {
+		t.Errorf("RunOnce = %+v, want the 2 batches before the failing one", res)
+	}
+	s := state(t, db, "a")
+	if s.AppliedSeq != 2 || s.ErrorSeq != 3 || !strings.Contains(s.Error, "apply batch 3: insert into \"public\".\"t\"") || !strings.Contains(s.Error, "23505") {
+		t.Errorf("source a = %+v, want applied 2, batch 3 held for a duplicate key", s)
+	}
+}
+
+func TestWorker_Skip(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	w := applier.New(db, time.Second, dbtest.Logger(t))
+	put(t, db, "a", 1, []database.Event{ins(1, "one"), upd(99, "old", "new")})
+	put(t, db, "a", 2, []database.Event{ins(2, "two")})
+	runOnce(t, w)
+	if s := state(t, db, "a"); s.ErrorSeq != 1 {
+		t.Fatalf("source a = %+v, want batch 1 held", s)
+	}
+	if err := database.SkipBatch(context.Background(), db, "a", 1); err != nil {
+		t.Fatal(err)
+	}
+	if res := runOnce(t, w); res != (applier.Result{Batches: 1, Events: 1}) {
+		t.Errorf("RunOnce after skipping batch 1 = %+v, want batch 2 applied", res)
+	}
+	if got, want := rows(t, db), []string{"(2,two)"}; !slices.Equal(got, want) {
+		t.Errorf("after skipping batch 1: %v, want %v", got, want)
+	}
+	if s := state(t, db, "a"); s.AppliedSeq != 2 || s.SkipSeq != 0 || s.Error != "" {
+		t.Errorf("source a = %+v, want applied 2, no skip, no error", s)
+	}
+}
+
+func TestWorker_Origin(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	exec(t, db, `CREATE TABLE public.origins (origin text);
+		CREATE FUNCTION public.record_origin() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.origins VALUES (current_setting('teleport.origin', true));
+			RETURN NULL;
+		END $$;
+		CREATE TRIGGER record_origin AFTER INSERT ON public.t FOR EACH STATEMENT EXECUTE FUNCTION public.record_origin()`)
+	w := applier.New(db, time.Second, dbtest.Logger(t))
+	const source = `src 'quoted' "x"`
+	put(t, db, source, 1, []database.Event{ins(1, "one")})
+	runOnce(t, w)
+	var got string
+	if err := db.QueryRow(`SELECT string_agg(origin, ',') FROM public.origins`).Scan(&got); err != nil || got != source {
+		t.Errorf("teleport.origin seen by a trigger = %q (%v), want %q", got, err, source)
+	}
+	var after sql.NullString
+	if err := db.QueryRow(`SELECT nullif(current_setting('teleport.origin', true), '')`).Scan(&after); err != nil || after.Valid {
+		t.Errorf("teleport.origin outside the apply transaction = %v (%v), want unset", after, err)
+	}
+}
+
+func TestWorker_RunStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	w := applier.New(db, 10*time.Millisecond, dbtest.Logger(t))
+	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	dbtest.WaitFor(t, 10*time.Second, "batch 1 applied", func() bool { return len(rows(t, db)) == 1 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Run did not return within 1s of cancel")
+	}
+}
+
+func TestWorker_DatabaseDown(t *testing.T) {
+	t.Parallel()
+	c := dbtest.Start(t)
+	db, _ := c.NewDB(t)
+	if _, err := database.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	w := applier.New(db, time.Second, dbtest.Logger(t))
+	c.Stop(t, "immediate")
+	db.SetMaxIdleConns(0)
+	if _, err := w.RunOnce(context.Background()); err == nil || errors.Is(err, database.ErrConflict) {
+		t.Errorf("RunOnce with the database down = %v, want an error", err)
+	}
+}

@@ -1,0 +1,472 @@
+package database
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+)
+
+// ErrConflict means a change did not find what the source saw: an UPDATE or
+// DELETE matched fewer rows than it changed on the source. The batch is held
+// until the cause is fixed or an operator skips it. Other reasons a change
+// cannot be applied (a duplicate key, a constraint, a permission) come as
+// the server's errors; database.SQLState reads their code.
+var ErrConflict = errors.New("conflict")
+
+// conflictError reads as its message alone and matches ErrConflict.
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string        { return e.msg }
+func (e *conflictError) Is(target error) bool { return target == ErrConflict }
+
+func conflictf(format string, args ...any) error {
+	return &conflictError{msg: fmt.Sprintf(format, args...)}
+}
+
+// ReservedSchema reports whether name is a schema changes are never applied
+// to: teleport's own and PostgreSQL's.
+func ReservedSchema(name string) bool {
+	return name == "teleport" || name == "information_schema" || strings.HasPrefix(name, "pg_")
+}
+
+// SetApplyOrigin marks the transaction as applying changes from source
+// (SET LOCAL teleport.origin, as a bound parameter): capture triggers on this
+// database record the origin, so the change is never sent back to source.
+func SetApplyOrigin(ctx context.Context, tx *sql.Tx, source string) error {
+	if _, err := tx.ExecContext(ctx, query("apply_set_origin"), source); err != nil {
+		return fmt.Errorf("set teleport.origin: %w", err)
+	}
+	return nil
+}
+
+// TableCache holds what ApplyEvents reads from the catalog about each table.
+// Use one per transaction: a schema change applied between two transactions
+// must be seen.
+type TableCache struct {
+	tables map[[2]string]*applyTable
+}
+
+// NewTableCache returns an empty cache.
+func NewTableCache() *TableCache {
+	return &TableCache{tables: map[[2]string]*applyTable{}}
+}
+
+type applyTable struct {
+	name        string // quoted schema.table
+	partitioned bool
+	cols        []applyColumn // in attnum order
+}
+
+type applyColumn struct {
+	name           string
+	generated      bool // GENERATED ALWAYS AS (...) STORED: never written
+	identityAlways bool // GENERATED ALWAYS AS IDENTITY: insertable with OVERRIDING SYSTEM VALUE, never updatable
+	primaryKey     bool
+}
+
+func (c *TableCache) table(ctx context.Context, tx *sql.Tx, schema, name string) (*applyTable, error) {
+	key := [2]string{schema, name}
+	if t, ok := c.tables[key]; ok {
+		return t, nil
+	}
+	t := &applyTable{name: QuoteQualified(schema, name)}
+	rows, err := tx.QueryContext(ctx, query("apply_table_columns"), t.name)
+	if err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var col applyColumn
+		if err := rows.Scan(&kind, &col.name, &col.generated, &col.identityAlways, &col.primaryKey); err != nil {
+			return nil, fmt.Errorf("read columns: %w", err)
+		}
+		if kind != "r" && kind != "p" {
+			return nil, fmt.Errorf("%s is not a table (relkind %s)", t.name, kind)
+		}
+		t.partitioned = kind == "p"
+		t.cols = append(t.cols, col)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	c.tables[key] = t
+	return t, nil
+}
+
+// ApplyEvents applies events, in order, in tx. Each event's rows go through
+// json_populate_recordset, so values keep every digit and byte the source
+// produced; identifiers are quoted and data is bound as a parameter, never
+// pasted into SQL. Runs of truncates become one TRUNCATE, so tables linked
+// by foreign keys are truncated together.
+//
+// With a primary key (all its columns present in the event), updates and
+// deletes are set-based, matching the old key; an update may change the key.
+// Without one, they go one row at a time, each matching one row equal to the
+// whole old row as text, as REPLICA IDENTITY FULL does. Generated columns
+// are never written; identity columns GENERATED ALWAYS are inserted with
+// OVERRIDING SYSTEM VALUE but cannot be updated to a value, so an update
+// that changes one fails rather than diverge silently.
+//
+// An update or delete that finds fewer rows than the source changed is
+// ErrConflict. A column the event has and the table lacks fails with
+// SQLSTATE 42703, a missing table with 42P01 (through errors.As), so the
+// caller can tell a schema not yet there from a conflict.
+func ApplyEvents(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Event) error {
+	for i := 0; i < len(events); i++ {
+		if events[i].Op != OpTruncate {
+			if err := applyEvent(ctx, tx, cache, events[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		j := i + 1
+		for j < len(events) && events[j].Op == OpTruncate {
+			j++
+		}
+		if err := truncate(ctx, tx, cache, events[i:j]); err != nil {
+			return err
+		}
+		i = j - 1
+	}
+	return nil
+}
+
+func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Event) error {
+	var names []string
+	seen := map[[2]string]bool{}
+	for _, e := range events {
+		key := [2]string{e.Schema, e.Table}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		t, err := lookupTable(ctx, tx, cache, e)
+		if err != nil {
+			return fmt.Errorf("truncate %s: %w", QuoteQualified(e.Schema, e.Table), err)
+		}
+		// ONLY, as the source's trigger fired for this table alone; a
+		// partitioned table cannot be truncated ONLY, and its partitions
+		// are truncated on the source too.
+		if t.partitioned {
+			names = append(names, t.name)
+		} else {
+			names = append(names, "ONLY "+t.name)
+		}
+	}
+	stmt := "TRUNCATE " + strings.Join(names, ", ")
+	if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("truncate %s: %w", strings.Join(names, ", "), err)
+	}
+	return nil
+}
+
+func lookupTable(ctx context.Context, tx *sql.Tx, cache *TableCache, e Event) (*applyTable, error) {
+	if ReservedSchema(e.Schema) {
+		return nil, fmt.Errorf("schema %s is reserved", QuoteIdent(e.Schema))
+	}
+	return cache.table(ctx, tx, e.Schema, e.Table)
+}
+
+func applyEvent(ctx context.Context, tx *sql.Tx, cache *TableCache, e Event) error {
+	var what string
+	switch e.Op {
+	case OpInsert:
+		what = "insert into " + QuoteQualified(e.Schema, e.Table)
+	case OpUpdate:
+		what = "update " + QuoteQualified(e.Schema, e.Table)
+	case OpDelete:
+		what = "delete from " + QuoteQualified(e.Schema, e.Table)
+	default:
+		return fmt.Errorf("event %d on %s: unknown op %q", e.ID, QuoteQualified(e.Schema, e.Table), e.Op)
+	}
+	t, err := lookupTable(ctx, tx, cache, e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	keys, err := firstRowKeys(e.Op, e.Data)
+	if err != nil {
+		return fmt.Errorf("%s: event %d: %w", what, e.ID, err)
+	}
+	cols, err := t.columnsFor(keys)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch e.Op {
+	case OpInsert:
+		err = insertRows(ctx, tx, t, cols, e)
+	case OpUpdate:
+		err = updateRows(ctx, tx, t, cols, e)
+	case OpDelete:
+		err = deleteRows(ctx, tx, t, cols, e)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// columnsFor returns the table's writable columns the event's rows carry, in
+// table order. A key the table has no column for means its schema is behind
+// the source's: 42703, as PostgreSQL would say, rather than a value dropped.
+func (t *applyTable) columnsFor(keys []string) ([]applyColumn, error) {
+	has := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		has[k] = true
+	}
+	var cols []applyColumn
+	for _, c := range t.cols {
+		if has[c.name] {
+			delete(has, c.name)
+			if !c.generated {
+				cols = append(cols, c)
+			}
+		}
+	}
+	for _, k := range keys {
+		if has[k] {
+			return nil, &pq.Error{
+				Severity: "ERROR",
+				Code:     pqerror.UndefinedColumn,
+				Message:  fmt.Sprintf("column %s of relation %s does not exist", QuoteIdent(k), t.name),
+			}
+		}
+	}
+	if len(cols) == 0 {
+		return nil, errors.New("no writable column in the event")
+	}
+	return cols, nil
+}
+
+// firstRowKeys returns the column names of the event's first row: every row
+// of one event has the same (row_to_json of one table).
+func firstRowKeys(op Op, data json.RawMessage) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	expect := func(d json.Delim) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("read data: %w", err)
+		}
+		if tok != d {
+			return fmt.Errorf("read data: found %v where %v was expected", tok, d)
+		}
+		return nil
+	}
+	if err := expect('['); err != nil {
+		return nil, err
+	}
+	if !dec.More() {
+		return nil, errors.New("read data: no rows")
+	}
+	if op == OpUpdate {
+		if err := expect('['); err != nil {
+			return nil, err
+		}
+	}
+	if err := expect('{'); err != nil {
+		return nil, err
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("read data: %w", err)
+		}
+		k, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("read data: found %v where a column name was expected", tok)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, fmt.Errorf("read data: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func insertRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+	list := colList("", cols)
+	stmt := "INSERT INTO " + t.name + " (" + list + ") OVERRIDING SYSTEM VALUE SELECT " + colList("r.", cols) +
+		" FROM pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json) r"
+	n, err := execCount(ctx, tx, stmt, string(e.Data))
+	if err != nil {
+		return err
+	}
+	if n != int64(e.Rows) {
+		return conflictf("%d rows inserted, the source inserted %d", n, e.Rows)
+	}
+	return nil
+}
+
+func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+	var set, ident []applyColumn
+	for _, c := range cols {
+		if c.identityAlways {
+			ident = append(ident, c)
+		} else {
+			set = append(set, c)
+		}
+	}
+	if len(ident) > 0 {
+		var conds []string
+		for _, c := range ident {
+			k := pq.QuoteLiteral(c.name)
+			conds = append(conds, "(e->0->>"+k+") IS DISTINCT FROM (e->1->>"+k+")")
+		}
+		var changed int64
+		check := "SELECT count(*) FROM pg_catalog.json_array_elements($1::json) e WHERE " + strings.Join(conds, " OR ")
+		if err := tx.QueryRowContext(ctx, check, string(e.Data)).Scan(&changed); err != nil {
+			return err
+		}
+		if changed > 0 {
+			return fmt.Errorf("%d rows change a column GENERATED ALWAYS AS IDENTITY, which can only be updated to DEFAULT: make it GENERATED BY DEFAULT on this target", changed)
+		}
+	}
+	if len(set) == 0 {
+		return errors.New("no updatable column in the event")
+	}
+	pk, ok := t.keyIn(cols)
+	if !ok {
+		return updateEach(ctx, tx, t, cols, set, e)
+	}
+	var match []string
+	for _, c := range pk {
+		q := QuoteIdent(c.name)
+		match = append(match, "t."+q+" = (x.o)."+q)
+	}
+	stmt := "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("(x.n).", set) + ")" +
+		" FROM (SELECT pg_catalog.json_populate_record(NULL::" + t.name + ", e->0) AS o," +
+		" pg_catalog.json_populate_record(NULL::" + t.name + ", e->1) AS n" +
+		" FROM pg_catalog.json_array_elements($1::json) e) x" +
+		" WHERE " + strings.Join(match, " AND ")
+	n, err := execCount(ctx, tx, stmt, string(e.Data))
+	if err != nil {
+		return err
+	}
+	return checkFound(n, e.Rows)
+}
+
+// updateEach updates one row per old/new pair, each matching one row equal
+// to the old row as text, so of two identical rows only one changes.
+func updateEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols, set []applyColumn, e Event) error {
+	var pairs [][2]json.RawMessage
+	if err := json.Unmarshal(e.Data, &pairs); err != nil {
+		return fmt.Errorf("event %d: read data: %w", e.ID, err)
+	}
+	stmt := "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")" +
+		" FROM pg_catalog.json_populate_record(NULL::" + t.name + ", $2::json) n" +
+		" WHERE (t.tableoid, t.ctid) = (" + findRow(t, cols) + ")"
+	found := int64(0)
+	for _, p := range pairs {
+		n, err := execCount(ctx, tx, stmt, string(p[0]), string(p[1]))
+		if err != nil {
+			return err
+		}
+		found += n
+	}
+	return checkFound(found, e.Rows)
+}
+
+func deleteRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+	pk, ok := t.keyIn(cols)
+	if !ok {
+		return deleteEach(ctx, tx, t, cols, e)
+	}
+	var match []string
+	for _, c := range pk {
+		q := QuoteIdent(c.name)
+		match = append(match, "t."+q+" = o."+q)
+	}
+	stmt := "DELETE FROM " + t.name + " t USING pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json) o" +
+		" WHERE " + strings.Join(match, " AND ")
+	n, err := execCount(ctx, tx, stmt, string(e.Data))
+	if err != nil {
+		return err
+	}
+	return checkFound(n, e.Rows)
+}
+
+// deleteEach deletes one row per old row, as updateEach updates.
+func deleteEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+	var olds []json.RawMessage
+	if err := json.Unmarshal(e.Data, &olds); err != nil {
+		return fmt.Errorf("event %d: read data: %w", e.ID, err)
+	}
+	stmt := "DELETE FROM " + t.name + " t WHERE (t.tableoid, t.ctid) = (" + findRow(t, cols) + ")"
+	found := int64(0)
+	for _, o := range olds {
+		n, err := execCount(ctx, tx, stmt, string(o))
+		if err != nil {
+			return err
+		}
+		found += n
+	}
+	return checkFound(found, e.Rows)
+}
+
+// findRow selects the (tableoid, ctid) of one row of t equal to the row $1
+// in cols, compared as text: every type has a text form, not every type has
+// equality (json, point), and NULL compares equal to NULL. The tableoid
+// keeps a partitioned table's rows apart, whose ctids repeat across partitions.
+func findRow(t *applyTable, cols []applyColumn) string {
+	return "SELECT s.tableoid, s.ctid FROM " + t.name + " s," +
+		" pg_catalog.json_populate_record(NULL::" + t.name + ", $1::json) o" +
+		" WHERE ROW(" + colList("s.", cols) + ")::text = ROW(" + colList("o.", cols) + ")::text LIMIT 1"
+}
+
+// keyIn returns the primary key's columns when the table has one and the
+// event carries all of them.
+func (t *applyTable) keyIn(cols []applyColumn) ([]applyColumn, bool) {
+	have := make(map[string]bool, len(cols))
+	for _, c := range cols {
+		have[c.name] = true
+	}
+	var pk []applyColumn
+	for _, c := range t.cols {
+		if c.primaryKey {
+			if !have[c.name] {
+				return nil, false
+			}
+			pk = append(pk, c)
+		}
+	}
+	return pk, len(pk) > 0
+}
+
+func checkFound(n int64, rows int) error {
+	if n < int64(rows) {
+		return conflictf("%d of %d rows not found", int64(rows)-n, rows)
+	}
+	if n > int64(rows) {
+		return conflictf("%d rows matched, the source changed %d", n, rows)
+	}
+	return nil
+}
+
+func execCount(ctx context.Context, tx *sql.Tx, stmt string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, stmt, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func colList(prefix string, cols []applyColumn) string {
+	var b strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(prefix)
+		b.WriteString(QuoteIdent(c.name))
+	}
+	return b.String()
+}

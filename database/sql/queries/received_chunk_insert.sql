@@ -1,0 +1,10 @@
+-- Stores one received chunk, creating its source's row on first contact. A
+-- chunk already stored, or one of a batch already applied (its chunks may be
+-- vacuumed by now), is left alone: a resend changes nothing.
+WITH new_source AS (
+    INSERT INTO teleport.source (name) VALUES ($1) ON CONFLICT (name) DO NOTHING
+)
+INSERT INTO teleport.received_chunk (source, seq, chunk, last, events, nrows, tick_time, body)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8
+WHERE NOT EXISTS (SELECT 1 FROM teleport.source s WHERE s.name = $1 AND s.applied_seq >= $2)
+ON CONFLICT (source, seq, chunk) DO NOTHING

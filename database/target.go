@@ -1,0 +1,226 @@
+package database
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// StoredChunk is one chunk of a batch as the target stores it in
+// teleport.received_chunk.
+type StoredChunk struct {
+	Source   string
+	Seq      int64
+	Chunk    int
+	Last     bool
+	Events   int
+	Rows     int64
+	TickTime time.Time
+	Body     []byte // the request body as received: gzip of the JSON chunk, which holds "events"
+}
+
+// StoreChunk stores a received chunk and creates its source's row if this is
+// the source's first. It reports whether the chunk was new: a chunk already
+// stored, or one of a batch already applied, is left as it is, so a resend
+// changes nothing.
+func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
+	res, err := q.ExecContext(ctx, query("received_chunk_insert"),
+		c.Source, c.Seq, c.Chunk, c.Last, c.Events, c.Rows, c.TickTime, c.Body)
+	if err != nil {
+		return false, fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+	}
+	return n == 1, nil
+}
+
+// BatchAckFor reports how far batches from source are stored and applied:
+// every batch up to received is stored in full (received >= applied), every
+// batch up to applied is applied. An unknown source has 0, 0.
+func BatchAckFor(ctx context.Context, q Querier, source string) (received, applied int64, err error) {
+	if err := q.QueryRowContext(ctx, query("received_chunk_ack"), source).Scan(&received, &applied); err != nil {
+		return 0, 0, fmt.Errorf("read batch ack for %s: %w", source, err)
+	}
+	return received, applied, nil
+}
+
+// ReceivedBatch is a batch stored in full on the target, ready to apply.
+type ReceivedBatch struct {
+	Source   string
+	Seq      int64
+	Chunks   int // numbered 0..Chunks-1
+	Events   int
+	Rows     int64
+	TickTime time.Time // when the source took the batch's closing tick, source clock
+}
+
+// NextBatch returns batch after+1 of source when all its chunks are stored;
+// ok is false when it is missing or incomplete, so a gap waits.
+func NextBatch(ctx context.Context, q Querier, source string, after int64) (b ReceivedBatch, ok bool, err error) {
+	b = ReceivedBatch{Source: source, Seq: after + 1}
+	err = q.QueryRowContext(ctx, query("received_chunk_batch"), source, b.Seq).Scan(&b.Chunks, &b.Events, &b.Rows, &b.TickTime)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ReceivedBatch{}, false, nil
+	}
+	if err != nil {
+		return ReceivedBatch{}, false, fmt.Errorf("look up batch %d from %s: %w", b.Seq, source, err)
+	}
+	return b, true, nil
+}
+
+// ChunkEvents loads and decodes the events of one stored chunk. Each event's
+// Data is the bytes the source sent, unchanged. The applier loads one chunk
+// at a time, so memory stays bounded however large the batch.
+func ChunkEvents(ctx context.Context, q Querier, source string, seq int64, chunk int) ([]Event, error) {
+	var body []byte
+	err := q.QueryRowContext(ctx, query("received_chunk_body"), source, seq, chunk).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("load chunk %d of batch %d from %s: not stored", chunk, seq, source)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load chunk %d of batch %d from %s: %w", chunk, seq, source, err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
+	}
+	var c struct {
+		Events []Event `json:"events"`
+	}
+	if err := json.NewDecoder(zr).Decode(&c); err != nil {
+		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
+	}
+	return c.Events, nil
+}
+
+// LockSource locks source's row until the transaction ends, so two appliers
+// on one database take turns, and returns its applied_seq.
+func LockSource(ctx context.Context, tx *sql.Tx, source string) (int64, error) {
+	var applied int64
+	if err := tx.QueryRowContext(ctx, query("source_lock"), source).Scan(&applied); err != nil {
+		return 0, fmt.Errorf("lock source %s: %w", source, err)
+	}
+	return applied, nil
+}
+
+// MarkBatchApplied records, in the apply transaction, that batch seq of
+// source is applied: applied_seq, tick_time and applied_at move on, the held
+// error and a skip request up to seq are cleared. It fails unless seq is the
+// batch right after applied_seq, so no batch is applied twice or skipped.
+func MarkBatchApplied(ctx context.Context, q Querier, source string, seq int64, tickTime time.Time) error {
+	res, err := q.ExecContext(ctx, query("source_mark_applied"), source, seq, tickTime)
+	if err != nil {
+		return fmt.Errorf("mark batch %d from %s applied: %w", seq, source, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("mark batch %d from %s applied: %w", seq, source, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("mark batch %d from %s applied: the source is not at batch %d", seq, source, seq-1)
+	}
+	return nil
+}
+
+// RecordApplyError records why batch seq of source is held. Call it after
+// the failed apply transaction rolled back.
+func RecordApplyError(ctx context.Context, q Querier, source string, seq int64, msg string) error {
+	if _, err := q.ExecContext(ctx, query("source_record_error"), source, seq, msg); err != nil {
+		return fmt.Errorf("record error of batch %d from %s: %w", seq, source, err)
+	}
+	return nil
+}
+
+// ClearApplyError forgets the held-batch error of source, if any.
+func ClearApplyError(ctx context.Context, q Querier, source string) error {
+	if _, err := q.ExecContext(ctx, query("source_clear_error"), source); err != nil {
+		return fmt.Errorf("clear error of %s: %w", source, err)
+	}
+	return nil
+}
+
+// ErrNotPending means a batch cannot be skipped: its source is unknown or
+// has applied it already.
+var ErrNotPending = errors.New("not pending")
+
+// SkipBatch asks the applier to mark batch seq of source applied without
+// running it, once it is the next batch and stored in full. Its changes are
+// lost on this target: it is an operator's decision.
+func SkipBatch(ctx context.Context, q Querier, source string, seq int64) error {
+	res, err := q.ExecContext(ctx, query("source_skip"), source, seq)
+	if err != nil {
+		return fmt.Errorf("skip batch %d from %s: %w", seq, source, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("skip batch %d from %s: %w", seq, source, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("skip batch %d from %s: %w", seq, source, ErrNotPending)
+	}
+	return nil
+}
+
+// SourceState is where one source stands on this target, for /status and
+// the applier. Zero times and sequence numbers mean none.
+type SourceState struct {
+	Name        string
+	ReceivedSeq int64 // every batch up to this one is stored in full
+	AppliedSeq  int64
+	AppliedAt   time.Time // when the last batch was applied, this database's clock
+	TickTime    time.Time // when the source took the last applied batch's closing tick, source clock
+	Error       string    // why batch ErrorSeq is held; "" when none is
+	ErrorSeq    int64
+	ErrorAt     time.Time // since when batch ErrorSeq is held with Error
+	SkipSeq     int64     // the batch an operator asked to skip
+}
+
+// SourceStates returns every source that has sent batches here, by name.
+func SourceStates(ctx context.Context, q Querier) ([]SourceState, error) {
+	rows, err := q.QueryContext(ctx, query("source_states"))
+	if err != nil {
+		return nil, fmt.Errorf("read source states: %w", err)
+	}
+	defer rows.Close()
+	var out []SourceState
+	for rows.Next() {
+		var (
+			s                            SourceState
+			appliedAt, tickTime, errorAt sql.NullTime
+			errMsg                       sql.NullString
+			errorSeq, skipSeq            sql.NullInt64
+		)
+		if err := rows.Scan(&s.Name, &s.ReceivedSeq, &s.AppliedSeq, &appliedAt, &tickTime,
+			&errMsg, &errorSeq, &errorAt, &skipSeq); err != nil {
+			return nil, fmt.Errorf("read source states: %w", err)
+		}
+		s.AppliedAt, s.TickTime, s.ErrorAt = appliedAt.Time, tickTime.Time, errorAt.Time
+		s.Error, s.ErrorSeq, s.SkipSeq = errMsg.String, errorSeq.Int64, skipSeq.Int64
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read source states: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteAppliedChunks deletes up to limit stored chunks of batches already
+// applied and returns how many it deleted.
+func DeleteAppliedChunks(ctx context.Context, q Querier, limit int) (int64, error) {
+	res, err := q.ExecContext(ctx, query("received_chunk_delete_applied"), limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete applied chunks: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete applied chunks: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,310 @@
+package database_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pagarme/teleport/database"
+)
+
+func gz(t *testing.T, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+var tick = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
+func chunk(source string, seq int64, n int, last bool) database.StoredChunk {
+	return database.StoredChunk{Source: source, Seq: seq, Chunk: n, Last: last, Events: 1, Rows: 2, TickTime: tick.Add(time.Duration(seq) * time.Second), Body: []byte("x")}
+}
+
+func store(t *testing.T, q database.Querier, c database.StoredChunk) bool {
+	t.Helper()
+	stored, err := database.StoreChunk(context.Background(), q, c)
+	if err != nil {
+		t.Fatalf("StoreChunk(%s %d/%d): %v", c.Source, c.Seq, c.Chunk, err)
+	}
+	return stored
+}
+
+func ack(t *testing.T, q database.Querier, source string) (int64, int64) {
+	t.Helper()
+	r, a, err := database.BatchAckFor(context.Background(), q, source)
+	if err != nil {
+		t.Fatalf("BatchAckFor(%s): %v", source, err)
+	}
+	return r, a
+}
+
+func TestStoreChunk(t *testing.T) {
+	t.Parallel()
+	db, _ := migrated(t)
+	if r, a := ack(t, db, "a"); r != 0 || a != 0 {
+		t.Errorf("BatchAckFor(unknown source) = %d, %d; want 0, 0", r, a)
+	}
+	if !store(t, db, chunk("a", 1, 0, false)) {
+		t.Error("StoreChunk(a 1/0) = false, want true: it is new")
+	}
+	c := chunk("a", 1, 0, true)
+	c.Body = []byte("other")
+	if store(t, db, c) {
+		t.Error("StoreChunk(a 1/0) again = true, want false")
+	}
+	if r, _ := ack(t, db, "a"); r != 0 {
+		t.Errorf("received_seq with batch 1 half stored = %d, want 0", r)
+	}
+	store(t, db, chunk("a", 1, 1, true))
+	store(t, db, chunk("a", 3, 0, true)) // after a gap
+	store(t, db, chunk("a", 4, 1, true)) // chunk 0 missing
+	if r, _ := ack(t, db, "a"); r != 1 {
+		t.Errorf("received_seq with batches 1, 3 and half of 4 = %d, want 1", r)
+	}
+	store(t, db, chunk("a", 2, 0, true))
+	if r, _ := ack(t, db, "a"); r != 3 {
+		t.Errorf("received_seq with batches 1, 2, 3 and half of 4 = %d, want 3", r)
+	}
+	store(t, db, chunk("a", 4, 0, false))
+	if r, _ := ack(t, db, "a"); r != 4 {
+		t.Errorf("received_seq with batches 1 to 4 = %d, want 4", r)
+	}
+	if r, _ := ack(t, db, "b"); r != 0 {
+		t.Errorf("received_seq of another source = %d, want 0", r)
+	}
+
+	var body []byte
+	if err := db.QueryRow(`SELECT body FROM teleport.received_chunk WHERE source = 'a' AND seq = 1 AND chunk = 0`).Scan(&body); err != nil || string(body) != "x" {
+		t.Errorf("stored body = %q, %v; want the first one, x", body, err)
+	}
+}
+
+func TestNextBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	store(t, db, chunk("a", 2, 0, true))
+	if _, ok, err := database.NextBatch(ctx, db, "a", 0); ok || err != nil {
+		t.Errorf("NextBatch(a, after 0) with batch 1 missing = %v, %v; want not ok", ok, err)
+	}
+	store(t, db, chunk("a", 1, 0, false))
+	store(t, db, chunk("a", 1, 2, true))
+	if _, ok, err := database.NextBatch(ctx, db, "a", 0); ok || err != nil {
+		t.Errorf("NextBatch(a, after 0) with chunk 1 of 3 missing = %v, %v; want not ok", ok, err)
+	}
+	store(t, db, chunk("a", 1, 1, false))
+	b, ok, err := database.NextBatch(ctx, db, "a", 0)
+	want := database.ReceivedBatch{Source: "a", Seq: 1, Chunks: 3, Events: 3, Rows: 6, TickTime: tick.Add(time.Second)}
+	if !ok || err != nil || b.Source != want.Source || b.Seq != want.Seq || b.Chunks != want.Chunks ||
+		b.Events != want.Events || b.Rows != want.Rows || !b.TickTime.Equal(want.TickTime) {
+		t.Errorf("NextBatch(a, after 0) = %+v, %v, %v; want %+v", b, ok, err, want)
+	}
+}
+
+func TestChunkEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	data := `[{"id":1,"j":{ "a" : 1,  "a":2 },"n":1234567890123456789012345678901234567890.5}]`
+	body := `{"source":"a","target":"b","seq":1,"chunk":0,"last":true,"events":[` +
+		`{"id":7,"schema":"s","table":"t","op":"I","rows":1,"data":` + data + `},` +
+		`{"id":8,"schema":"s","table":"t","op":"T","rows":0}]}`
+	c := chunk("a", 1, 0, true)
+	c.Body = gz(t, body)
+	store(t, db, c)
+	evs, err := database.ChunkEvents(ctx, db, "a", 1, 0)
+	if err != nil {
+		t.Fatalf("ChunkEvents: %v", err)
+	}
+	if len(evs) != 2 || evs[0].ID != 7 || evs[0].Op != database.OpInsert || evs[0].Rows != 1 || evs[1].Op != database.OpTruncate {
+		t.Fatalf("ChunkEvents = %+v, want an insert 7 and a truncate", evs)
+	}
+	if string(evs[0].Data) != data {
+		t.Errorf("ChunkEvents data = %s, want the bytes sent: %s", evs[0].Data, data)
+	}
+	if _, err := database.ChunkEvents(ctx, db, "a", 1, 1); err == nil {
+		t.Error("ChunkEvents of a chunk not stored = nil error")
+	}
+	c = chunk("a", 2, 0, true)
+	c.Body = []byte("not gzip")
+	store(t, db, c)
+	if _, err := database.ChunkEvents(ctx, db, "a", 2, 0); err == nil || !strings.Contains(err.Error(), "decode chunk 0 of batch 2 from a") {
+		t.Errorf("ChunkEvents of a bad body = %v, want an error naming the chunk", err)
+	}
+}
+
+func sourceState(t *testing.T, db *sql.DB, name string) database.SourceState {
+	t.Helper()
+	states, err := database.SourceStates(context.Background(), db)
+	if err != nil {
+		t.Fatalf("SourceStates: %v", err)
+	}
+	for _, s := range states {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("SourceStates = %+v, no source %s", states, name)
+	return database.SourceState{}
+}
+
+func TestMarkBatchApplied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	store(t, db, chunk("a", 1, 0, true))
+	store(t, db, chunk("a", 2, 0, true))
+	store(t, db, chunk("b", 1, 0, true))
+
+	if err := database.RecordApplyError(ctx, db, "a", 1, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	s := sourceState(t, db, "a")
+	if s.Error != "boom" || s.ErrorSeq != 1 || s.ErrorAt.IsZero() || s.ReceivedSeq != 2 || s.AppliedSeq != 0 {
+		t.Errorf("SourceStates after RecordApplyError = %+v, want error boom on batch 1, received 2", s)
+	}
+	since := s.ErrorAt
+	if err := database.RecordApplyError(ctx, db, "a", 1, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	if s := sourceState(t, db, "a"); !s.ErrorAt.Equal(since) {
+		t.Errorf("error_at after the same error again = %v, want %v: held since then", s.ErrorAt, since)
+	}
+
+	if err := database.MarkBatchApplied(ctx, db, "a", 2, tick); err == nil {
+		t.Error("MarkBatchApplied(a, 2) before batch 1 = nil, want an error")
+	}
+	if err := database.MarkBatchApplied(ctx, db, "a", 1, tick); err != nil {
+		t.Fatalf("MarkBatchApplied(a, 1): %v", err)
+	}
+	if err := database.MarkBatchApplied(ctx, db, "a", 1, tick); err == nil {
+		t.Error("MarkBatchApplied(a, 1) twice = nil, want an error")
+	}
+	s = sourceState(t, db, "a")
+	if s.AppliedSeq != 1 || !s.TickTime.Equal(tick) || s.AppliedAt.IsZero() || s.Error != "" || s.ErrorSeq != 0 || !s.ErrorAt.IsZero() {
+		t.Errorf("SourceStates after MarkBatchApplied = %+v, want applied 1 at tick %v, no error", s, tick)
+	}
+	if r, a := ack(t, db, "a"); r != 2 || a != 1 {
+		t.Errorf("BatchAckFor(a) = %d, %d; want 2, 1", r, a)
+	}
+	if s := sourceState(t, db, "b"); s.AppliedSeq != 0 || s.ReceivedSeq != 1 {
+		t.Errorf("source b = %+v, want untouched", s)
+	}
+
+	// A resend of an applied batch is not stored again, even once vacuumed.
+	n, err := database.DeleteAppliedChunks(ctx, db, 100)
+	if err != nil || n != 1 {
+		t.Errorf("DeleteAppliedChunks = %d, %v; want 1 (batch 1 of a)", n, err)
+	}
+	if store(t, db, chunk("a", 1, 0, true)) {
+		t.Error("StoreChunk of an applied batch = true, want false")
+	}
+	if r, a := ack(t, db, "a"); r != 2 || a != 1 {
+		t.Errorf("BatchAckFor(a) after vacuum = %d, %d; want 2, 1", r, a)
+	}
+
+	if err := database.RecordApplyError(ctx, db, "a", 2, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := database.ClearApplyError(ctx, db, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if s := sourceState(t, db, "a"); s.Error != "" || s.ErrorSeq != 0 {
+		t.Errorf("after ClearApplyError = %+v, want no error", s)
+	}
+}
+
+func TestSkipBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	if err := database.SkipBatch(ctx, db, "nope", 1); !errors.Is(err, database.ErrNotPending) {
+		t.Errorf("SkipBatch(unknown source) = %v, want ErrNotPending", err)
+	}
+	store(t, db, chunk("a", 1, 0, true))
+	if err := database.SkipBatch(ctx, db, "a", 1); err != nil {
+		t.Fatalf("SkipBatch(a, 1): %v", err)
+	}
+	if s := sourceState(t, db, "a"); s.SkipSeq != 1 {
+		t.Errorf("skip_seq = %d, want 1", s.SkipSeq)
+	}
+	if err := database.MarkBatchApplied(ctx, db, "a", 1, tick); err != nil {
+		t.Fatal(err)
+	}
+	if s := sourceState(t, db, "a"); s.SkipSeq != 0 {
+		t.Errorf("skip_seq once batch 1 is applied = %d, want none", s.SkipSeq)
+	}
+	if err := database.SkipBatch(ctx, db, "a", 1); !errors.Is(err, database.ErrNotPending) {
+		t.Errorf("SkipBatch(applied batch) = %v, want ErrNotPending", err)
+	}
+}
+
+func TestLockSource(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	store(t, db, chunk("a", 1, 0, true))
+	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
+		applied, err := database.LockSource(ctx, tx, "a")
+		if err != nil || applied != 0 {
+			t.Errorf("LockSource(a) = %d, %v; want 0", applied, err)
+		}
+		// Another transaction cannot mark a batch while the lock is held.
+		lockCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		if err := database.MarkBatchApplied(lockCtx, db, "a", 1, tick); err == nil {
+			t.Error("MarkBatchApplied while another transaction locks the source = nil, want it to wait")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDeleteAppliedChunks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	for seq := int64(1); seq <= 3; seq++ {
+		for n := range 3 {
+			store(t, db, chunk("a", seq, n, n == 2))
+		}
+	}
+	store(t, db, chunk("b", 1, 0, true))
+	for seq := int64(1); seq <= 2; seq++ {
+		if err := database.MarkBatchApplied(ctx, db, "a", seq, tick); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total int64
+	for {
+		n, err := database.DeleteAppliedChunks(ctx, db, 4)
+		if err != nil {
+			t.Fatalf("DeleteAppliedChunks: %v", err)
+		}
+		total += n
+		if n < 4 {
+			break
+		}
+	}
+	var left int
+	if err := db.QueryRow(`SELECT count(*) FROM teleport.received_chunk`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if total != 6 || left != 4 {
+		t.Errorf("DeleteAppliedChunks deleted %d, left %d; want 6 (batches 1, 2 of a), 4", total, left)
+	}
+}

@@ -1,0 +1,18 @@
+package database
+
+import (
+	"context"
+	"fmt"
+)
+
+// GetTargetState returns target's row in teleport.target without locking
+// it: the transmitter compares it with what the target reports.
+func GetTargetState(ctx context.Context, q Querier, target string) (TargetState, error) {
+	var t TargetState
+	err := q.QueryRowContext(ctx, query("batch_target_state"), target).
+		Scan(&t.Name, &t.LastTick, &t.NextSeq, &t.AckedSeq, &t.AppliedSeq)
+	if err != nil {
+		return TargetState{}, fmt.Errorf("read state of target %s: %w", target, err)
+	}
+	return t, nil
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Teleport demo: two throwaway PostgreSQL clusters on loopback, a source and a
+# target instance configured as in the upstream README (public.* replicated
+# into the target's "test" schema), a small workload, and the rows arriving.
+# Everything lives in a temporary directory removed at exit. Run: make demo
+set -euo pipefail
+cd "$(dirname "$0")"
+
+DURATION=${DEMO_SECONDS:-15}
+bindir=${PG_BINDIR:-}
+if [ -z "$bindir" ]; then
+	if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then
+		bindir=$(pg_config --bindir)
+	else
+		bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	fi
+fi
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+	echo "demo: PostgreSQL server binaries not found; install them (apt-get install postgresql) or set PG_BINDIR" >&2
+	exit 1
+fi
+
+echo "== building teleport"
+go build -o teleport-demo .
+
+work=$(mktemp -d /tmp/teleport-demo.XXXXXX)
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+	chown postgres: "$work"
+	as_pg=(runuser -u postgres --)
+fi
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	for c in source target; do
+		[ -d "$work/$c" ] && "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/$c" -m immediate stop >/dev/null 2>&1 || true
+	done
+	rm -rf "$work" teleport-demo
+}
+trap cleanup EXIT INT TERM
+
+# free_port prints a loopback port nothing listens on, from a random start.
+free_port() {
+	local p=$((20000 + RANDOM % 30000))
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
+}
+
+start_cluster() { # name port
+	"${as_pg[@]}" "$bindir/initdb" -D "$work/$1" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+	"${as_pg[@]}" "$bindir/pg_ctl" -D "$work/$1" -l "$work/$1.log" -w \
+		-o "-p $2 -k $work -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+	psql_admin "$2" postgres -c "CREATE ROLE teleport LOGIN NOSUPERUSER NOREPLICATION PASSWORD 'demo'" \
+		-c "CREATE DATABASE app OWNER teleport" >/dev/null
+}
+psql_admin() { "$bindir/psql" -X -q -h 127.0.0.1 -p "$1" -U postgres -d "$2" -v ON_ERROR_STOP=1 "${@:3}"; }
+psql_app() { PGPASSWORD=demo "$bindir/psql" -X -q -h 127.0.0.1 -p "$1" -U teleport -d app -v ON_ERROR_STOP=1 "${@:2}"; }
+
+src_pg=$(free_port); start_cluster source "$src_pg"
+dst_pg=$(free_port); start_cluster target "$dst_pg"
+echo "== clusters up: source on 127.0.0.1:$src_pg, target on 127.0.0.1:$dst_pg (role teleport: NOSUPERUSER NOREPLICATION)"
+
+schema='CREATE TABLE accounts (id serial PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0);
+        CREATE TABLE transfers (id bigserial PRIMARY KEY, from_id int, to_id int, amount numeric(12,2), at timestamptz DEFAULT now());'
+psql_app "$src_pg" -c "SET search_path = public; $schema"
+psql_app "$dst_pg" -c "CREATE SCHEMA test; SET search_path = test; $schema"
+
+src_http=$(free_port); dst_http=$(free_port)
+cat > "$work/source_config.yml" <<YAML
+batch_size: 10000
+processing_intervals:
+  batcher: 100
+  transmitter: 100
+  applier: 100
+  vacuum: 500
+  ddlwatcher: 5000
+database:
+  name: "finops-db"
+  database: "app"
+  hostname: "127.0.0.1"
+  username: "teleport"
+  password: "demo"
+  port: $src_pg
+  sslmode: disable
+server:
+  hostname: "127.0.0.1"
+  port: $src_http
+targets:
+  my-target:
+    target_expression: "public.*"
+    endpoint:
+      hostname: "127.0.0.1"
+      port: $dst_http
+    apply_schema: "test"
+YAML
+cat > "$work/target_config.yml" <<YAML
+batch_size: 10000
+processing_intervals:
+  batcher: 100
+  transmitter: 100
+  applier: 100
+  vacuum: 500
+  ddlwatcher: 5000
+database:
+  name: "my-target"
+  database: "app"
+  hostname: "127.0.0.1"
+  username: "teleport"
+  password: "demo"
+  port: $dst_pg
+  sslmode: disable
+server:
+  hostname: "127.0.0.1"
+  port: $dst_http
+YAML
+
+./teleport-demo -config "$work/target_config.yml" 2>"$work/target.log" & pids+=($!)
+./teleport-demo -config "$work/source_config.yml" 2>"$work/source.log" & pids+=($!)
+for log in target source; do
+	for _ in $(seq 100); do grep -q 'msg=listening' "$work/$log.log" 2>/dev/null && break; sleep 0.1; done
+	grep -q 'msg=listening' "$work/$log.log" || { echo "demo: the $log instance did not start:" >&2; cat "$work/$log.log" >&2; exit 1; }
+done
+echo "== instances up: source API on :$src_http, target API on :$dst_http (logs in $work/*.log)"
+
+echo "== workload for ${DURATION}s on the source: new accounts and transfers, one transaction each"
+psql_app "$src_pg" -c "INSERT INTO public.accounts (owner, balance) SELECT 'owner ' || i, 1000 FROM generate_series(1, 100) i"
+(
+	end=$((SECONDS + DURATION))
+	while [ $SECONDS -lt $end ]; do
+		psql_app "$src_pg" -c "BEGIN;
+			WITH p AS (SELECT 1 + floor(random() * 100)::int AS a, 1 + floor(random() * 100)::int AS b, round((random() * 50)::numeric, 2) AS m)
+			INSERT INTO public.transfers (from_id, to_id, amount) SELECT a, b, m FROM p;
+			UPDATE public.accounts SET balance = balance - t.amount FROM (SELECT from_id, amount FROM public.transfers ORDER BY id DESC LIMIT 1) t WHERE id = t.from_id;
+			UPDATE public.accounts SET balance = balance + t.amount FROM (SELECT to_id, amount FROM public.transfers ORDER BY id DESC LIMIT 1) t WHERE id = t.to_id;
+			COMMIT;" >/dev/null
+	done
+) & load=$!
+
+printf '%-7s %-24s %-24s %s\n' "second" "source: transfers, sum" "target: transfers, sum" "lag (s)"
+count_q="SELECT count(*) || ', ' || coalesce(sum(amount), 0) FROM %s.transfers"
+for i in $(seq 1 $((DURATION + 5))); do
+	s=$(psql_app "$src_pg" -At -c "$(printf "$count_q" public)")
+	t=$(psql_app "$dst_pg" -At -c "$(printf "$count_q" test)")
+	# Lag: age, on the target's clock, of the source tick of the last batch applied.
+	lag=$(psql_app "$dst_pg" -At -c "SELECT coalesce(round(extract(epoch FROM now() - tick_time)::numeric, 2)::text, '-') FROM teleport.source" 2>/dev/null || echo "-")
+	printf '%-7s %-24s %-24s %s\n' "$i" "$s" "$t" "${lag:--}"
+	sleep 1
+	if ! kill -0 "$load" 2>/dev/null && [ "$s" = "$t" ]; then break; fi
+done
+wait "$load" || true
+
+src_sum=$(psql_app "$src_pg" -At -c "SELECT md5(string_agg(a::text, ',' ORDER BY id)) FROM public.accounts a")
+dst_sum=$(psql_app "$dst_pg" -At -c "SELECT md5(string_agg(a::text, ',' ORDER BY id)) FROM test.accounts a")
+if [ "$src_sum" = "$dst_sum" ]; then
+	echo "== accounts identical on both sides (md5 $src_sum)"
+else
+	echo "== accounts differ: source $src_sum, target $dst_sum; see $work/*.log" >&2
+	tail -n 20 "$work/source.log" "$work/target.log" >&2
+	exit 1
+fi

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/pagarme/teleport/database"
+)
+
+// Limits on a POST /batches body. A chunk holds at most a few MiB of JSON
+// (see BatchChunk), so these only stop a broken or hostile client.
+const (
+	defaultMaxBody         = 64 << 20  // compressed, as sent
+	defaultMaxDecompressed = 512 << 20 // the JSON once decompressed
+)
+
+// errTooLarge is a body over one of the limits: 413.
+var errTooLarge = errors.New("too large")
+
+// receiveBatch stores one chunk of a batch before answering, so an answered
+// chunk survives a crash. A chunk already stored is acknowledged without
+// effect. A malformed chunk is 400 and an oversized one 413, and neither
+// stores anything.
+func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
+	body, c, err := s.readChunk(w, r)
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sc := database.StoredChunk{
+		Source:   c.Source,
+		Seq:      c.Seq,
+		Chunk:    c.Chunk,
+		Last:     c.Last,
+		Events:   len(c.Events),
+		TickTime: c.TickTime,
+		Body:     body,
+	}
+	for _, e := range c.Events {
+		sc.Rows += int64(e.Rows)
+	}
+	stored, err := database.StoreChunk(r.Context(), s.db, sc)
+	if err != nil {
+		s.log.Error("store chunk", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
+		writeError(w, http.StatusInternalServerError, "store chunk: database error")
+		return
+	}
+	if stored {
+		s.log.Debug("chunk stored", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "events", sc.Events, "last", c.Last)
+	}
+	s.writeAck(w, r, c.Source)
+}
+
+// batchAck answers GET /batches/{source}, so a restarted source can ask
+// where to resume.
+func (s *Server) batchAck(w http.ResponseWriter, r *http.Request) {
+	s.writeAck(w, r, mux.Vars(r)["source"])
+}
+
+func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string) {
+	received, applied, err := database.BatchAckFor(r.Context(), s.db, source)
+	if err != nil {
+		s.log.Error("read batch ack", "source", source, "err", err)
+		writeError(w, http.StatusInternalServerError, "read batch ack: database error")
+		return
+	}
+	writeJSON(w, http.StatusOK, BatchAck{Source: source, ReceivedSeq: received, AppliedSeq: applied})
+}
+
+// readChunk reads the gzip body within the limits and decodes and checks the
+// chunk. It returns the body as received, to be stored as is.
+func (s *Server) readChunk(w http.ResponseWriter, r *http.Request) ([]byte, BatchChunk, error) {
+	var c BatchChunk
+	if enc := r.Header.Get("Content-Encoding"); !strings.EqualFold(enc, "gzip") {
+		return nil, c, fmt.Errorf("header Content-Encoding is %q: the body must be gzip-compressed JSON sent with Content-Encoding: gzip", enc)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, c, fmt.Errorf("body over %d bytes compressed: %w", s.maxBody, errTooLarge)
+	}
+	if err != nil {
+		return nil, c, fmt.Errorf("read body: %w", err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, c, fmt.Errorf("decompress body: %w", err)
+	}
+	js, err := io.ReadAll(io.LimitReader(zr, s.maxDecompressed+1))
+	if err != nil {
+		return nil, c, fmt.Errorf("decompress body: %w", err)
+	}
+	if int64(len(js)) > s.maxDecompressed {
+		return nil, c, fmt.Errorf("body over %d bytes decompressed: %w", s.maxDecompressed, errTooLarge)
+	}
+	// Data is a json.RawMessage, which Unmarshal copies verbatim.
+	if err := json.Unmarshal(js, &c); err != nil {
+		return nil, c, fmt.Errorf("decode chunk: %w", err)
+	}
+	if err := s.checkChunk(c); err != nil {
+		return nil, c, err
+	}
+	return body, c, nil
+}
+
+func (s *Server) checkChunk(c BatchChunk) error {
+	var errs []error
+	if c.Source == "" {
+		errs = append(errs, errors.New("source: missing"))
+	}
+	if c.Target != s.info.Name {
+		errs = append(errs, fmt.Errorf("target: %q, but this instance is %q: the key under targets in the source's config must equal this instance's database.name", c.Target, s.info.Name))
+	}
+	if c.Seq < 1 {
+		errs = append(errs, fmt.Errorf("seq: %d, must be >= 1", c.Seq))
+	}
+	if c.Chunk < 0 {
+		errs = append(errs, fmt.Errorf("chunk: %d, must be >= 0", c.Chunk))
+	}
+	if c.TickTime.IsZero() {
+		errs = append(errs, errors.New("tick_time: missing"))
+	}
+	if len(c.Events) == 0 {
+		errs = append(errs, errors.New("events: none"))
+	}
+	for i, e := range c.Events {
+		if len(errs) >= 10 {
+			errs = append(errs, errors.New("..."))
+			break
+		}
+		switch {
+		case e.Op != database.OpInsert && e.Op != database.OpUpdate && e.Op != database.OpDelete && e.Op != database.OpTruncate:
+			errs = append(errs, fmt.Errorf("events[%d]: op %q, want I, U, D or T", i, e.Op))
+		case e.Schema == "" || e.Table == "":
+			errs = append(errs, fmt.Errorf("events[%d]: schema and table must be set", i))
+		case database.ReservedSchema(e.Schema):
+			errs = append(errs, fmt.Errorf("events[%d]: schema %q is reserved", i, e.Schema))
+		case e.Op != database.OpTruncate && (e.Rows < 1 || len(e.Data) == 0):
+			errs = append(errs, fmt.Errorf("events[%d]: %s with %d rows and %d bytes of data, want rows and data", i, e.Op, e.Rows, len(e.Data)))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("chunk %d of batch %d from %q: %w", c.Chunk, c.Seq, c.Source, errors.Join(errs...))
+	}
+	return nil
+}

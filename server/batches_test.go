@@ -1,0 +1,220 @@
+package server_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/server"
+)
+
+// newTarget returns a server named "tgt" on a migrated database.
+func newTarget(t *testing.T, token string) (*server.Server, *sql.DB) {
+	t.Helper()
+	db, _ := dbtest.Shared(t).NewDB(t)
+	if _, err := database.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	cfg := config.Default().Server
+	cfg.AuthToken = token
+	return server.New(cfg, db, server.Info{Name: "tgt", Role: "target"}, dbtest.Logger(t)), db
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func validChunk(seq int64, chunk int, last bool) server.BatchChunk {
+	return server.BatchChunk{
+		Source: "src", Target: "tgt", Seq: seq, Chunk: chunk, Last: last,
+		TickTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
+		Events: []database.Event{
+			{ID: 1, Schema: "public", Table: "t", Op: database.OpInsert, Rows: 2, Data: json.RawMessage(`[{"id":1},{"id":2}]`)},
+			{ID: 2, Schema: "public", Table: "t", Op: database.OpTruncate},
+		},
+	}
+}
+
+func chunkBody(t *testing.T, c server.BatchChunk) []byte {
+	t.Helper()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gzipBytes(t, b)
+}
+
+func postRaw(h http.Handler, body []byte, auth string, gzipped bool) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/batches", bytes.NewReader(body))
+	req.RemoteAddr = "127.0.0.1:4000"
+	if gzipped {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func decodeAck(t *testing.T, rec *httptest.ResponseRecorder) server.BatchAck {
+	t.Helper()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("answer = %d %s, want 200", rec.Code, rec.Body)
+	}
+	var a server.BatchAck
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+		t.Fatalf("answer %q: %v", rec.Body, err)
+	}
+	return a
+}
+
+func countRows(t *testing.T, db *sql.DB) (chunks, sources int) {
+	t.Helper()
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM teleport.received_chunk), (SELECT count(*) FROM teleport.source)`).Scan(&chunks, &sources); err != nil {
+		t.Fatal(err)
+	}
+	return chunks, sources
+}
+
+func TestBatches_Store(t *testing.T) {
+	t.Parallel()
+	s, db := newTarget(t, "tok")
+	h := s.Handler()
+
+	first := chunkBody(t, validChunk(1, 0, false))
+	if a := decodeAck(t, postRaw(h, first, "tok", true)); a != (server.BatchAck{Source: "src", ReceivedSeq: 0, AppliedSeq: 0}) {
+		t.Errorf("POST chunk 0 of batch 1 = %+v, want received 0: the batch is not complete", a)
+	}
+	if a := decodeAck(t, postRaw(h, chunkBody(t, validChunk(1, 1, true)), "tok", true)); a.ReceivedSeq != 1 || a.AppliedSeq != 0 {
+		t.Errorf("POST last chunk of batch 1 = %+v, want received 1, applied 0", a)
+	}
+	// A replayed request and a duplicate with other contents change nothing.
+	dup := validChunk(1, 0, true)
+	dup.Events = dup.Events[:1]
+	for _, body := range [][]byte{first, chunkBody(t, dup)} {
+		if a := decodeAck(t, postRaw(h, body, "tok", true)); a.ReceivedSeq != 1 {
+			t.Errorf("POST chunk 0 of batch 1 again = %+v, want received 1", a)
+		}
+	}
+	if c, src := countRows(t, db); c != 2 || src != 1 {
+		t.Errorf("after 4 posts of 2 chunks: %d chunks, %d sources stored; want 2, 1", c, src)
+	}
+	var body []byte
+	var events int
+	var nrows int64
+	if err := db.QueryRow(`SELECT body, events, nrows FROM teleport.received_chunk WHERE seq = 1 AND chunk = 0`).Scan(&body, &events, &nrows); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, first) || events != 2 || nrows != 2 {
+		t.Errorf("stored chunk 0: %d events, %d rows, body equal to the first sent: %v; want 2, 2, true", events, nrows, bytes.Equal(body, first))
+	}
+	evs, err := database.ChunkEvents(context.Background(), db, "src", 1, 0)
+	if err != nil || len(evs) != 2 || string(evs[0].Data) != `[{"id":1},{"id":2}]` {
+		t.Errorf("ChunkEvents of the stored chunk = %+v, %v", evs, err)
+	}
+
+	get := func(path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	if a := decodeAck(t, get("/batches/src")); a != (server.BatchAck{Source: "src", ReceivedSeq: 1}) {
+		t.Errorf("GET /batches/src = %+v, want received 1", a)
+	}
+	if a := decodeAck(t, get("/batches/other")); a != (server.BatchAck{Source: "other"}) {
+		t.Errorf("GET /batches/other = %+v, want zeros", a)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/batches/src", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("GET /batches/src without the token = %d, want 401", rec.Code)
+	}
+}
+
+func TestBatches_Rejected(t *testing.T) {
+	t.Parallel()
+	s, db := newTarget(t, "tok")
+	server.SetBodyLimits(s, 4<<10, 64<<10)
+	h := s.Handler()
+	with := func(f func(c *server.BatchChunk)) []byte {
+		c := validChunk(1, 0, true)
+		f(&c)
+		return chunkBody(t, c)
+	}
+	valid := chunkBody(t, validChunk(1, 0, true))
+	big := validChunk(1, 0, true)
+	big.Events[0].Data = json.RawMessage(`["` + strings.Repeat("x", 100<<10) + `"]`)
+	random := make([]byte, 8<<10) // incompressible
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range random {
+		random[i] = byte(rnd.Uint32())
+	}
+	tests := []struct {
+		name    string
+		body    []byte
+		auth    string
+		gzipped bool
+		code    int
+		says    string
+	}{
+		{"bad token", valid, "nope", true, http.StatusUnauthorized, "token"},
+		{"no token", valid, "", true, http.StatusUnauthorized, "token"},
+		{"not gzip", []byte(`{"source":"src"}`), "tok", true, http.StatusBadRequest, "decompress"},
+		{"no Content-Encoding", valid, "tok", false, http.StatusBadRequest, "Content-Encoding"},
+		{"truncated gzip", valid[:len(valid)-6], "tok", true, http.StatusBadRequest, "decompress"},
+		{"malformed JSON", gzipBytes(t, []byte(`{"source":"src",`)), "tok", true, http.StatusBadRequest, "decode"},
+		{"trailing garbage", gzipBytes(t, append(append([]byte{}, `{"source":"src"}`...), " x"...)), "tok", true, http.StatusBadRequest, "decode"},
+		{"wrong target", with(func(c *server.BatchChunk) { c.Target = "elsewhere" }), "tok", true, http.StatusBadRequest, `"elsewhere", but this instance is "tgt"`},
+		{"no source", with(func(c *server.BatchChunk) { c.Source = "" }), "tok", true, http.StatusBadRequest, "source: missing"},
+		{"seq 0", with(func(c *server.BatchChunk) { c.Seq = 0 }), "tok", true, http.StatusBadRequest, "seq"},
+		{"negative chunk", with(func(c *server.BatchChunk) { c.Chunk = -1 }), "tok", true, http.StatusBadRequest, "chunk"},
+		{"no tick time", with(func(c *server.BatchChunk) { c.TickTime = time.Time{} }), "tok", true, http.StatusBadRequest, "tick_time"},
+		{"no events", with(func(c *server.BatchChunk) { c.Events = nil }), "tok", true, http.StatusBadRequest, "events"},
+		{"bad op", with(func(c *server.BatchChunk) { c.Events[1].Op = "X" }), "tok", true, http.StatusBadRequest, `op "X"`},
+		{"no table", with(func(c *server.BatchChunk) { c.Events[0].Table = "" }), "tok", true, http.StatusBadRequest, "schema and table"},
+		{"teleport schema", with(func(c *server.BatchChunk) { c.Events[0].Schema = "teleport" }), "tok", true, http.StatusBadRequest, "reserved"},
+		{"insert without data", with(func(c *server.BatchChunk) { c.Events[0].Data = nil }), "tok", true, http.StatusBadRequest, "data"},
+		{"too large compressed", gzipBytes(t, random), "tok", true, http.StatusRequestEntityTooLarge, "compressed"},
+		{"too large decompressed", chunkBody(t, big), "tok", true, http.StatusRequestEntityTooLarge, "decompressed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := postRaw(h, tt.body, tt.auth, tt.gzipped)
+			var e server.ErrorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); rec.Code != tt.code || err != nil || !strings.Contains(e.Error, tt.says) {
+				t.Errorf("POST /batches = %d %s, want %d saying %q", rec.Code, rec.Body, tt.code, tt.says)
+			}
+		})
+	}
+	if c, src := countRows(t, db); c != 0 || src != 0 {
+		t.Errorf("after only rejected posts: %d chunks, %d sources stored; want none", c, src)
+	}
+	if rec := postRaw(h, valid, "tok", true); rec.Code != http.StatusOK {
+		t.Errorf("POST of a valid chunk under the test limits = %d %s, want 200", rec.Code, rec.Body)
+	}
+}

@@ -1,0 +1,160 @@
+package transmitter
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/server"
+)
+
+// requestTimeout bounds one request, from dialing to reading the answer.
+const requestTimeout = 60 * time.Second
+
+// maxAnswer bounds how much of an answer body is read: an ack or an error
+// message is small.
+const maxAnswer = 1 << 20
+
+// peer is the HTTP client of one target's teleport server.
+type peer struct {
+	target string // the target's name, the key of targets in the config
+	url    string // base URL, no trailing slash
+	token  string // bearer token; empty: no Authorization header
+	client *http.Client
+}
+
+// newPeer builds the client for target t, reading its CA bundle if it has one.
+func newPeer(name string, t config.Target) (*peer, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.Endpoint.CAFile != "" {
+		pem, err := os.ReadFile(t.Endpoint.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read targets.%s.endpoint.ca_file: %w", name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("read targets.%s.endpoint.ca_file %s: no PEM certificate in it", name, t.Endpoint.CAFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return &peer{
+		target: name,
+		url:    t.Endpoint.URL(),
+		token:  t.AuthToken,
+		client: &http.Client{
+			Transport: tr,
+			Timeout:   requestTimeout,
+			// A redirect is a misconfigured endpoint: report it rather than
+			// resend a batch somewhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// postChunk sends one chunk, body being the gzip-compressed JSON of a
+// server.BatchChunk, and returns the target's answer.
+func (p *peer) postChunk(ctx context.Context, seq int64, chunk int, body []byte) (server.BatchAck, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/batches", bytes.NewReader(body))
+	if err != nil {
+		return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	ack, err := p.do(req)
+	if err != nil {
+		return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
+	}
+	return ack, nil
+}
+
+// getAck asks the target how far it has received and applied the batches of
+// source.
+func (p *peer) getAck(ctx context.Context, source string) (server.BatchAck, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/batches/"+url.PathEscape(source), nil)
+	if err != nil {
+		return server.BatchAck{}, fmt.Errorf("ask %s (%s) which batches it has: %w", p.target, p.url, err)
+	}
+	ack, err := p.do(req)
+	if err != nil {
+		return server.BatchAck{}, fmt.Errorf("ask %s (%s) which batches it has: %w", p.target, p.url, err)
+	}
+	return ack, nil
+}
+
+// do sends req with the bearer token and decodes a 2xx answer as a BatchAck.
+// Its errors say what went wrong without repeating the URL.
+func (p *peer) do(req *http.Request) (server.BatchAck, error) {
+	req.Header.Set("Accept", "application/json")
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return server.BatchAck{}, transportError(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return server.BatchAck{}, fmt.Errorf("%s: read answer: %w", resp.Status, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return server.BatchAck{}, fmt.Errorf("%s: %s", resp.Status, errorMessage(body))
+	}
+	var ack server.BatchAck
+	if err := json.Unmarshal(body, &ack); err != nil {
+		return server.BatchAck{}, fmt.Errorf("%s: decode answer: %w", resp.Status, err)
+	}
+	return ack, nil
+}
+
+// transportError says why a request got no answer. The *url.Error wrapper
+// is dropped: its text repeats the method and URL the caller names already.
+func transportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.As(err, &oe) && oe.Op == "dial":
+		return fmt.Errorf("target unreachable: %w", err)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("no answer within %s: %w", requestTimeout, err)
+	default:
+		return err
+	}
+}
+
+// errorMessage returns the message of a server.ErrorResponse body, or the
+// start of the body when it is not one (a proxy's HTML page, say).
+func errorMessage(body []byte) string {
+	var er server.ErrorResponse
+	if err := json.Unmarshal(body, &er); err == nil && er.Error != "" {
+		return er.Error
+	}
+	s := strings.TrimSpace(string(body))
+	if s == "" {
+		return "empty answer"
+	}
+	const maxLen = 200
+	if len(s) > maxLen {
+		s = strings.ToValidUTF8(s[:maxLen], "") + "..."
+	}
+	return s
+}
