@@ -125,9 +125,9 @@ func TestWorker_RunOnce(t *testing.T) {
 		target string
 		want   []string
 	}{
-		{"pub", []string{`public.a:I:[{"id":1,"v":"x"}, ` + "\n " + `{"id":2,"v":"y"}]`, `public.b:I:[{"id":1}]`}},
-		{"all", []string{`public.a:I:[{"id":1,"v":"x"}, ` + "\n " + `{"id":2,"v":"y"}]`, `public.b:I:[{"id":1}]`, `other.c:I:[{"id":1}]`}},
-		{"only-a", []string{`public.a:I:[{"id":1,"v":"x"}, ` + "\n " + `{"id":2,"v":"y"}]`}},
+		{"pub", []string{`public.a:I:[{"id":1,"v":"x"}, {"id":2,"v":"y"}]`, `public.b:I:[{"id":1}]`}},
+		{"all", []string{`public.a:I:[{"id":1,"v":"x"}, {"id":2,"v":"y"}]`, `public.b:I:[{"id":1}]`, `other.c:I:[{"id":1}]`}},
+		{"only-a", []string{`public.a:I:[{"id":1,"v":"x"}, {"id":2,"v":"y"}]`}},
 	}
 	for _, tt := range tests {
 		got := eventsOf(t, db, tt.target, 1)

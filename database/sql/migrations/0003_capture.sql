@@ -6,7 +6,8 @@
 -- change, though only teleport's owner may write the teleport schema.
 -- search_path is pinned and every name qualified, so objects in user schemas
 -- cannot hijack them. An error here fails the user's statement: a change is
--- never lost silently.
+-- never lost silently. Rows are referred to as alias.* only, so a user
+-- column named like an alias cannot shadow the whole row.
 
 CREATE FUNCTION teleport.capture_insert() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -14,9 +15,10 @@ BEGIN
     INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
     SELECT TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, 'I',
            nullif(current_setting('teleport.origin', true), ''),
-           count(*), json_agg(r ORDER BY rn)
-    FROM (SELECT r, rn, (rn - 1) / 1000 + sum(pg_column_size(r)) OVER (ORDER BY rn) / 4194304 AS chunk
-          FROM (SELECT r, row_number() OVER () AS rn FROM new_rows r) numbered) chunked
+           count(*), json_agg(j ORDER BY rn)
+    FROM (SELECT j, rn, (rn - 1) / 1000 + sum(size) OVER (ORDER BY rn) / 4194304 AS chunk
+          FROM (SELECT row_to_json(r.*) AS j, pg_column_size(r.*) AS size, row_number() OVER () AS rn
+                FROM new_rows r) numbered) chunked
     GROUP BY chunk
     ORDER BY chunk;
     RETURN NULL;
@@ -29,9 +31,10 @@ BEGIN
     INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
     SELECT TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, 'D',
            nullif(current_setting('teleport.origin', true), ''),
-           count(*), json_agg(r ORDER BY rn)
-    FROM (SELECT r, rn, (rn - 1) / 1000 + sum(pg_column_size(r)) OVER (ORDER BY rn) / 4194304 AS chunk
-          FROM (SELECT r, row_number() OVER () AS rn FROM old_rows r) numbered) chunked
+           count(*), json_agg(j ORDER BY rn)
+    FROM (SELECT j, rn, (rn - 1) / 1000 + sum(size) OVER (ORDER BY rn) / 4194304 AS chunk
+          FROM (SELECT row_to_json(r.*) AS j, pg_column_size(r.*) AS size, row_number() OVER () AS rn
+                FROM old_rows r) numbered) chunked
     GROUP BY chunk
     ORDER BY chunk;
     RETURN NULL;
@@ -46,11 +49,12 @@ BEGIN
     INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
     SELECT TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, 'U',
            nullif(current_setting('teleport.origin', true), ''),
-           count(*), json_agg(json_build_array(o, n) ORDER BY rn)
-    FROM (SELECT o, n, rn,
-                 (rn - 1) / 1000 + sum(pg_column_size(o) + pg_column_size(n)) OVER (ORDER BY rn) / 4194304 AS chunk
-          FROM (SELECT o, row_number() OVER () AS rn FROM old_rows o) olds
-          JOIN (SELECT n, row_number() OVER () AS rn FROM new_rows n) news USING (rn)) chunked
+           count(*), json_agg(json_build_array(oj, nj) ORDER BY rn)
+    FROM (SELECT oj, nj, rn, (rn - 1) / 1000 + sum(osize + nsize) OVER (ORDER BY rn) / 4194304 AS chunk
+          FROM (SELECT row_to_json(o.*) AS oj, pg_column_size(o.*) AS osize, row_number() OVER () AS rn
+                FROM old_rows o) olds
+          JOIN (SELECT row_to_json(n.*) AS nj, pg_column_size(n.*) AS nsize, row_number() OVER () AS rn
+                FROM new_rows n) news USING (rn)) chunked
     GROUP BY chunk
     ORDER BY chunk;
     RETURN NULL;
