@@ -1,7 +1,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 
-.PHONY: build test lint demo clean
+.PHONY: build test lint demo bench clean
 
 ## build: the teleport binary, static, with its version
 build:
@@ -22,3 +22,7 @@ clean:
 ## demo: two throwaway clusters, both instances, a workload, rows arriving (needs PostgreSQL server binaries)
 demo:
 	./demo.sh
+
+## bench: replication figures beside references measured in the same run (minutes; needs pgbench)
+bench:
+	TELEPORT_BENCH=1 $(GO) test -count=1 -run 'TestBench' -timeout 60m -v . | grep -v '^\s*main_test.go'

@@ -6,13 +6,55 @@ import (
 	"github.com/pagarme/teleport/database"
 )
 
-// Status is the body of GET /status.
+// Status is the body of GET /status. Targets and Sources are always
+// present, empty when this instance has none. It never holds a password or
+// token.
 type Status struct {
-	Name          string    `json:"name"`
-	Version       string    `json:"version"`
-	Role          string    `json:"role"`
-	StartedAt     time.Time `json:"started_at"`
-	UptimeSeconds float64   `json:"uptime_seconds"`
+	Name          string         `json:"name"`
+	Version       string         `json:"version"`
+	Role          string         `json:"role"`
+	StartedAt     time.Time      `json:"started_at"`
+	UptimeSeconds float64        `json:"uptime_seconds"`
+	Targets       []TargetStatus `json:"targets"` // this instance as a source: each target it sends to
+	Sources       []SourceStatus `json:"sources"` // this instance as a target: each source that sent here
+}
+
+// TargetStatus is one target of this instance, as its source sees it.
+// Sequence numbers count batches from 1; 0 means none.
+type TargetStatus struct {
+	Name          string `json:"name"`
+	LastSeq       int64  `json:"last_seq"`       // the last batch cut
+	AckedSeq      int64  `json:"acked_seq"`      // the target has stored every batch up to this one
+	AppliedSeq    int64  `json:"applied_seq"`    // the target has applied every batch up to this one, as it last said
+	UnsentBatches int64  `json:"unsent_batches"` // last_seq - acked_seq: batches cut and not yet stored on the target
+	PendingEvents int64  `json:"pending_events"` // events in those batches
+	// LagSeconds is now minus the tick time of the oldest batch not yet
+	// applied, both on this source's clock; 0 when every batch is applied
+	// and the target takes no change written since the last tick (if it
+	// does, the lag runs from that tick).
+	LagSeconds float64   `json:"lag_seconds"`
+	LastTickAt time.Time `json:"last_tick_at"` // when the batcher last looked for this target's changes
+}
+
+// SourceStatus is one source that sent batches to this instance.
+// Sequence numbers count batches from 1; 0 means none.
+type SourceStatus struct {
+	Name        string     `json:"name"`
+	ReceivedSeq int64      `json:"received_seq"` // every batch up to this one is stored in full
+	AppliedSeq  int64      `json:"applied_seq"`  // every batch up to this one is applied
+	AppliedAt   *time.Time `json:"applied_at"`   // when the last batch was applied, this database's clock; null before the first
+	Held        bool       `json:"held"`         // batch held_seq failed to apply and is retried, see error
+	HeldSeq     int64      `json:"held_seq"`
+	Error       string     `json:"error"`       // why held_seq is held; "" when nothing is
+	ErrorSince  *time.Time `json:"error_since"` // since when held_seq is held with this error; null when not held
+	SkipSeq     int64      `json:"skip_seq"`    // the batch an operator asked to skip
+	// LagSeconds is, while received_seq > applied_seq, this database's now
+	// minus the source's tick time of the last applied batch (of the next
+	// batch before any is applied), else 0. The two times come from two
+	// hosts' clocks, so clock skew between them adds to or takes from it
+	// (never below 0); the source's own view of this lag, in its targets,
+	// has no skew.
+	LagSeconds float64 `json:"lag_seconds"`
 }
 
 // ErrorResponse is the body of every 4xx and 5xx answer.

@@ -188,16 +188,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Status{
-		Name:          s.info.Name,
-		Version:       s.info.Version,
-		Role:          s.info.Role,
-		StartedAt:     s.started.UTC(),
-		UptimeSeconds: time.Since(s.started).Seconds(),
-	})
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -136,6 +136,9 @@ func (w *Worker) loop(ctx context.Context, t *target) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
+			if res.Batches > 0 {
+				f.wait = 0 // the pass made progress: retry at the interval, not after a growing backoff
+			}
 			wait = f.fail(w.log, t.name, err, w.interval)
 			wake = nil // new batches do not make a failing target come back sooner
 		default:

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
+)
+
+// The benchmarks run only with TELEPORT_BENCH=1 (make bench): they take
+// minutes and their figures mean something only on a quiet machine. Each
+// prints its figure beside a reference measured in the same run.
+
+func benchOnly(t *testing.T) {
+	if os.Getenv("TELEPORT_BENCH") != "1" {
+		t.Skip("benchmark: run with make bench (TELEPORT_BENCH=1)")
+	}
+}
+
+// proc is a teleport instance run as its own process, so its memory can be
+// read and it can be stopped and started.
+type proc struct {
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+func startProc(t *testing.T, cfgPath string) *proc {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: exec.Command(bin, "-config", cfgPath), log: &bytes.Buffer{}}
+	p.cmd.Stderr = p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// peakRSS is the process's peak resident memory (VmHWM) in MiB.
+func (p *proc) peakRSS() float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func (p *proc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	_ = p.cmd.Wait() // exit status is checked by the tests that care; here the process only has to be gone
+}
+
+// benchPair is a source and a target cluster with pgbench's tables on both
+// and configs for both instances (not started).
+type benchPair struct {
+	src, dst       *dbtest.Cluster
+	srcDB, dstDB   *sql.DB
+	srcName        string
+	dstName        string
+	srcCfg, dstCfg string
+	dstPort        int
+}
+
+func newBenchPair(t *testing.T, scale int) *benchPair {
+	t.Helper()
+	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	p := &benchPair{src: dbtest.Start(t), dst: dbtest.Start(t)}
+	p.srcDB, p.srcName = p.src.NewDB(t)
+	p.dstDB, p.dstName = p.dst.NewDB(t)
+	for _, side := range []struct {
+		c    *dbtest.Cluster
+		name string
+	}{{p.src, p.srcName}, {p.dst, p.dstName}} {
+		pgbench(t, side.c, side.name, "-i", "-q", "-s", strconv.Itoa(scale), "--foreign-keys")
+	}
+	execSQL(t, p.srcDB, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)
+	execSQL(t, p.dstDB, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)
+	p.dstPort = freePort(t)
+	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
+	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: freePort(t),
+		targets: fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", p.dstPort)})
+	return p
+}
+
+var tpsRE = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+
+// pgbench runs pgbench as the unprivileged role and returns its output.
+func pgbench(t *testing.T, c *dbtest.Cluster, dbname string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(c.BinPath("pgbench"), append([]string{"-h", c.Host, "-p", strconv.Itoa(c.Port), "-U", dbtest.Role}, append(args, dbname)...)...)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+dbtest.RolePassword)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgbench %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func pgbenchTPS(t *testing.T, c *dbtest.Cluster, dbname string, args ...string) float64 {
+	t.Helper()
+	out := pgbench(t, c, dbname, args...)
+	m := tpsRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no tps in pgbench output:\n%s", out)
+	}
+	tps, _ := strconv.ParseFloat(m[1], 64)
+	return tps
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// waitApplied waits until the target has applied every batch the source has
+// cut, and returns when that happened.
+func waitApplied(t *testing.T, p *benchPair, timeout time.Duration) time.Time {
+	t.Helper()
+	var last int64
+	dbtest.WaitFor(t, timeout, "the target to apply every batch", func() bool {
+		if err := p.srcDB.QueryRow(`SELECT next_seq - 1 FROM teleport.target WHERE name = 'dst'`).Scan(&last); err != nil {
+			return false
+		}
+		var applied int64
+		if err := p.dstDB.QueryRow(`SELECT coalesce(max(applied_seq), 0) FROM teleport.source`).Scan(&applied); err != nil {
+			return false
+		}
+		return last > 0 && applied >= last
+	})
+	return time.Now()
+}
+
+func TestBench_Replication(t *testing.T) {
+	benchOnly(t)
+	p := newBenchPair(t, 10)
+	ctx := context.Background()
+	var table []benchRow
+
+	// Bulk catch-up: one transaction inserts 1,000,000 rows while the target
+	// instance is stopped; then it starts and drains.
+	src := startProc(t, p.srcCfg)
+	waitCapture(t, p.srcDB)
+	start := time.Now()
+	execSQL(t, p.srcDB, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
+	insertTook := time.Since(start)
+	execSQL(t, p.srcDB, `ALTER TABLE public.bulk DISABLE TRIGGER USER`)
+	start = time.Now()
+	execSQL(t, p.srcDB, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1000001, 2000000) i`)
+	plainTook := time.Since(start)
+	execSQL(t, p.srcDB, `DELETE FROM public.bulk WHERE aid > 1000000; ALTER TABLE public.bulk ENABLE TRIGGER USER`)
+	table = append(table, benchRow{"INSERT 1,000,000 rows, s, capture on (ref: off)", secs(insertTook), secs(plainTook), fmt.Sprintf("%.2f", insertTook.Seconds()/plainTook.Seconds())})
+	waitCut(t, p.srcDB)
+	start = time.Now()
+	dst := startProc(t, p.dstCfg)
+	waitApplied(t, p, 10*time.Minute)
+	drain := time.Since(start)
+	table = append(table, benchRow{"1,000,000-row transaction backlog, rows/s applied", fmt.Sprintf("%.0f", 1e6/drain.Seconds()), "", ""})
+	table = append(table, benchRow{"peak RSS during it, MiB: source / target", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
+	dst.stop()
+
+	// OLTP catch-up: pgbench transactions queued while the target instance is
+	// stopped, then drained.
+	const clients, perClient = 4, 5000
+	pgbench(t, p.src, p.srcName, "-c", strconv.Itoa(clients), "-j", "2", "-M", "prepared", "-t", strconv.Itoa(perClient))
+	waitCut(t, p.srcDB)
+	var events int64
+	if err := p.srcDB.QueryRowContext(ctx, `SELECT coalesce(sum(nrows), 0) FROM teleport.batch b JOIN teleport.target g ON g.name = b.target WHERE b.seq > g.applied_seq`).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	dst = startProc(t, p.dstCfg)
+	waitApplied(t, p, 10*time.Minute)
+	drain = time.Since(start)
+	table = append(table, benchRow{fmt.Sprintf("%d pgbench transactions backlog, tx/s applied", clients*perClient), fmt.Sprintf("%.0f", clients*perClient/drain.Seconds()), "", ""})
+	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/drain.Seconds()), "", ""})
+	src.stop()
+	dst.stop()
+	for _, tbl := range []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "bulk"} {
+		a, _ := checksum(p.srcDB, "public."+tbl)
+		b, _ := checksum(p.dstDB, "public."+tbl)
+		if a != b {
+			t.Errorf("after the benchmark, %s differs: source %s, target %s", tbl, a, b)
+		}
+	}
+
+	printBench(t, table)
+}
+
+type benchRow struct {
+	name, figure, reference, ratio string
+}
+
+func printBench(t *testing.T, table []benchRow) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-56s %14s %14s %7s\n", "scenario", "teleport", "reference", "ratio")
+	for _, r := range table {
+		fmt.Fprintf(&b, "%-56s %14s %14s %7s\n", r.name, r.figure, r.reference, r.ratio)
+	}
+	t.Log(b.String())
+	fmt.Print(b.String())
+}
+
+// rowLevelCapture is the alternative the statement-level triggers were
+// measured against: one event per row, written by a row-level trigger.
+const rowLevelCapture = `
+CREATE FUNCTION teleport.bench_capture_row() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
+    VALUES (TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, left(TG_OP, 1),
+            nullif(current_setting('teleport.origin', true), ''), 1,
+            CASE TG_OP WHEN 'INSERT' THEN json_build_array(row_to_json(NEW.*))
+                       WHEN 'DELETE' THEN json_build_array(row_to_json(OLD.*))
+                       ELSE json_build_array(json_build_array(row_to_json(OLD.*), row_to_json(NEW.*))) END);
+    RETURN NULL;
+END
+$$`
+
+// TestBench_Capture measures what capture costs the source's writers: no
+// capture, Teleport's statement-level triggers, and row-level triggers, on
+// pgbench's TPC-B-like load and on bulk statements. No instance runs, so
+// only the triggers are measured.
+func TestBench_Capture(t *testing.T) {
+	benchOnly(t)
+	ctx := context.Background()
+	c := dbtest.Start(t)
+	db, name := c.NewDB(t)
+	pgbench(t, c, name, "-i", "-q", "-s", "10")
+	if _, err := database.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, db, rowLevelCapture)
+	execSQL(t, db, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)
+	tables := []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers", "public.pgbench_history", "public.bulk"}
+	modes := []string{"none", "statement", "row"}
+	setMode := func(mode string) {
+		dropCapture(t, db)
+		execSQL(t, db, `DROP TRIGGER IF EXISTS bench_capture_row ON public.pgbench_accounts`)
+		for _, tbl := range tables {
+			execSQL(t, db, `DROP TRIGGER IF EXISTS bench_capture_row ON `+tbl)
+		}
+		switch mode {
+		case "statement":
+			if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+				t.Fatal(err)
+			}
+		case "row":
+			for _, tbl := range tables {
+				execSQL(t, db, `CREATE TRIGGER bench_capture_row AFTER INSERT OR UPDATE OR DELETE ON `+tbl+` FOR EACH ROW EXECUTE FUNCTION teleport.bench_capture_row()`)
+			}
+		}
+		execSQL(t, db, `TRUNCATE teleport.event`)
+	}
+	tps := map[string][]float64{}
+	for round := range 3 {
+		for _, mode := range modes {
+			setMode(mode)
+			tps[mode] = append(tps[mode], pgbenchTPS(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "-T", "8"))
+		}
+		t.Logf("round %d: tps none %.0f, statement %.0f, row %.0f", round+1, tps["none"][round], tps["statement"][round], tps["row"][round])
+	}
+	bulk := map[string][2]time.Duration{}
+	for _, mode := range modes {
+		setMode(mode)
+		execSQL(t, db, `TRUNCATE public.bulk`)
+		start := time.Now()
+		execSQL(t, db, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
+		ins := time.Since(start)
+		start = time.Now()
+		execSQL(t, db, `UPDATE public.bulk SET abalance = abalance + 1`)
+		bulk[mode] = [2]time.Duration{ins, time.Since(start)}
+		execSQL(t, db, `VACUUM public.bulk`)
+	}
+	none := median(tps["none"])
+	table := []benchRow{}
+	for _, mode := range modes[1:] {
+		table = append(table,
+			benchRow{"pgbench tps (4 clients), capture: " + mode + " (ref: none)", fmt.Sprintf("%.0f", median(tps[mode])), fmt.Sprintf("%.0f", none), fmt.Sprintf("%.2f", median(tps[mode])/none)},
+			benchRow{"INSERT 1,000,000 rows, s, capture: " + mode, secs(bulk[mode][0]), secs(bulk["none"][0]), fmt.Sprintf("%.2f", bulk[mode][0].Seconds()/bulk["none"][0].Seconds())},
+			benchRow{"UPDATE 1,000,000 rows, s, capture: " + mode, secs(bulk[mode][1]), secs(bulk["none"][1]), fmt.Sprintf("%.2f", bulk[mode][1].Seconds()/bulk["none"][1].Seconds())})
+	}
+	printBench(t, table)
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
+
+// dropCapture removes every capture trigger, for runs without capture.
+func dropCapture(t *testing.T, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`SELECT format('DROP TRIGGER %I ON %s', tgname, tgrelid::regclass) FROM pg_trigger WHERE tgname LIKE 'teleport\_capture\_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, s)
+	}
+	rows.Close()
+	for _, s := range stmts {
+		execSQL(t, db, s)
+	}
+}
+
+// waitCapture waits until the source instance has installed its triggers.
+func waitCapture(t *testing.T, db *sql.DB) {
+	t.Helper()
+	dbtest.WaitFor(t, 30*time.Second, "capture triggers", func() bool {
+		var n int
+		return db.QueryRow(`SELECT count(*) FROM pg_trigger WHERE tgname = 'teleport_capture_insert' AND tgrelid = 'public.bulk'::regclass`).Scan(&n) == nil && n == 1
+	})
+}
+
+// waitCut waits until the source's batcher has cut every change committed
+// so far into batches.
+func waitCut(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var now time.Time
+	if err := db.QueryRow(`SELECT clock_timestamp()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	dbtest.WaitFor(t, 2*time.Minute, "the batcher to cut what was committed", func() bool {
+		var done bool
+		err := db.QueryRow(`SELECT k.created_at > $1 FROM teleport.target g JOIN teleport.tick k ON k.id = g.last_tick`, now).Scan(&done)
+		return err == nil && done
+	})
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/pagarme/teleport/database"
+)
+
+// statusTimeout bounds the database reads of one GET /status, so a hung
+// database answers 503 rather than holding the request.
+const statusTimeout = 5 * time.Second
+
+// status answers GET /status: who this instance is, and the replication
+// state its database holds, as a source (targets) and as a target (sources).
+// A database error is 503 naming what failed.
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), statusTimeout)
+	defer cancel()
+	st := Status{
+		Name:          s.info.Name,
+		Version:       s.info.Version,
+		Role:          s.info.Role,
+		StartedAt:     s.started.UTC(),
+		UptimeSeconds: time.Since(s.started).Seconds(),
+		Targets:       []TargetStatus{},
+		Sources:       []SourceStatus{},
+	}
+	err := database.InTx(ctx, s.db, func(tx *sql.Tx) error {
+		var err error
+		st.Targets, st.Sources, err = replicationStatus(ctx, tx)
+		return err
+	})
+	if errors.Is(err, errNoSchema) {
+		st.Targets, st.Sources = []TargetStatus{}, []SourceStatus{}
+		err = nil
+	}
+	if err != nil {
+		s.log.Error("read status", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "read replication status: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// errNoSchema means the database has no teleport schema: it is not
+// migrated yet, so it has no replication state to report. The status then
+// shows both lists empty rather than failing.
+var errNoSchema = errors.New("no teleport schema")
+
+// replicationStatus reads both lists; in one transaction, both lags are
+// measured at the same database now(). The lists are never nil, so they
+// encode as []. It returns errNoSchema when the database is not migrated.
+func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus, []SourceStatus, error) {
+	targets, sources := []TargetStatus{}, []SourceStatus{}
+	now, err := database.Now(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := database.TargetStatuses(ctx, q)
+	if database.SQLState(err) == "3F000" { // invalid_schema_name
+		return nil, nil, errNoSchema
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range ts {
+		targets = append(targets, TargetStatus{
+			Name:          t.Name,
+			LastSeq:       t.LastSeq,
+			AckedSeq:      t.AckedSeq,
+			AppliedSeq:    t.AppliedSeq,
+			UnsentBatches: t.UnsentBatches(),
+			PendingEvents: t.PendingEvents,
+			LagSeconds:    t.Lag.Seconds(),
+			LastTickAt:    t.LastTickAt.UTC(),
+		})
+	}
+	ss, err := database.SourceStates(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, src := range ss {
+		lag, err := sourceLag(ctx, q, src, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		sources = append(sources, SourceStatus{
+			Name:        src.Name,
+			ReceivedSeq: src.ReceivedSeq,
+			AppliedSeq:  src.AppliedSeq,
+			AppliedAt:   timeOrNil(src.AppliedAt),
+			Held:        src.Error != "",
+			HeldSeq:     src.ErrorSeq,
+			Error:       src.Error,
+			ErrorSince:  timeOrNil(src.ErrorAt),
+			SkipSeq:     src.SkipSeq,
+			LagSeconds:  lag.Seconds(),
+		})
+	}
+	return targets, sources, nil
+}
+
+// sourceLag is now minus the source's tick time of the last applied batch
+// while a received batch waits, else 0. Before any batch is applied it runs
+// from the waiting batch's tick time. now is this database's clock and the
+// tick time the source's, so skew between the hosts shows up in it.
+func sourceLag(ctx context.Context, q database.Querier, src database.SourceState, now time.Time) (time.Duration, error) {
+	if src.ReceivedSeq <= src.AppliedSeq {
+		return 0, nil
+	}
+	from := src.TickTime
+	if from.IsZero() {
+		tt, ok, err := database.ChunkTickTime(ctx, q, src.Name, src.AppliedSeq+1)
+		if err != nil || !ok {
+			return 0, err
+		}
+		from = tt
+	}
+	return max(0, now.Sub(from)), nil
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
