@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/server"
 )
 
 // pair is a source and a target: two clusters, two databases, two instances
@@ -126,6 +128,17 @@ func TestE2E_RowsReplicate(t *testing.T) {
 	execSQL(t, p.srcDB, `TRUNCATE public.items`)
 	execSQL(t, p.srcDB, `INSERT INTO public.items (name) VALUES ('after truncate')`)
 	p.waitSame(t, 30*time.Second, "items", "log")
+
+	// Once idle, both sides' /status agree that everything is applied.
+	dbtest.WaitFor(t, 10*time.Second, "source /status to show the target caught up", func() bool {
+		st, _, err := getStatus(p.srcPort, "")
+		return err == nil && len(st.Targets) == 1 && st.Targets[0].LastSeq > 0 &&
+			st.Targets[0].AppliedSeq == st.Targets[0].LastSeq && st.Targets[0].LagSeconds == 0
+	})
+	st, _, err := getStatus(p.dstPort, "")
+	if err != nil || len(st.Sources) != 1 || st.Sources[0].Name != "src" || st.Sources[0].Held || st.Sources[0].AppliedSeq != st.Sources[0].ReceivedSeq {
+		t.Errorf("target /status = %+v, %v; want source src, nothing held, everything received applied", st.Sources, err)
+	}
 	if err := p.stopSrc(); err != nil {
 		t.Errorf("source instance: %v", err)
 	}
@@ -449,5 +462,64 @@ func TestE2E_TwoWay(t *testing.T) {
 	var echoed int
 	if err := dbA.QueryRow(`SELECT count(*) FROM teleport.source WHERE error IS NOT NULL`).Scan(&echoed); err != nil || echoed != 0 {
 		t.Errorf("instance a held batches: %d (%v)", echoed, err)
+	}
+}
+
+// TestE2E_ConflictHeld: a change that cannot be applied stops the stream at
+// its batch, says why in /status, and resumes once the cause is fixed or the
+// operator skips the batch; nothing after it is applied out of order.
+func TestE2E_ConflictHeld(t *testing.T) {
+	p := newPair(t, "", `CREATE TABLE t (id int PRIMARY KEY, v text)`)
+	heldStatus := func(want string) server.SourceStatus {
+		t.Helper()
+		var src server.SourceStatus
+		dbtest.WaitFor(t, 20*time.Second, "the target to hold a batch with "+want, func() bool {
+			st, _, err := getStatus(p.dstPort, "")
+			if err != nil || len(st.Sources) != 1 {
+				return false
+			}
+			src = st.Sources[0]
+			return src.Held && strings.Contains(src.Error, want)
+		})
+		return src
+	}
+	execSQL(t, p.dstDB, `INSERT INTO public.t VALUES (1, 'already here')`)
+	execSQL(t, p.srcDB, `INSERT INTO public.t VALUES (1, 'from source')`)
+	execSQL(t, p.srcDB, `INSERT INTO public.t VALUES (2, 'behind the conflict')`)
+	heldStatus("duplicate key")
+	var n int
+	if err := p.dstDB.QueryRow(`SELECT count(*) FROM public.t WHERE id = 2`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("row 2 applied while batch before it is held: %d, %v", n, err)
+	}
+	execSQL(t, p.dstDB, `DELETE FROM public.t WHERE id = 1`)
+	p.waitSame(t, 30*time.Second, "t")
+
+	execSQL(t, p.dstDB, `DELETE FROM public.t WHERE id = 2`)
+	execSQL(t, p.srcDB, `UPDATE public.t SET v = 'changed' WHERE id = 2`)
+	held := heldStatus("not found")
+	body := fmt.Sprintf(`{"seq": %d}`, held.HeldSeq)
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/sources/src/skip", p.dstPort), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST skip %s = %d, want 200", body, resp.StatusCode)
+	}
+	execSQL(t, p.srcDB, `INSERT INTO public.t VALUES (3, 'after the skip')`)
+	dbtest.WaitFor(t, 20*time.Second, "row 3 after the skipped batch", func() bool {
+		var v string
+		return p.dstDB.QueryRow(`SELECT v FROM public.t WHERE id = 3`).Scan(&v) == nil && v == "after the skip"
+	})
+	if err := p.dstDB.QueryRow(`SELECT count(*) FROM public.t WHERE id = 2`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("row 2 on the target = %d rows, want 0: the skipped update is not applied", n)
+	}
+	resp, err = http.Post(fmt.Sprintf("http://127.0.0.1:%d/sources/src/skip", p.dstPort), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("skipping an applied batch again = %d, want 409", resp.StatusCode)
 	}
 }

@@ -63,6 +63,7 @@ type applyTable struct {
 	partitioned bool
 	fkActions   bool          // a foreign key of it cascades, sets null or sets default
 	cols        []applyColumn // in attnum order
+	stmts       map[string]*sql.Stmt
 }
 
 type applyColumn struct {
@@ -297,7 +298,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	list := colList("", cols)
 	stmt := "INSERT INTO " + t.name + " (" + list + ") OVERRIDING SYSTEM VALUE SELECT " + colList("r.", cols) +
 		" FROM pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json) r"
-	n, err := execCount(ctx, tx, stmt, string(e.Data))
+	n, err := execCount(ctx, tx, t, stmt, string(e.Data))
 	if err != nil {
 		return err
 	}
@@ -341,14 +342,16 @@ func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	var match []string
 	for _, c := range pk {
 		q := QuoteIdent(c.name)
-		match = append(match, "t."+q+" = (x.o)."+q)
+		match = append(match, "t."+q+" = o."+q)
 	}
-	stmt := "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("(x.n).", set) + ")" +
-		" FROM (SELECT pg_catalog.json_populate_record(NULL::" + t.name + ", e->0) AS o," +
-		" pg_catalog.json_populate_record(NULL::" + t.name + ", e->1) AS n" +
-		" FROM pg_catalog.json_array_elements($1::json) e) x" +
+	// The records are functions in FROM, evaluated once per pair; as
+	// (record).column in a select list they would be evaluated per column.
+	stmt := "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")" +
+		" FROM pg_catalog.json_array_elements($1::json) e," +
+		" pg_catalog.json_populate_record(NULL::" + t.name + ", e->0) o," +
+		" pg_catalog.json_populate_record(NULL::" + t.name + ", e->1) n" +
 		" WHERE " + strings.Join(match, " AND ")
-	n, err := execCount(ctx, tx, stmt, string(e.Data))
+	n, err := execCount(ctx, tx, t, stmt, string(e.Data))
 	if err != nil {
 		return err
 	}
@@ -367,7 +370,7 @@ func updateEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols, set []appl
 		" WHERE (t.tableoid, t.ctid) = (" + findRow(t, cols) + ")"
 	found := int64(0)
 	for _, p := range pairs {
-		n, err := execCount(ctx, tx, stmt, string(p[0]), string(p[1]))
+		n, err := execCount(ctx, tx, t, stmt, string(p[0]), string(p[1]))
 		if err != nil {
 			return err
 		}
@@ -388,7 +391,7 @@ func deleteRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	}
 	stmt := "DELETE FROM " + t.name + " t USING pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json) o" +
 		" WHERE " + strings.Join(match, " AND ")
-	n, err := execCount(ctx, tx, stmt, string(e.Data))
+	n, err := execCount(ctx, tx, t, stmt, string(e.Data))
 	if err != nil {
 		return err
 	}
@@ -404,7 +407,7 @@ func deleteEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	stmt := "DELETE FROM " + t.name + " t WHERE (t.tableoid, t.ctid) = (" + findRow(t, cols) + ")"
 	found := int64(0)
 	for _, o := range olds {
-		n, err := execCount(ctx, tx, stmt, string(o))
+		n, err := execCount(ctx, tx, t, stmt, string(o))
 		if err != nil {
 			return err
 		}
@@ -458,8 +461,22 @@ func checkFound(n int64, t *applyTable, e Event) error {
 	return nil
 }
 
-func execCount(ctx context.Context, tx *sql.Tx, stmt string, args ...any) (int64, error) {
-	res, err := tx.ExecContext(ctx, stmt, args...)
+// execCount runs stmt, prepared once per table and cache: a batch applies
+// the same few statements many times, and a prepared statement is parsed and
+// planned once. The statements end with tx.
+func execCount(ctx context.Context, tx *sql.Tx, t *applyTable, stmt string, args ...any) (int64, error) {
+	ps, ok := t.stmts[stmt]
+	if !ok {
+		var err error
+		if ps, err = tx.PrepareContext(ctx, stmt); err != nil {
+			return 0, err
+		}
+		if t.stmts == nil {
+			t.stmts = map[string]*sql.Stmt{}
+		}
+		t.stmts[stmt] = ps
+	}
+	res, err := ps.ExecContext(ctx, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -85,3 +85,8 @@ type BatchAck struct {
 	ReceivedSeq int64  `json:"received_seq"` // every batch up to this one is stored in full
 	AppliedSeq  int64  `json:"applied_seq"`  // every batch up to this one is applied
 }
+
+// SkipRequest is the body of POST /sources/{source}/skip.
+type SkipRequest struct {
+	Seq int64 `json:"seq"` // the held batch to give up
+}

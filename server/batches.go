@@ -156,3 +156,29 @@ func (s *Server) checkChunk(c BatchChunk) error {
 	}
 	return nil
 }
+
+// skipBatch answers POST /sources/{source}/skip with a body {"seq": N}: the
+// operator's decision to give up batch N, held by a conflict, on this
+// target. The applier marks it applied without running it once it is next.
+func (s *Server) skipBatch(w http.ResponseWriter, r *http.Request) {
+	source := mux.Vars(r)["source"]
+	var req SkipRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Seq < 1 {
+		writeError(w, http.StatusBadRequest, `body must be {"seq": N}, N the held batch's sequence number (see /status)`)
+		return
+	}
+	err := database.SkipBatch(r.Context(), s.db, source, req.Seq)
+	switch {
+	case errors.Is(err, database.ErrNotPending):
+		writeError(w, http.StatusConflict, fmt.Sprintf("batch %d from %s is not pending: unknown source, or already applied", req.Seq, source))
+		return
+	case err != nil:
+		s.log.Error("skip batch", "source", source, "seq", req.Seq, "err", err)
+		writeError(w, http.StatusInternalServerError, "skip batch: database error")
+		return
+	}
+	s.log.Warn("batch skip requested: its changes will not be applied here", "source", source, "seq", req.Seq)
+	writeJSON(w, http.StatusOK, req)
+}

@@ -55,6 +55,7 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 	api.HandleFunc("/status", s.status).Methods(http.MethodGet)
 	api.HandleFunc("/batches", s.receiveBatch).Methods(http.MethodPost)
 	api.HandleFunc("/batches/{source}", s.batchAck).Methods(http.MethodGet)
+	api.HandleFunc("/sources/{source}/skip", s.skipBatch).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

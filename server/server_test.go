@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server"
 )
@@ -20,6 +21,9 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
 func newServer(t *testing.T, token string) *server.Server {
 	t.Helper()
 	db, _ := dbtest.Shared(t).NewDB(t)
+	if _, err := database.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default().Server
 	cfg.Hostname, cfg.Port, cfg.AuthToken = "127.0.0.1", 0, token
 	return server.New(cfg, db, server.Info{Name: "src", Version: "v-test", Role: "source"}, dbtest.Logger(t))

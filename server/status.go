@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"net/http"
 	"time"
 
@@ -34,10 +33,6 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		st.Targets, st.Sources, err = replicationStatus(ctx, tx)
 		return err
 	})
-	if errors.Is(err, errNoSchema) {
-		st.Targets, st.Sources = []TargetStatus{}, []SourceStatus{}
-		err = nil
-	}
 	if err != nil {
 		s.log.Error("read status", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "read replication status: "+err.Error())
@@ -46,14 +41,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// errNoSchema means the database has no teleport schema: it is not
-// migrated yet, so it has no replication state to report. The status then
-// shows both lists empty rather than failing.
-var errNoSchema = errors.New("no teleport schema")
-
 // replicationStatus reads both lists; in one transaction, both lags are
 // measured at the same database now(). The lists are never nil, so they
-// encode as []. It returns errNoSchema when the database is not migrated.
+// encode as [].
 func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus, []SourceStatus, error) {
 	targets, sources := []TargetStatus{}, []SourceStatus{}
 	now, err := database.Now(ctx, q)
@@ -61,9 +51,6 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 		return nil, nil, err
 	}
 	ts, err := database.TargetStatuses(ctx, q)
-	if database.SQLState(err) == "3F000" { // invalid_schema_name
-		return nil, nil, errNoSchema
-	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -244,7 +244,7 @@ func (w *Worker) sendTarget(ctx context.Context, t *target) (res Result, err err
 			return res, err
 		}
 		if len(bs) == 0 {
-			return res, nil
+			return res, w.refreshApplied(ctx, t)
 		}
 		if !t.synced {
 			if err := w.sync(ctx, t); err != nil {
@@ -269,6 +269,22 @@ func (w *Worker) sendTarget(ctx context.Context, t *target) (res Result, err err
 			return res, ctx.Err()
 		}
 	}
+}
+
+// refreshApplied asks the target how far it has applied when it has stored
+// batches it had not applied at the last answer, so the source's view of the
+// target (its lag in /status, what vacuum may delete) does not wait for the
+// next batch.
+func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
+	st, err := database.GetTargetState(ctx, w.db, t.name)
+	if err != nil || st.AppliedSeq >= st.AckedSeq {
+		return err
+	}
+	ack, err := t.peer.getAck(ctx, w.source)
+	if err != nil {
+		return err
+	}
+	return database.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq)
 }
 
 // sync asks the target which batches it has and records that, so a restarted
