@@ -626,7 +626,9 @@ func TestWorker_Run_TargetDownThenUp(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	dbtest.WaitFor(t, 10*time.Second, "batch 1 acknowledged", func() bool { return s.acked(t, "tgt") == 1 })
+	dbtest.WaitFor(t, 10*time.Second, "batch 1 acknowledged and the recovery logged", func() bool {
+		return s.acked(t, "tgt") == 1 && lb.count(`msg="sending resumed"`) > 0
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v, want nil", err)
