@@ -167,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	runners = append(runners,
-		applier.New(db, iv.Applier.Duration(), log),
+		applier.New(db, iv.Applier.Duration(), cfg.BatchSize, log),
 		vacuum.New(db, iv.Vacuum.Duration(), vacuumChunk, log),
 		srv)
 	err = runAll(ctx, runners)

@@ -23,11 +23,6 @@ import (
 	"github.com/pagarme/teleport/database"
 )
 
-// defaultMaxEvents caps the events of the consecutive batches one
-// transaction applies. A batch larger than this is still applied whole, in a
-// transaction of its own.
-const defaultMaxEvents = 10000
-
 // heldLogEvery is how often a batch held by the same error is logged again.
 const heldLogEvery = time.Minute
 
@@ -56,13 +51,15 @@ type Result struct {
 	Events  int // events in them
 }
 
-// New returns a worker that runs every interval.
-func New(db *sql.DB, interval time.Duration, log *slog.Logger) *Worker {
+// New returns a worker that runs every interval. Consecutive small batches
+// share a transaction up to maxEvents events (batch_size); a batch larger
+// than that is still applied whole, in a transaction of its own.
+func New(db *sql.DB, interval time.Duration, maxEvents int, log *slog.Logger) *Worker {
 	return &Worker{
 		db:        db,
 		interval:  interval,
 		log:       log.With("worker", "applier"),
-		maxEvents: defaultMaxEvents,
+		maxEvents: maxEvents,
 		held:      map[string]*held{},
 	}
 }

@@ -140,7 +140,7 @@ func runOnce(t *testing.T, w *applier.Worker) applier.Result {
 func TestWorker_GapWaitsAndOrder(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
-	w := applier.New(db, time.Second, dbtest.Logger(t))
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	put(t, db, "a", 2, []database.Event{upd(1, "one", "uno"), ins(2, "two")})
 	if res := runOnce(t, w); res.Batches != 0 || len(rows(t, db)) != 0 {
 		t.Fatalf("RunOnce with batch 1 missing = %+v, table %v; want nothing applied", res, rows(t, db))
@@ -170,8 +170,7 @@ func TestWorker_OneBatchPerTransaction(t *testing.T) {
 	db := setup(t)
 	exec(t, db, `CREATE TABLE public.parent (id int PRIMARY KEY); CREATE TABLE public.child (id int REFERENCES public.parent);
 		INSERT INTO public.parent VALUES (1); INSERT INTO public.child VALUES (1)`)
-	w := applier.New(db, time.Second, dbtest.Logger(t))
-	applier.SetMaxEvents(w, 1)
+	w := applier.New(db, time.Second, 1, dbtest.Logger(t))
 	for seq := int64(1); seq <= 3; seq++ {
 		put(t, db, "a", seq, []database.Event{ins(int(seq), "x"), ins(int(seq)+10, "y")})
 	}
@@ -214,7 +213,7 @@ func TestWorker_ConflictHeldThenResumed(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
 	var logs logBuffer
-	w := applier.New(db, time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
+	w := applier.New(db, time.Second, 10000, slog.New(slog.NewTextHandler(&logs, nil)))
 	put(t, db, "a", 1, []database.Event{ins(1, "one")})
 	// Batch 2: its first chunk inserts, its second updates a row not there.
 	put(t, db, "a", 2, []database.Event{ins(2, "two")}, []database.Event{upd(99, "old", "new")})
@@ -254,7 +253,7 @@ func TestWorker_ConflictHeldThenResumed(t *testing.T) {
 func TestWorker_FailureInSharedTransaction(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
-	w := applier.New(db, time.Second, dbtest.Logger(t))
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	put(t, db, "a", 1, []database.Event{ins(1, "one")})
 	put(t, db, "a", 2, []database.Event{ins(2, "two")})
 	put(t, db, "a", 3, []database.Event{ins(1, "dup")})
@@ -271,7 +270,7 @@ func TestWorker_FailureInSharedTransaction(t *testing.T) {
 func TestWorker_Skip(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
-	w := applier.New(db, time.Second, dbtest.Logger(t))
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	put(t, db, "a", 1, []database.Event{ins(1, "one"), upd(99, "old", "new")})
 	put(t, db, "a", 2, []database.Event{ins(2, "two")})
 	runOnce(t, w)
@@ -302,7 +301,7 @@ func TestWorker_Origin(t *testing.T) {
 			RETURN NULL;
 		END $$;
 		CREATE TRIGGER record_origin AFTER INSERT ON public.t FOR EACH STATEMENT EXECUTE FUNCTION public.record_origin()`)
-	w := applier.New(db, time.Second, dbtest.Logger(t))
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	const source = `src 'quoted' "x"`
 	put(t, db, source, 1, []database.Event{ins(1, "one")})
 	runOnce(t, w)
@@ -319,7 +318,7 @@ func TestWorker_Origin(t *testing.T) {
 func TestWorker_RunStopsOnCancel(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
-	w := applier.New(db, 10*time.Millisecond, dbtest.Logger(t))
+	w := applier.New(db, 10*time.Millisecond, 10000, dbtest.Logger(t))
 	put(t, db, "a", 1, []database.Event{ins(1, "one")})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -343,7 +342,7 @@ func TestWorker_DatabaseDown(t *testing.T) {
 	if _, err := database.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	w := applier.New(db, time.Second, dbtest.Logger(t))
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	c.Stop(t, "immediate")
 	db.SetMaxIdleConns(0)
 	if _, err := w.RunOnce(context.Background()); err == nil || errors.Is(err, database.ErrConflict) {

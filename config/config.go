@@ -27,13 +27,15 @@ import (
 // with Targets is a source; any instance can be a target, since every instance
 // runs the server.
 type Config struct {
-	// BatchSize is the number of events after which the batcher closes a
-	// batch, at the first transaction boundary that follows, so a batch may
-	// hold more. Default 10000 events.
+	// BatchSize is, on a target, the most events applied in one transaction
+	// when consecutive small batches are applied together; a larger batch is
+	// still applied whole, alone (a source transaction is never split).
+	// Default 10000 events.
 	BatchSize int `yaml:"batch_size"`
-	// MaxEventsPerBatch is the number of events per chunk when a batch is
-	// streamed to a target and applied there; a large source transaction is
-	// carried in several chunks of this size. Default 10000 events.
+	// MaxEventsPerBatch is, on a source, the most row changes per chunk when
+	// a batch is sent (a chunk also closes at 8 MiB of JSON); a large source
+	// transaction travels in several chunks of one batch and is still applied
+	// in one transaction. Default 10000 row changes.
 	MaxEventsPerBatch int `yaml:"max_events_per_batch"`
 	// UseEventTriggers lets the instance install event triggers to notice
 	// schema changes as they happen. They need privileges managed databases
