@@ -13,9 +13,9 @@ import (
 // captureTriggers are the triggers that capture a table's changes: name,
 // then the rest of CREATE TRIGGER after "ON table".
 var captureTriggers = []struct{ name, event, spec, function string }{
-	{"teleport_capture_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT", "teleport.capture_insert"},
+	{"teleport_capture_insert", "INSERT", "REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT", "teleport.capture_rows"},
 	{"teleport_capture_update", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT", "teleport.capture_update"},
-	{"teleport_capture_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT", "teleport.capture_delete"},
+	{"teleport_capture_delete", "DELETE", "REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT", "teleport.capture_rows"},
 	{"teleport_capture_truncate", "TRUNCATE", "FOR EACH STATEMENT", "teleport.capture_truncate"},
 }
 

@@ -49,14 +49,9 @@ func newSource(t *testing.T, targets ...string) *source {
 		t.Fatalf("Migrate: %v", err)
 	}
 	exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, doc json, note text)`)
-	exec(t, db, `CREATE TRIGGER t_i AFTER INSERT ON public.t REFERENCING NEW TABLE AS new_rows
-		FOR EACH STATEMENT EXECUTE FUNCTION teleport.capture_insert()`)
-	exec(t, db, `CREATE TRIGGER t_u AFTER UPDATE ON public.t REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-		FOR EACH STATEMENT EXECUTE FUNCTION teleport.capture_update()`)
-	exec(t, db, `CREATE TRIGGER t_d AFTER DELETE ON public.t REFERENCING OLD TABLE AS old_rows
-		FOR EACH STATEMENT EXECUTE FUNCTION teleport.capture_delete()`)
-	exec(t, db, `CREATE TRIGGER t_t AFTER TRUNCATE ON public.t
-		FOR EACH STATEMENT EXECUTE FUNCTION teleport.capture_truncate()`)
+	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+		t.Fatalf("InstallCapture: %v", err)
+	}
 	tick := insertTick(t, db)
 	s := &source{db: db, from: map[string]int64{}, seq: map[string]int64{}}
 	var specs []database.TargetSpec

@@ -1,0 +1,149 @@
+package database_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
+)
+
+// captured returns op, nrows and the ids in data of every event, in id order.
+func captured(t *testing.T, q database.Querier) (ops []string, nrows []int, ids [][]int) {
+	t.Helper()
+	rows, err := q.QueryContext(context.Background(), `SELECT op, nrows, coalesce(data::text, 'null') FROM teleport.event ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var op, data string
+		var n int
+		if err := rows.Scan(&op, &n, &data); err != nil {
+			t.Fatal(err)
+		}
+		var raw []json.RawMessage
+		if err := json.Unmarshal([]byte(data), &raw); err != nil {
+			t.Fatalf("event data %.100s: %v", data, err)
+		}
+		var got []int
+		for _, r := range raw {
+			var row struct{ ID int }
+			if op == "U" {
+				var pair []json.RawMessage
+				if err := json.Unmarshal(r, &pair); err != nil || len(pair) != 2 {
+					t.Fatalf("update pair %s: %v", r, err)
+				}
+				r = pair[1]
+			}
+			if err := json.Unmarshal(r, &row); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, row.ID)
+		}
+		ops, nrows, ids = append(ops, op), append(nrows, n), append(ids, got)
+	}
+	return ops, nrows, ids
+}
+
+func TestInstallCapture_Chunks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, pad text)`)
+	res, err := database.InstallCapture(ctx, db, func(s, _ string) bool { return s == "public" })
+	if err != nil || len(res.Installed) != 1 {
+		t.Fatalf("InstallCapture = %+v, %v; want public.t installed", res, err)
+	}
+
+	execT(t, db, `INSERT INTO public.t SELECT i, 'x' FROM generate_series(1, 2500) i ORDER BY i`)
+	ops, nrows, ids := captured(t, db)
+	if len(ops) != 3 || nrows[0] != 1000 || nrows[1] != 1000 || nrows[2] != 500 {
+		t.Fatalf("a 2500-row INSERT made events %v of %v rows, want 1000, 1000, 500", ops, nrows)
+	}
+	next := 1
+	for _, chunk := range ids {
+		for _, id := range chunk {
+			if id != next {
+				t.Fatalf("rows across events are not in statement order: got %d, want %d", id, next)
+			}
+			next++
+		}
+	}
+
+	execT(t, db, `TRUNCATE teleport.event`)
+	// 3 MB per row: a chunk closes at about 4 MB, so each holds one or two rows.
+	execT(t, db, `UPDATE public.t SET pad = repeat(md5(id::text), 100000) WHERE id <= 4`)
+	ops, nrows, _ = captured(t, db)
+	total := 0
+	for i, n := range nrows {
+		if ops[i] != "U" || n > 2 {
+			t.Errorf("event %d of an update of 4 rows of 3 MB: op %s, %d rows; want U with at most 2 rows", i, ops[i], n)
+		}
+		total += n
+	}
+	if total != 4 || len(nrows) < 2 {
+		t.Errorf("update of 4 large rows made events of %v rows, want 4 rows in several events", nrows)
+	}
+
+	execT(t, db, `TRUNCATE teleport.event`)
+	execT(t, db, `UPDATE public.t SET id = id + 10000 WHERE id <= 3`)
+	execT(t, db, `DELETE FROM public.t WHERE id > 10000`)
+	execT(t, db, `TRUNCATE public.t`)
+	ops, nrows, ids = captured(t, db)
+	if strings.Join(ops, "") != "UDT" || nrows[0] != 3 || nrows[1] != 3 || nrows[2] != 0 {
+		t.Errorf("update, delete, truncate made %v of %v rows, want U D T of 3, 3, 0", ops, nrows)
+	}
+	if len(ids) > 0 && (len(ids[0]) != 3 || ids[0][0] <= 10000) {
+		t.Errorf("update event's new rows have ids %v, want the changed keys", ids[0])
+	}
+}
+
+// TestCapture_SearchPathCannotHijack: a writer whose search_path puts its own
+// schema, holding an operator like one the capture uses (bigint - integer),
+// before pg_catalog still records its change with the real one, and its
+// operator never runs as the teleport role.
+func TestCapture_SearchPathCannotHijack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := dbtest.Shared(t)
+	db, name := migrated(t)
+	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
+	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	c.CreateRole(t, "tp_writer", "pw", "NOSUPERUSER")
+	c.AdminExec(t, name, `CREATE SCHEMA evil AUTHORIZATION tp_writer; GRANT INSERT ON public.t TO tp_writer`)
+	writer := sqlOpen(t, c.DSN("tp_writer", "pw", name))
+	if _, err := writer.Exec(`
+		GRANT USAGE ON SCHEMA evil TO PUBLIC;
+		CREATE TABLE evil.ran (who text);
+		GRANT INSERT ON evil.ran TO PUBLIC;
+		CREATE FUNCTION evil.minus(bigint, integer) RETURNS bigint LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES (current_user) RETURNING 0::bigint $$;
+		CREATE OPERATOR evil.- (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = evil.minus)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.Exec(`SET search_path = evil, pg_catalog, public; INSERT INTO public.t VALUES (1), (2)`); err != nil {
+		t.Fatalf("insert as the writer: %v", err)
+	}
+	var ran int
+	if err := writer.QueryRow(`SELECT count(*) FROM evil.ran`).Scan(&ran); err != nil {
+		t.Fatal(err)
+	}
+	if ran != 0 {
+		t.Errorf("the writer's functions ran %d times inside the capture trigger", ran)
+	}
+	_, nrows, ids := captured(t, db)
+	if len(nrows) != 1 || nrows[0] != 2 || len(ids[0]) != 2 || ids[0][1] != 2 {
+		t.Errorf("captured %v rows with ids %v, want one event with rows 1 and 2", nrows, ids)
+	}
+}
+
+func execT(t *testing.T, db database.Querier, q string) {
+	t.Helper()
+	if _, err := db.ExecContext(context.Background(), q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
