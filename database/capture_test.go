@@ -91,10 +91,17 @@ func TestInstallCapture_Chunks(t *testing.T) {
 	execT(t, db, `TRUNCATE teleport.event`)
 	execT(t, db, `UPDATE public.t SET id = id + 10000 WHERE id <= 3`)
 	execT(t, db, `DELETE FROM public.t WHERE id > 10000`)
+	// One-row statements take the capture's short path.
+	execT(t, db, `INSERT INTO public.t VALUES (20000, 'one')`)
+	execT(t, db, `UPDATE public.t SET id = 20001 WHERE id = 20000`)
+	execT(t, db, `DELETE FROM public.t WHERE id = 20001`)
 	execT(t, db, `TRUNCATE public.t`)
 	ops, nrows, ids = captured(t, db)
-	if strings.Join(ops, "") != "UDT" || nrows[0] != 3 || nrows[1] != 3 || nrows[2] != 0 {
-		t.Errorf("update, delete, truncate made %v of %v rows, want U D T of 3, 3, 0", ops, nrows)
+	if strings.Join(ops, "") != "UDIUDT" || nrows[0] != 3 || nrows[1] != 3 || nrows[2] != 1 || nrows[3] != 1 || nrows[4] != 1 || nrows[5] != 0 {
+		t.Fatalf("statements made events %v of %v rows, want U D I U D T of 3, 3, 1, 1, 1, 0", ops, nrows)
+	}
+	if ids[2][0] != 20000 || ids[3][0] != 20001 || ids[4][0] != 20001 {
+		t.Errorf("one-row events carry ids %v, %v, %v; want 20000, 20001 (new row of the update), 20001", ids[2], ids[3], ids[4])
 	}
 	if len(ids) > 0 && (len(ids[0]) != 3 || ids[0][0] <= 10000) {
 		t.Errorf("update event's new rows have ids %v, want the changed keys", ids[0])
