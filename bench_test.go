@@ -68,6 +68,22 @@ func (p *proc) peakRSS() float64 {
 	return 0
 }
 
+// cpuSeconds is the user plus system CPU time the process has used.
+func (p *proc) cpuSeconds() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ is 100 on Linux
+}
+
 func (p *proc) stop() {
 	if p.cmd.ProcessState != nil {
 		return
@@ -203,6 +219,7 @@ func TestBench_Replication(t *testing.T) {
 	waitApplied(t, p, 10*time.Minute)
 	drain = time.Since(start)
 	table = append(table, benchRow{fmt.Sprintf("%d pgbench transactions backlog, tx/s applied", clients*perClient), fmt.Sprintf("%.0f", clients*perClient/drain.Seconds()), "", ""})
+	table = append(table, benchRow{"  same, target instance CPU s / drain s", fmt.Sprintf("%.1f / %.1f", dst.cpuSeconds(), drain.Seconds()), "", ""})
 	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/drain.Seconds()), "", ""})
 	src.stop()
 	dst.stop()
