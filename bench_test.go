@@ -289,7 +289,7 @@ func TestBench_Capture(t *testing.T) {
 		}
 		switch mode {
 		case "statement":
-			if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+			if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 				t.Fatal(err)
 			}
 		case "row":

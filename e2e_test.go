@@ -523,3 +523,20 @@ func TestE2E_ConflictHeld(t *testing.T) {
 		t.Errorf("skipping an applied batch again = %d, want 409", resp.StatusCode)
 	}
 }
+
+// TestE2E_NewTable: a table created while both instances run (on the target
+// too, since schema changes are not replicated yet) is captured by the
+// ddlwatcher, and the rows written before its triggers existed arrive too.
+func TestE2E_NewTable(t *testing.T) {
+	p := newPair(t, "test", `CREATE TABLE existing (id int PRIMARY KEY)`)
+	execSQL(t, p.dstDB, `CREATE TABLE test.fresh (id int PRIMARY KEY, v text)`)
+	execSQL(t, p.srcDB, `CREATE TABLE public.fresh (id int PRIMARY KEY, v text)`)
+	execSQL(t, p.srcDB, `INSERT INTO public.fresh SELECT i, 'before capture' FROM generate_series(1, 300) i`)
+	dbtest.WaitFor(t, 30*time.Second, "the ddlwatcher to capture public.fresh", func() bool {
+		var n int
+		return p.srcDB.QueryRow(`SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.fresh'::regclass`).Scan(&n) == nil && n == 4
+	})
+	execSQL(t, p.srcDB, `UPDATE public.fresh SET v = 'after capture' WHERE id % 2 = 0`)
+	execSQL(t, p.srcDB, `INSERT INTO public.fresh VALUES (301, 'after capture')`)
+	p.waitSame(t, 30*time.Second, "fresh")
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/ddlwatcher"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/transmitter"
 	"github.com/pagarme/teleport/vacuum"
@@ -179,7 +180,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 const vacuumChunk = 10000
 
 // sourceRunners installs the capture triggers on every table a target takes
-// and returns the source's workers: the batcher and the transmitter.
+// and returns the source's workers: the batcher, the transmitter and the
+// ddlwatcher, which captures the tables that appear later.
 func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog.Logger) ([]runner, error) {
 	matchAny := func(schema, table string) bool {
 		for _, t := range cfg.Targets {
@@ -189,7 +191,7 @@ func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog
 		}
 		return false
 	}
-	res, err := database.InstallCapture(ctx, db, matchAny)
+	res, err := database.InstallCapture(ctx, db, matchAny, false)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +205,8 @@ func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog
 	if err := batch.SyncTargets(ctx); err != nil {
 		return nil, err
 	}
-	return []runner{batch, send}, nil
+	watch := ddlwatcher.New(db, matchAny, iv.DDLWatcher.Duration(), log)
+	return []runner{batch, send, watch}, nil
 }
 
 // runAll runs every runner until ctx is done or one of them fails, which stops

@@ -50,7 +50,7 @@ func source(t *testing.T) *sql.DB {
 	exec(t, db, `CREATE TABLE public.a (id int PRIMARY KEY, v text);
 		CREATE TABLE public.b (id int PRIMARY KEY);
 		CREATE SCHEMA other; CREATE TABLE other.c (id int PRIMARY KEY)`)
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)
 	}
 	return db

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/lib/pq"
 )
@@ -30,8 +31,9 @@ func (t Table) String() string { return QuoteQualified(t.Schema, t.Name) }
 
 // CaptureResult says what InstallCapture did.
 type CaptureResult struct {
-	Captured  []Table // matching tables with all capture triggers, before or now
-	Installed []Table // tables that got at least one trigger now
+	Captured   []Table // matching tables with all capture triggers, before or now
+	Installed  []Table // tables that got at least one trigger now
+	Backfilled int64   // rows already in newly captured tables, recorded as inserts
 }
 
 // InstallCapture makes sure every table for which match returns true has
@@ -39,7 +41,14 @@ type CaptureResult struct {
 // own transaction. A matching table the role does not own is an error naming
 // it and the statement that fixes it; the other tables are still processed,
 // and every such table is reported at once.
-func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table string) bool) (CaptureResult, error) {
+//
+// With backfill, a table that had no capture trigger at all also gets, in
+// the same transaction, insert events for the rows it already holds: the
+// triggers' lock keeps writers out until it commits, so every row is either
+// in those events or captured by the triggers, never both, never neither.
+// The ddlwatcher backfills the tables that appear while the instance runs;
+// at start-up, rows already there are the initial load's.
+func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table string) bool, backfill bool) (CaptureResult, error) {
 	var res CaptureResult
 	type candidate struct {
 		Table
@@ -87,6 +96,7 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 				QuoteIdent(user), c.Table, c.Table, QuoteIdent(user)))
 			continue
 		}
+		var rows int64
 		err := InTx(ctx, db, func(tx *sql.Tx) error {
 			for _, i := range missing {
 				tr := captureTriggers[i]
@@ -96,7 +106,11 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 					return err
 				}
 			}
-			return nil
+			if !backfill || len(missing) < len(captureTriggers) {
+				return nil
+			}
+			q := strings.ReplaceAll(query("capture_backfill"), "teleport.backfill_source", c.Table.String())
+			return tx.QueryRowContext(ctx, q, c.OID, c.Schema, c.Name).Scan(&rows)
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("install capture triggers on %s: %w", c.Table, err))
@@ -104,6 +118,7 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 		}
 		res.Captured = append(res.Captured, c.Table)
 		res.Installed = append(res.Installed, c.Table)
+		res.Backfilled += rows
 	}
 	return res, errors.Join(errs...)
 }

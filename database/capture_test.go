@@ -53,7 +53,7 @@ func TestInstallCapture_Chunks(t *testing.T) {
 	ctx := context.Background()
 	db, _ := migrated(t)
 	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, pad text)`)
-	res, err := database.InstallCapture(ctx, db, func(s, _ string) bool { return s == "public" })
+	res, err := database.InstallCapture(ctx, db, func(s, _ string) bool { return s == "public" }, false)
 	if err != nil || len(res.Installed) != 1 {
 		t.Fatalf("InstallCapture = %+v, %v; want public.t installed", res, err)
 	}
@@ -118,7 +118,7 @@ func TestCapture_SearchPathCannotHijack(t *testing.T) {
 	c := dbtest.Shared(t)
 	db, name := migrated(t)
 	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)
 	}
 	c.CreateRole(t, "tp_writer", "pw", "NOSUPERUSER")

@@ -73,6 +73,9 @@ func ConnString(c config.Database, appName string) string {
 		{"sslmode", c.SSLMode},
 		{"application_name", appName},
 		{"connect_timeout", "10"},
+		// Teleport qualifies every name it uses; pinning search_path means no
+		// object in a user's schema can stand in for a built-in it calls.
+		{"options", "-c search_path=pg_catalog,pg_temp"},
 	}
 	if c.Password != "" {
 		kv = append(kv, [2]string{"password", c.Password})

@@ -204,6 +204,9 @@ func TestQueriesPrepare(t *testing.T) {
 		if strings.HasPrefix(name, "schema_migration_create") {
 			continue // DDL cannot be prepared
 		}
+		if strings.Contains(q, "teleport.backfill_source") {
+			continue // a template: InstallCapture puts the table in; TestInstallCapture_Backfill runs it
+		}
 		stmt, err := db.Prepare(q)
 		if err != nil {
 			t.Errorf("prepare %s: %v", name, err)

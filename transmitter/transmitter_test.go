@@ -49,7 +49,7 @@ func newSource(t *testing.T, targets ...string) *source {
 		t.Fatalf("Migrate: %v", err)
 	}
 	exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, doc json, note text)`)
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatalf("InstallCapture: %v", err)
 	}
 	tick := insertTick(t, db)

@@ -35,7 +35,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE public.t (id int PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }); err != nil {
+	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
