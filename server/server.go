@@ -53,6 +53,7 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 	api := r.NewRoute().Subrouter()
 	api.Use(s.authenticate)
 	api.HandleFunc("/status", s.status).Methods(http.MethodGet)
+	api.HandleFunc("/metrics", s.metrics).Methods(http.MethodGet)
 	api.HandleFunc("/batches", s.receiveBatch).Methods(http.MethodPost)
 	api.HandleFunc("/batches/{source}", s.batchAck).Methods(http.MethodGet)
 	api.HandleFunc("/sources/{source}/skip", s.skipBatch).Methods(http.MethodPost)

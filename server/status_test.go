@@ -182,6 +182,21 @@ func TestServer_StatusReplication(t *testing.T) {
 			t.Errorf("GET /status %s[0] has keys %v, want exactly %v", list, item, want)
 		}
 	}
+
+	// /metrics carries the same figures.
+	rec := do(newStatusServer(t, db), http.MethodGet, "/metrics", "192.0.2.7:1", "Bearer "+statusToken)
+	for _, want := range []string{
+		"teleport_up 1\n",
+		`teleport_target_last_seq{target="dst"} 4` + "\n",
+		`teleport_target_applied_seq{target="dst"} 1` + "\n",
+		`teleport_source_held{source="held"} 1` + "\n",
+		`teleport_source_held{source="idle"} 0` + "\n",
+		"# TYPE teleport_target_lag_seconds gauge\n",
+	} {
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("GET /metrics = %d, has no line %q:\n%s", rec.Code, want, rec.Body)
+		}
+	}
 }
 
 func TestServer_StatusDatabaseDown(t *testing.T) {
@@ -199,5 +214,8 @@ func TestServer_StatusDatabaseDown(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusServiceUnavailable ||
 		!strings.Contains(e.Error, "replication status") {
 		t.Errorf("GET /status with the database stopped = %d %s, want 503 with a JSON error naming the replication status", code, body)
+	}
+	if rec := do(h, http.MethodGet, "/metrics", "192.0.2.7:1", "Bearer "+statusToken); !strings.Contains(rec.Body.String(), "teleport_up 0\n") {
+		t.Errorf("GET /metrics with the database stopped = %d %s, want teleport_up 0", rec.Code, rec.Body)
 	}
 }
