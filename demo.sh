@@ -142,8 +142,10 @@ count_q="SELECT count(*) || ', ' || coalesce(sum(amount), 0) FROM %s.transfers"
 for i in $(seq 1 $((DURATION + 5))); do
 	s=$(psql_app "$src_pg" -At -c "$(printf "$count_q" public)")
 	t=$(psql_app "$dst_pg" -At -c "$(printf "$count_q" test)")
-	# Lag: age, on the target's clock, of the source tick of the last batch applied.
-	lag=$(psql_app "$dst_pg" -At -c "SELECT coalesce(round(extract(epoch FROM now() - tick_time)::numeric, 2)::text, '-') FROM teleport.source" 2>/dev/null || echo "-")
+	# Lag, as /status reports it: age, on the source's clock, of the oldest
+	# batch the target has not applied; 0 when it has them all.
+	lag=$(psql_app "$src_pg" -At -c "SELECT coalesce(round(extract(epoch FROM now() - b.tick_time)::numeric, 2), 0)
+		FROM teleport.target g LEFT JOIN teleport.batch b ON b.target = g.name AND b.seq = g.applied_seq + 1" 2>/dev/null || echo "-")
 	printf '%-7s %-24s %-24s %s\n' "$i" "$s" "$t" "${lag:--}"
 	sleep 1
 	if ! kill -0 "$load" 2>/dev/null && [ "$s" = "$t" ]; then break; fi
