@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/pagarme/teleport/applier"
 	"github.com/pagarme/teleport/batcher"
@@ -102,10 +103,11 @@ func newLogger(o options, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(o.logLevel)) // checked by parseFlags
 	ho := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, ho)
 	if o.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, ho))
+		h = slog.NewJSONHandler(w, ho)
 	}
-	return slog.New(slog.NewTextHandler(w, ho))
+	return slog.New(newRepeatHandler(h, repeatEvery, time.Now))
 }
 
 // runner is a long-lived part of the instance: a worker loop or the server.
