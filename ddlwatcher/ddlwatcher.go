@@ -14,19 +14,13 @@ import (
 	"github.com/pagarme/teleport/database"
 )
 
-// repeatLogEvery is how often an error that repeats every pass is logged.
-const repeatLogEvery = time.Minute
-
 // Worker is the ddlwatcher of one source instance.
 type Worker struct {
 	db       *sql.DB
 	match    func(schema, table string) bool
 	interval time.Duration
 	log      *slog.Logger
-
-	lastErr  string
-	loggedAt time.Time
-	repeats  int
+	failing  bool // the last pass failed
 }
 
 // Result says what one pass did.
@@ -40,9 +34,9 @@ func New(db *sql.DB, match func(schema, table string) bool, interval time.Durati
 	return &Worker{db: db, match: match, interval: interval, log: log.With("worker", "ddlwatcher")}
 }
 
-// Run calls RunOnce every interval until ctx is done. A failed pass is
-// logged (an error repeating every pass once a minute) and retried on the
-// next tick; Run returns nil on shutdown.
+// Run calls RunOnce every interval until ctx is done (main captured what was
+// there at start-up). A failed pass is logged and retried on the next tick;
+// Run returns nil on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
@@ -57,29 +51,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			w.logError(err)
-		case w.lastErr != "":
-			w.log.Info("capture problem solved", "was", w.lastErr)
-			w.lastErr, w.repeats = "", 0
+			w.log.Error("pass failed", "err", err)
+			w.failing = true
+		case w.failing:
+			w.log.Info("pass succeeded again")
+			w.failing = false
 		}
 		if res.Installed > 0 {
 			w.log.Info("new tables captured", "tables", res.Installed, "rows_backfilled", res.Backfilled)
 		}
-	}
-}
-
-func (w *Worker) logError(err error) {
-	msg := err.Error()
-	now := time.Now()
-	switch {
-	case msg != w.lastErr:
-		w.log.Error("pass failed", "err", err)
-		w.lastErr, w.loggedAt, w.repeats = msg, now, 0
-	case now.Sub(w.loggedAt) >= repeatLogEvery:
-		w.log.Error("pass still failing", "err", err, "repeats", w.repeats+1)
-		w.loggedAt, w.repeats = now, 0
-	default:
-		w.repeats++
 	}
 }
 
