@@ -173,8 +173,62 @@ func waitApplied(t *testing.T, p *benchPair, timeout time.Duration) time.Time {
 	return time.Now()
 }
 
+// nativeRef measures PostgreSQL's own logical replication on the same
+// workloads, as the reference: the subscription is disabled while the
+// backlog is written, then enabled, and timed until the target has it all.
+type nativeRef struct {
+	bulkRowsPerSec, oltpTxPerSec float64
+}
+
+func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
+	t.Helper()
+	src := dbtest.Start(t, "wal_level = logical")
+	dst := dbtest.Start(t)
+	_, srcName := src.NewDB(t)
+	dstDB, dstName := dst.NewDB(t)
+	for _, side := range []struct {
+		c    *dbtest.Cluster
+		name string
+	}{{src, srcName}, {dst, dstName}} {
+		pgbench(t, side.c, side.name, "-i", "-q", "-s", strconv.Itoa(scale), "--foreign-keys")
+		side.c.AdminExec(t, side.name, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84)); ALTER TABLE public.bulk OWNER TO teleport`)
+	}
+	src.AdminExec(t, srcName, `CREATE PUBLICATION bench FOR TABLE public.pgbench_accounts, public.pgbench_branches, public.pgbench_tellers, public.pgbench_history, public.bulk`)
+	dst.AdminExec(t, dstName, fmt.Sprintf(`CREATE SUBSCRIPTION bench CONNECTION 'host=%s port=%d dbname=%s user=postgres' PUBLICATION bench WITH (copy_data = false)`, src.Socket, src.Port, srcName))
+	dstAdmin := dst.Admin(t, dstName)
+	srcAdmin := src.Admin(t, srcName)
+	count := func(db *sql.DB, table string) int64 {
+		var n int64
+		if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var ref nativeRef
+
+	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+	execSQL(t, srcAdmin, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
+	start := time.Now()
+	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench ENABLE`)
+	dbtest.WaitFor(t, 10*time.Minute, "native replication of the bulk insert", func() bool { return count(dstDB, "public.bulk") == 1000000 })
+	ref.bulkRowsPerSec = 1e6 / time.Since(start).Seconds()
+
+	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+	pgbench(t, src, srcName, "-c", strconv.Itoa(clients), "-j", "2", "-M", "prepared", "-t", strconv.Itoa(perClient))
+	want := count(srcAdmin, "public.pgbench_history")
+	start = time.Now()
+	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench ENABLE`)
+	// history gets one row per transaction, the transaction's last change.
+	dbtest.WaitFor(t, 10*time.Minute, "native replication of the pgbench backlog", func() bool { return count(dstDB, "public.pgbench_history") == want })
+	ref.oltpTxPerSec = float64(clients*perClient) / time.Since(start).Seconds()
+	execSQL(t, dstAdmin, `DROP SUBSCRIPTION bench`)
+	return ref
+}
+
 func TestBench_Replication(t *testing.T) {
 	benchOnly(t)
+	const clients, perClient = 4, 5000
+	native := measureNative(t, 10, clients, perClient)
 	p := newBenchPair(t, 10)
 	ctx := context.Background()
 	var table []benchRow
@@ -197,13 +251,13 @@ func TestBench_Replication(t *testing.T) {
 	dst := startProc(t, p.dstCfg)
 	waitApplied(t, p, 10*time.Minute)
 	drain := time.Since(start)
-	table = append(table, benchRow{"1,000,000-row transaction backlog, rows/s applied", fmt.Sprintf("%.0f", 1e6/drain.Seconds()), "", ""})
+	table = append(table, benchRow{"1,000,000-row transaction backlog, rows/s (ref: native)", fmt.Sprintf("%.0f", 1e6/drain.Seconds()),
+		fmt.Sprintf("%.0f", native.bulkRowsPerSec), fmt.Sprintf("%.2f", 1e6/drain.Seconds()/native.bulkRowsPerSec)})
 	table = append(table, benchRow{"peak RSS during it, MiB: source / target", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
 	dst.stop()
 
 	// OLTP catch-up: pgbench transactions queued while the target instance is
 	// stopped, then drained.
-	const clients, perClient = 4, 5000
 	var before int64
 	if err := p.srcDB.QueryRowContext(ctx, `SELECT next_seq - 1 FROM teleport.target WHERE name = 'dst'`).Scan(&before); err != nil {
 		t.Fatal(err)
@@ -218,7 +272,9 @@ func TestBench_Replication(t *testing.T) {
 	dst = startProc(t, p.dstCfg)
 	waitApplied(t, p, 10*time.Minute)
 	drain = time.Since(start)
-	table = append(table, benchRow{fmt.Sprintf("%d pgbench transactions backlog, tx/s applied", clients*perClient), fmt.Sprintf("%.0f", clients*perClient/drain.Seconds()), "", ""})
+	tps := clients * perClient / drain.Seconds()
+	table = append(table, benchRow{fmt.Sprintf("%d pgbench transactions backlog, tx/s (ref: native)", clients*perClient), fmt.Sprintf("%.0f", tps),
+		fmt.Sprintf("%.0f", native.oltpTxPerSec), fmt.Sprintf("%.2f", tps/native.oltpTxPerSec)})
 	table = append(table, benchRow{"  same, target instance CPU s / drain s", fmt.Sprintf("%.1f / %.1f", dst.cpuSeconds(), drain.Seconds()), "", ""})
 	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/drain.Seconds()), "", ""})
 	src.stop()

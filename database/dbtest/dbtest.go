@@ -57,10 +57,11 @@ type Cluster struct {
 	Socket string // unix socket directory, short: os.MkdirTemp("/dev/shm" or "", "pg"); holds Dir too
 	BinDir string // directory holding initdb, pg_ctl, postgres and the client programs
 
-	base    string              // temp directory holding Dir; removed when the cluster is destroyed
-	logFile string              // server log (pg_ctl -l), inside Dir
-	cred    *syscall.Credential // run server programs as this user; nil: as ourselves
-	version int                 // server_version_num, e.g. 150004
+	base     string              // temp directory holding Dir; removed when the cluster is destroyed
+	logFile  string              // server log (pg_ctl -l), inside Dir
+	cred     *syscall.Credential // run server programs as this user; nil: as ourselves
+	version  int                 // server_version_num, e.g. 150004
+	settings []string            // postgresql.conf lines added by Start
 
 	mu       sync.Mutex
 	running  bool
@@ -118,7 +119,7 @@ func Shared(t testing.TB) *Cluster {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.done {
-		shared.c, shared.err = start()
+		shared.c, shared.err = start(nil)
 		shared.done = true
 	}
 	if shared.err != nil {
@@ -128,10 +129,11 @@ func Shared(t testing.TB) *Cluster {
 }
 
 // Start starts a new private cluster for this test (end-to-end tests need two), on its own port
-// and directories. It is stopped (immediate) and removed in t.Cleanup.
-func Start(t testing.TB) *Cluster {
+// and directories. It is stopped (immediate) and removed in t.Cleanup. Each setting is a
+// postgresql.conf line added to the defaults, such as "wal_level = logical".
+func Start(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
-	c, err := start()
+	c, err := start(settings)
 	if err != nil {
 		failStart(t, err)
 	}
@@ -157,7 +159,7 @@ func failStart(t testing.TB, err error) {
 }
 
 // start creates, starts and prepares a cluster and registers it for Run.
-func start() (*Cluster, error) {
+func start(settings []string) (*Cluster, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -170,6 +172,7 @@ func start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.settings = settings
 	if err := c.init(); err != nil {
 		if derr := c.destroy(); derr != nil {
 			err = errors.Join(err, derr)

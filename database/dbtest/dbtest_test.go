@@ -237,3 +237,15 @@ func TestCluster_NewDBParallel(t *testing.T) {
 		})
 	}
 }
+
+func TestStart_Settings(t *testing.T) {
+	t.Parallel()
+	c := dbtest.Start(t, "work_mem = '7MB'", "wal_level = logical")
+	db := c.Admin(t, "postgres")
+	for setting, want := range map[string]string{"work_mem": "7MB", "wal_level": "logical"} {
+		var got string
+		if err := db.QueryRow(`SELECT current_setting($1)`, setting).Scan(&got); err != nil || got != want {
+			t.Errorf("%s = %q, %v; want %q", setting, got, err, want)
+		}
+	}
+}

@@ -334,7 +334,7 @@ max_connections = 200
 shared_buffers = 128MB
 logging_collector = off
 lc_messages = 'C'
-`, strings.ReplaceAll(c.Socket, "'", "''"))
+`, strings.ReplaceAll(c.Socket, "'", "''")) + strings.Join(c.settings, "\n") + "\n"
 	path := filepath.Join(c.Dir, "postgresql.conf")
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
