@@ -216,11 +216,32 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch) error
 			}
 			evs, carry = evs[:i], evs[i:]
 		}
-		if err := database.ApplyEvents(ctx, tx, cache, evs); err != nil {
+		if err := applyChunk(ctx, tx, cache, evs); err != nil {
 			return err
 		}
 	}
 	return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+}
+
+// applyChunk applies a chunk's events grouped by table, a few statements
+// for many small source transactions, and falls back to applying them one by
+// one, in order, when the grouped apply declines or fails: a savepoint undoes
+// what it did. Either way the chunk ends in the state ordered apply gives.
+func applyChunk(ctx context.Context, tx *sql.Tx, cache *database.TableCache, evs []database.Event) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT teleport_grouped`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := database.ApplyEventsGrouped(ctx, tx, cache, evs)
+	if err == nil {
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT teleport_grouped`); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT teleport_grouped`); err != nil {
+		return fmt.Errorf("rollback to savepoint: %w", err)
+	}
+	return database.ApplyEvents(ctx, tx, cache, evs)
 }
 
 // skip marks a batch an operator asked to skip as applied, without running it.

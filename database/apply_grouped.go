@@ -1,0 +1,191 @@
+package database
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Limits on the events one grouped statement carries.
+const (
+	groupMaxEvents = 1000
+	groupMaxBytes  = 4 << 20
+)
+
+// ErrNotGroupable means ApplyEventsGrouped declined events it cannot apply
+// grouped (a truncate, a table without a primary key or with foreign key
+// actions); it returns it before applying anything.
+var ErrNotGroupable = errors.New("events cannot be applied grouped")
+
+// ApplyEventsGrouped applies events table by table, in the order each table
+// first appears, and within a table in event order, merging runs of events
+// with the same operation and columns into one statement: many small source
+// transactions become a few statements instead of one per captured
+// statement. This reorders changes across tables inside the caller's
+// transaction, which is atomic, so readers never see the difference; the
+// final state is the one ordered apply reaches whenever no statement fails
+// (each table's statements set values from the events alone). A foreign key
+// or unique check can still fail where the exact order would not: any error
+// means the caller must roll back to before this call and use ApplyEvents.
+// A grouped update or delete must match exactly its rows, so a row changed
+// twice in one run is caught too.
+func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Event) error {
+	var order [][2]string
+	byTable := map[[2]string][]Event{}
+	for _, e := range events {
+		if e.Op == OpTruncate {
+			return ErrNotGroupable
+		}
+		k := [2]string{e.Schema, e.Table}
+		if _, ok := byTable[k]; !ok {
+			order = append(order, k)
+		}
+		byTable[k] = append(byTable[k], e)
+	}
+	tables := make([]*applyTable, len(order))
+	for i, k := range order {
+		t, err := lookupTable(ctx, tx, cache, byTable[k][0])
+		if err != nil {
+			return err
+		}
+		// Without a key rows are matched one at a time anyway; with foreign
+		// key actions a shortfall is tolerated, which would hide a row
+		// changed twice in one run.
+		if len(t.keyNames()) == 0 || t.fkActions {
+			return ErrNotGroupable
+		}
+		tables[i] = t
+	}
+	for ti, k := range order {
+		evs, t := byTable[k], tables[ti]
+		pk := t.keyNames()
+		for i := 0; i < len(evs); {
+			keys, err := firstRowKeys(evs[i].Op, evs[i].Data)
+			if err != nil {
+				return err
+			}
+			// seen holds the keys the run touches, old and new: a row
+			// changed twice, or a key moved onto one the run already
+			// changed, ends the run, since one statement sees each row once.
+			seen := map[string]bool{}
+			if _, err := touches(evs[i], pk, seen); err != nil {
+				return err
+			}
+			j, size := i+1, len(evs[i].Data)
+			for j < len(evs) && j-i < groupMaxEvents && size < groupMaxBytes && evs[j].Op == evs[i].Op {
+				next, err := firstRowKeys(evs[j].Op, evs[j].Data)
+				if err != nil {
+					return err
+				}
+				if !slices.Equal(next, keys) {
+					break
+				}
+				fresh, err := touches(evs[j], pk, seen)
+				if err != nil {
+					return err
+				}
+				if !fresh {
+					break
+				}
+				size += len(evs[j].Data)
+				j++
+			}
+			if err := applyEvent(ctx, tx, cache, mergeEvents(evs[i:j])); err != nil {
+				return err
+			}
+			i = j
+		}
+	}
+	return nil
+}
+
+// touches adds to seen the primary keys e's rows have, before and after,
+// and reports false, adding nothing, when one of them is there already.
+func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
+	var rows []json.RawMessage
+	if err := json.Unmarshal(e.Data, &rows); err != nil {
+		return false, fmt.Errorf("event %d: read data: %w", e.ID, err)
+	}
+	var keys []string
+	add := func(row json.RawMessage) error {
+		var cols map[string]json.RawMessage
+		if err := json.Unmarshal(row, &cols); err != nil {
+			return fmt.Errorf("event %d: read row: %w", e.ID, err)
+		}
+		var k strings.Builder
+		for _, c := range pk {
+			k.Write(cols[c])
+			k.WriteByte(0)
+		}
+		keys = append(keys, k.String())
+		return nil
+	}
+	for _, r := range rows {
+		if e.Op != OpUpdate {
+			if err := add(r); err != nil {
+				return false, err
+			}
+			continue
+		}
+		var pair [2]json.RawMessage
+		if err := json.Unmarshal(r, &pair); err != nil {
+			return false, fmt.Errorf("event %d: read row pair: %w", e.ID, err)
+		}
+		if err := add(pair[0]); err != nil {
+			return false, err
+		}
+		if err := add(pair[1]); err != nil {
+			return false, err
+		}
+	}
+	for _, k := range keys {
+		if seen[k] {
+			return false, nil
+		}
+	}
+	for _, k := range keys {
+		seen[k] = true
+	}
+	return true, nil
+}
+
+// keyNames returns the primary key's column names.
+func (t *applyTable) keyNames() []string {
+	var names []string
+	for _, c := range t.cols {
+		if c.primaryKey {
+			names = append(names, c.name)
+		}
+	}
+	return names
+}
+
+// mergeEvents joins events of one table and operation into one: their JSON
+// arrays concatenated, in order, without decoding the rows.
+func mergeEvents(evs []Event) Event {
+	if len(evs) == 1 {
+		return evs[0]
+	}
+	m := evs[0]
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, e := range evs {
+		inner := bytes.TrimSpace(e.Data)
+		inner = bytes.TrimSpace(inner[1 : len(inner)-1])
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(inner)
+		if i > 0 {
+			m.Rows += e.Rows
+		}
+	}
+	b.WriteByte(']')
+	m.Data = b.Bytes()
+	return m
+}
