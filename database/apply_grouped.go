@@ -18,8 +18,8 @@ const (
 )
 
 // ErrNotGroupable means ApplyEventsGrouped declined events it cannot apply
-// grouped (a truncate, a table without a primary key or with foreign key
-// actions); it returns it before applying anything.
+// grouped (a truncate; an update or delete on a table without a primary key
+// or with foreign key actions); it returns it before applying anything.
 var ErrNotGroupable = errors.New("events cannot be applied grouped")
 
 // ApplyEventsGrouped applies events table by table, in the order each table
@@ -53,10 +53,12 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 		if err != nil {
 			return err
 		}
-		// Without a key rows are matched one at a time anyway; with foreign
-		// key actions a shortfall is tolerated, which would hide a row
-		// changed twice in one run.
-		if len(t.keyNames()) == 0 || t.fkActions {
+		// Updates and deletes need a key: without one rows are matched one
+		// at a time anyway; with foreign key actions a shortfall is
+		// tolerated, which would hide a row changed twice in one run.
+		// Inserts need neither.
+		onlyInserts := !slices.ContainsFunc(byTable[k], func(e Event) bool { return e.Op != OpInsert })
+		if !onlyInserts && (len(t.keyNames()) == 0 || t.fkActions) {
 			return ErrNotGroupable
 		}
 		tables[i] = t
@@ -72,9 +74,15 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 			// seen holds the keys the run touches, old and new: a row
 			// changed twice, or a key moved onto one the run already
 			// changed, ends the run, since one statement sees each row once.
+			// Only deletes are tracked: a key inserted twice in one run is a
+			// duplicate key error, as in ordered apply, and updates of one
+			// row are folded into one by compactUpdates.
 			seen := map[string]bool{}
-			if _, err := touches(evs[i], pk, seen); err != nil {
-				return err
+			track := evs[i].Op == OpDelete
+			if track {
+				if _, err := touches(evs[i], pk, seen); err != nil {
+					return err
+				}
 			}
 			j, size := i+1, len(evs[i].Data)
 			for j < len(evs) && j-i < groupMaxEvents && size < groupMaxBytes && evs[j].Op == evs[i].Op {
@@ -85,17 +93,25 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 				if !slices.Equal(next, keys) {
 					break
 				}
-				fresh, err := touches(evs[j], pk, seen)
-				if err != nil {
-					return err
-				}
-				if !fresh {
-					break
+				if track {
+					fresh, err := touches(evs[j], pk, seen)
+					if err != nil {
+						return err
+					}
+					if !fresh {
+						break
+					}
 				}
 				size += len(evs[j].Data)
 				j++
 			}
-			if err := applyEvent(ctx, tx, cache, mergeEvents(evs[i:j])); err != nil {
+			merged := mergeEvents(evs[i:j])
+			if merged.Op == OpUpdate {
+				if merged, err = compactUpdates(evs[i:j], pk); err != nil {
+					return err
+				}
+			}
+			if err := applyEvent(ctx, tx, cache, merged); err != nil {
 				return err
 			}
 			i = j
@@ -113,16 +129,11 @@ func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
 	}
 	var keys []string
 	add := func(row json.RawMessage) error {
-		var cols map[string]json.RawMessage
-		if err := json.Unmarshal(row, &cols); err != nil {
-			return fmt.Errorf("event %d: read row: %w", e.ID, err)
+		k, err := rowKey(row, pk)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", e.ID, err)
 		}
-		var k strings.Builder
-		for _, c := range pk {
-			k.Write(cols[c])
-			k.WriteByte(0)
-		}
-		keys = append(keys, k.String())
+		keys = append(keys, k)
 		return nil
 	}
 	for _, r := range rows {
@@ -152,6 +163,89 @@ func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
 		seen[k] = true
 	}
 	return true, nil
+}
+
+// rowKey returns the primary key values of a row, as the JSON text of each,
+// which is the same for the same value.
+func rowKey(row json.RawMessage, pk []string) (string, error) {
+	var cols map[string]json.RawMessage
+	if err := json.Unmarshal(row, &cols); err != nil {
+		return "", fmt.Errorf("read row: %w", err)
+	}
+	var k strings.Builder
+	for _, c := range pk {
+		k.Write(cols[c])
+		k.WriteByte(0)
+	}
+	return k.String(), nil
+}
+
+// errCompact means a run of updates cannot be folded: a row takes a key
+// another row of the run holds. The caller falls back to ordered apply.
+var errCompact = errors.New("updates cannot be folded")
+
+// compactUpdates folds a run of update events of one table into one event
+// with one [old, new] pair per row: a row updated several times keeps its
+// first old row (the one on the target) and its last new row, following its
+// key through key changes. The final state is the same; the rows in between
+// are never seen, as the run applies inside one transaction.
+func compactUpdates(evs []Event, pk []string) (Event, error) {
+	var pairs [][2]json.RawMessage
+	at := map[string]int{} // a row's current key -> its pair
+	olds := map[string]bool{}
+	for _, e := range evs {
+		var rows [][2]json.RawMessage
+		if err := json.Unmarshal(e.Data, &rows); err != nil {
+			return Event{}, fmt.Errorf("event %d: read data: %w", e.ID, err)
+		}
+		// One statement's rows may move keys onto each other's: resolve
+		// every old key before recording any new one.
+		idx := make([]int, len(rows))
+		for r, p := range rows {
+			ko, err := rowKey(p[0], pk)
+			if err != nil {
+				return Event{}, fmt.Errorf("event %d: %w", e.ID, err)
+			}
+			i, ok := at[ko]
+			if !ok {
+				if olds[ko] {
+					return Event{}, errCompact // a key left and came back: leave it to ordered apply
+				}
+				olds[ko] = true
+				i = len(pairs)
+				pairs = append(pairs, p)
+			}
+			delete(at, ko)
+			idx[r] = i
+		}
+		for r, p := range rows {
+			kn, err := rowKey(p[1], pk)
+			if err != nil {
+				return Event{}, fmt.Errorf("event %d: %w", e.ID, err)
+			}
+			if _, taken := at[kn]; taken {
+				return Event{}, errCompact
+			}
+			pairs[idx[r]][1] = p[1]
+			at[kn] = idx[r]
+		}
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('[')
+		b.Write(p[0])
+		b.WriteByte(',')
+		b.Write(p[1])
+		b.WriteByte(']')
+	}
+	b.WriteByte(']')
+	m := evs[0]
+	m.Rows, m.Data = len(pairs), b.Bytes()
+	return m, nil
 }
 
 // keyNames returns the primary key's column names.
