@@ -35,8 +35,9 @@ const (
 	// (uncompressed), whatever its rows.
 	maxChunkJSON = 8 << 20
 	// maxBackoff caps the wait between retries to a failing target (unless
-	// the interval itself is longer).
-	maxBackoff = 30 * time.Second
+	// the interval itself is longer): one request every few seconds costs a
+	// down target nothing, and a target back up waits no longer than this.
+	maxBackoff = 5 * time.Second
 	// repeatLogEvery is how often an error that keeps repeating is logged again.
 	repeatLogEvery = time.Minute
 	// gzipLevel is fixed, as a resent chunk must be byte-identical, and fast:
