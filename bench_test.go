@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,8 +116,10 @@ func newBenchPair(t *testing.T, scale int) *benchPair {
 	}{{p.src, p.srcName}, {p.dst, p.dstName}} {
 		pgbench(t, side.c, side.name, "-i", "-q", "-s", strconv.Itoa(scale), "--foreign-keys")
 	}
-	execSQL(t, p.srcDB, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)
-	execSQL(t, p.dstDB, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)
+	for _, db := range []*sql.DB{p.srcDB, p.dstDB} {
+		execSQL(t, db, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
+			CREATE TABLE public.heartbeat (seq int PRIMARY KEY, sent_at timestamptz NOT NULL)`)
+	}
 	p.dstPort = freePort(t)
 	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
 	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: freePort(t),
@@ -178,6 +181,7 @@ func waitApplied(t *testing.T, p *benchPair, timeout time.Duration) time.Time {
 // backlog is written, then enabled, and timed until the target has it all.
 type nativeRef struct {
 	bulkRowsPerSec, oltpTxPerSec float64
+	lag                          lagFigures
 }
 
 func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
@@ -191,9 +195,10 @@ func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
 		name string
 	}{{src, srcName}, {dst, dstName}} {
 		pgbench(t, side.c, side.name, "-i", "-q", "-s", strconv.Itoa(scale), "--foreign-keys")
-		side.c.AdminExec(t, side.name, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84)); ALTER TABLE public.bulk OWNER TO teleport`)
+		side.c.AdminExec(t, side.name, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84)); ALTER TABLE public.bulk OWNER TO teleport;
+			CREATE TABLE public.heartbeat (seq int PRIMARY KEY, sent_at timestamptz NOT NULL); ALTER TABLE public.heartbeat OWNER TO teleport`)
 	}
-	src.AdminExec(t, srcName, `CREATE PUBLICATION bench FOR TABLE public.pgbench_accounts, public.pgbench_branches, public.pgbench_tellers, public.pgbench_history, public.bulk`)
+	src.AdminExec(t, srcName, `CREATE PUBLICATION bench FOR TABLE public.pgbench_accounts, public.pgbench_branches, public.pgbench_tellers, public.pgbench_history, public.bulk, public.heartbeat`)
 	dst.AdminExec(t, dstName, fmt.Sprintf(`CREATE SUBSCRIPTION bench CONNECTION 'host=%s port=%d dbname=%s user=postgres' PUBLICATION bench WITH (copy_data = false)`, src.Socket, src.Port, srcName))
 	dstAdmin := dst.Admin(t, dstName)
 	srcAdmin := src.Admin(t, srcName)
@@ -221,8 +226,73 @@ func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
 	// history gets one row per transaction, the transaction's last change.
 	dbtest.WaitFor(t, 10*time.Minute, "native replication of the pgbench backlog", func() bool { return count(dstDB, "public.pgbench_history") == want })
 	ref.oltpTxPerSec = float64(clients*perClient) / time.Since(start).Seconds()
+	ref.lag = measureLag(t, src, srcName, src.Connect(t, srcName), dstDB)
 	execSQL(t, dstAdmin, `DROP SUBSCRIPTION bench`)
 	return ref
+}
+
+// lagFigures are the delays of heartbeat rows from source to target.
+type lagFigures struct{ p50, p99, max time.Duration }
+
+func (l lagFigures) String() string {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)) }
+	return ms(l.p50) + " / " + ms(l.p99) + " / " + ms(l.max)
+}
+
+// lagDuration is how long pgbench runs at a fixed rate while lag is sampled.
+const lagDuration = 60 * time.Second
+
+// measureLag runs pgbench at 500 TPS on the source for lagDuration while a
+// heartbeat row is inserted every 100 ms, and returns how long each
+// heartbeat took to appear on the target (one clock: both clusters are on
+// this machine), polled every 5 ms.
+func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB) lagFigures {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), lagDuration)
+	defer cancel()
+	load := make(chan string, 1)
+	go func() {
+		load <- pgbench(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "--rate", "500", "-T", strconv.Itoa(int(lagDuration/time.Second)))
+	}()
+	sent := map[int]time.Time{}
+	var mu sync.Mutex
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for seq := 1; ctx.Err() == nil; seq++ {
+			mu.Lock()
+			sent[seq] = time.Now()
+			mu.Unlock()
+			if _, err := src.Exec(`INSERT INTO public.heartbeat VALUES ($1, now())`, seq); err != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+		}
+	}()
+	var lags []time.Duration
+	seen := 0
+	for ctx.Err() == nil {
+		var top sql.NullInt64
+		if err := dst.QueryRow(`SELECT max(seq) FROM public.heartbeat`).Scan(&top); err == nil && int(top.Int64) > seen {
+			now := time.Now()
+			mu.Lock()
+			for s := seen + 1; s <= int(top.Int64); s++ {
+				lags = append(lags, now.Sub(sent[s]))
+			}
+			mu.Unlock()
+			seen = int(top.Int64)
+		}
+		time.Sleep(5 * time.Millisecond) // the sampling period, not a wait for a condition
+	}
+	<-load
+	if len(lags) == 0 {
+		t.Fatalf("no heartbeat reached the target in %v", lagDuration)
+	}
+	slices.Sort(lags)
+	return lagFigures{p50: lags[len(lags)/2], p99: lags[len(lags)*99/100], max: lags[len(lags)-1]}
 }
 
 func TestBench_Replication(t *testing.T) {
@@ -283,9 +353,14 @@ func TestBench_Replication(t *testing.T) {
 		fmt.Sprintf("%.0f", native.oltpTxPerSec), fmt.Sprintf("%.2f", tps/native.oltpTxPerSec)})
 	table = append(table, benchRow{"  same, target instance CPU s / drain s", fmt.Sprintf("%.1f / %.1f", dst.cpuSeconds(), drain.Seconds()), "", ""})
 	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/drain.Seconds()), "", ""})
+
+	lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB)
+	table = append(table, benchRow{"lag at 500 TPS, ms p50 / p99 / max (ref: native)", lag.String(), native.lag.String(), ""})
+	table = append(table, benchRow{"peak RSS during the lag run, MiB: source / target", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
+	waitApplied(t, p, 5*time.Minute)
 	src.stop()
 	dst.stop()
-	for _, tbl := range []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "bulk"} {
+	for _, tbl := range []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "bulk", "heartbeat"} {
 		a, _ := checksum(p.srcDB, "public."+tbl)
 		b, _ := checksum(p.dstDB, "public."+tbl)
 		if a != b {

@@ -169,10 +169,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	runners = append(runners,
-		applier.New(db, iv.Applier.Duration(), cfg.BatchSize, log),
-		vacuum.New(db, iv.Vacuum.Duration(), vacuumChunk, log),
-		srv)
+	apply := applier.New(db, iv.Applier.Duration(), cfg.BatchSize, log)
+	srv.OnBatchStored(apply.Wake)
+	runners = append(runners, apply, vacuum.New(db, iv.Vacuum.Duration(), vacuumChunk, log), srv)
 	err = runAll(ctx, runners)
 	log.Info("stopped")
 	return err

@@ -35,6 +35,7 @@ type Worker struct {
 	log       *slog.Logger
 	maxEvents int
 	held      map[string]*held // per source, the error last logged
+	wake      chan struct{}
 }
 
 type held struct {
@@ -61,6 +62,7 @@ func New(db *sql.DB, interval time.Duration, maxEvents int, log *slog.Logger) *W
 		log:       log.With("worker", "applier"),
 		maxEvents: maxEvents,
 		held:      map[string]*held{},
+		wake:      make(chan struct{}, 1),
 	}
 }
 
@@ -77,13 +79,23 @@ func (w *Worker) Run(ctx context.Context) error {
 		case err != nil:
 			w.log.Error("pass failed", "err", err)
 		case res.Batches > 0:
-			w.log.Info("pass done", "batches", res.Batches, "events", res.Events)
+			w.log.Debug("pass done", "batches", res.Batches, "events", res.Events)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-w.wake:
 		}
+	}
+}
+
+// Wake makes Run start its next pass now rather than at the next tick: the
+// server calls it when a batch is complete. It never blocks.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -59,6 +59,9 @@ func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	if stored {
 		s.log.Debug("chunk stored", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "events", sc.Events, "last", c.Last)
+		if c.Last && s.onBatch != nil {
+			s.onBatch()
+		}
 	}
 	s.writeAck(w, r, c.Source)
 }

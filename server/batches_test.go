@@ -101,14 +101,22 @@ func countRows(t *testing.T, db *sql.DB) (chunks, sources int) {
 func TestBatches_Store(t *testing.T) {
 	t.Parallel()
 	s, db := newTarget(t, "tok")
+	completed := 0
+	s.OnBatchStored(func() { completed++ })
 	h := s.Handler()
 
 	first := chunkBody(t, validChunk(1, 0, false))
 	if a := decodeAck(t, postRaw(h, first, "tok", true)); a != (server.BatchAck{Source: "src", ReceivedSeq: 0, AppliedSeq: 0}) {
 		t.Errorf("POST chunk 0 of batch 1 = %+v, want received 0: the batch is not complete", a)
 	}
+	if completed != 0 {
+		t.Errorf("OnBatchStored called %d times after a first chunk, want 0", completed)
+	}
 	if a := decodeAck(t, postRaw(h, chunkBody(t, validChunk(1, 1, true)), "tok", true)); a.ReceivedSeq != 1 || a.AppliedSeq != 0 {
 		t.Errorf("POST last chunk of batch 1 = %+v, want received 1, applied 0", a)
+	}
+	if completed != 1 {
+		t.Errorf("OnBatchStored called %d times after the last chunk, want 1", completed)
 	}
 	// A replayed request and a duplicate with other contents change nothing.
 	dup := validChunk(1, 0, true)

@@ -39,9 +39,15 @@ type Server struct {
 	ln      net.Listener
 	handler http.Handler
 
-	maxBody         int64 // POST /batches body limit, compressed
-	maxDecompressed int64 // and decompressed
+	maxBody         int64  // POST /batches body limit, compressed
+	maxDecompressed int64  // and decompressed
+	onBatch         func() // called when a batch is stored in full
 }
+
+// OnBatchStored sets fn to be called, without blocking, each time the last
+// chunk of a batch is stored, so the applier need not wait for its tick.
+// Call it before Run.
+func (s *Server) OnBatchStored(fn func()) { s.onBatch = fn }
 
 // New builds the server; it does not listen until Listen or Run.
 func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {

@@ -145,7 +145,7 @@ func (w *Worker) loop(ctx context.Context, t *target) {
 		default:
 			f.recover(w.log, t.name)
 			if res.Batches > 0 {
-				w.log.Info("batches sent", "target", t.name, "batches", res.Batches, "chunks", res.Chunks,
+				w.log.Debug("batches sent", "target", t.name, "batches", res.Batches, "chunks", res.Chunks,
 					"bytes", res.Bytes, "took", time.Since(start).Round(time.Millisecond))
 			}
 		}
