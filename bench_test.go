@@ -357,6 +357,7 @@ func TestBench_Replication(t *testing.T) {
 	lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB)
 	table = append(table, benchRow{"lag at 500 TPS, ms p50 / p99 / max (ref: native)", lag.String(), native.lag.String(), ""})
 	table = append(table, benchRow{"peak RSS during the lag run, MiB: source / target", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
+	waitCut(t, p.srcDB)
 	waitApplied(t, p, 5*time.Minute)
 	src.stop()
 	dst.stop()
