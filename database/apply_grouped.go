@@ -105,11 +105,14 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 				size += len(evs[j].Data)
 				j++
 			}
-			merged := mergeEvents(evs[i:j])
-			if merged.Op == OpUpdate {
-				if merged, err = compactUpdates(evs[i:j], pk); err != nil {
-					return err
-				}
+			var merged Event
+			if evs[i].Op == OpUpdate {
+				merged, err = compactUpdates(evs[i:j], pk)
+			} else {
+				merged = mergeEvents(evs[i:j])
+			}
+			if err != nil {
+				return err
 			}
 			if err := applyEvent(ctx, tx, cache, merged); err != nil {
 				return err

@@ -138,14 +138,6 @@ func RecordApplyError(ctx context.Context, q Querier, source string, seq int64, 
 	return nil
 }
 
-// ClearApplyError forgets the held-batch error of source, if any.
-func ClearApplyError(ctx context.Context, q Querier, source string) error {
-	if _, err := q.ExecContext(ctx, query("source_clear_error"), source); err != nil {
-		return fmt.Errorf("clear error of %s: %w", source, err)
-	}
-	return nil
-}
-
 // ErrNotPending means a batch cannot be skipped: its source is unknown or
 // has applied it already.
 var ErrNotPending = errors.New("not pending")

@@ -214,16 +214,6 @@ func TestMarkBatchApplied(t *testing.T) {
 	if r, a := ack(t, db, "a"); r != 2 || a != 1 {
 		t.Errorf("BatchAckFor(a) after vacuum = %d, %d; want 2, 1", r, a)
 	}
-
-	if err := database.RecordApplyError(ctx, db, "a", 2, "x"); err != nil {
-		t.Fatal(err)
-	}
-	if err := database.ClearApplyError(ctx, db, "a"); err != nil {
-		t.Fatal(err)
-	}
-	if s := sourceState(t, db, "a"); s.Error != "" || s.ErrorSeq != 0 {
-		t.Errorf("after ClearApplyError = %+v, want no error", s)
-	}
 }
 
 func TestSkipBatch(t *testing.T) {
