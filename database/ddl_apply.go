@@ -1,0 +1,170 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// OpSchema is a schema change in a batch: Data is a DDL, as JSON.
+const OpSchema Op = "S"
+
+// missingObject reports whether err says an object a statement needs does
+// not exist (yet): the statement is tried again after the others.
+func missingObject(err error) bool {
+	switch SQLState(err) {
+	case "42P01", "42704", "42883", "3F000", "42703":
+		return true
+	}
+	return false
+}
+
+// ReadDDL decodes and checks a DDL event's data.
+func ReadDDL(data []byte) (DDL, error) {
+	var d DDL
+	if err := json.Unmarshal(data, &d); err != nil {
+		return DDL{}, fmt.Errorf("read schema change: %w", err)
+	}
+	if len(d.Items) == 0 {
+		return DDL{}, errors.New("read schema change: no statements")
+	}
+	if d.SearchPath != "" && ReservedSchema(d.SearchPath) {
+		return DDL{}, fmt.Errorf("read schema change: schema %q is reserved", d.SearchPath)
+	}
+	for i, it := range d.Items {
+		if strings.TrimSpace(it.SQL) == "" {
+			return DDL{}, fmt.Errorf("read schema change: item %d has no statement", i)
+		}
+	}
+	return d, nil
+}
+
+// setDDLPath points unqualified names at schema ("" for none) for the rest
+// of tx, or back at pg_catalog alone.
+func setDDLPath(ctx context.Context, tx *sql.Tx, schema string) error {
+	path := "pg_catalog, pg_temp"
+	if schema != "" {
+		path = QuoteIdent(schema)
+	}
+	_, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+path)
+	return err
+}
+
+// ApplyDDL runs a schema change in tx. Unqualified names resolve in (and
+// objects are created in) d.SearchPath, created if missing. Function bodies
+// are not checked at creation, as pg_dump does, since they may name objects
+// created later in the list. A statement that fails because an object it
+// needs is missing is tried again after the others, until no more succeed.
+//
+// An adoptable item whose object the target already has is skipped when the
+// target's definition is the same and is an error naming both when not.
+func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) error {
+	if d.SearchPath != "" {
+		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+QuoteIdent(d.SearchPath)); err != nil {
+			return fmt.Errorf("create schema %s: %w", QuoteIdent(d.SearchPath), err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL check_function_bodies TO off"); err != nil {
+		return err
+	}
+	var have map[string]string // the target's own definitions, by key
+	var pending []DDLItem
+	for _, it := range d.Items {
+		if it.Adopt && it.Key != "" {
+			if have == nil {
+				var err error
+				if have, err = ownDefinitions(ctx, tx, d.SearchPath); err != nil {
+					return err
+				}
+			}
+			if def, ok := have[it.Key]; ok {
+				if def == it.SQL {
+					continue
+				}
+				return fmt.Errorf("the target already has %s, defined differently: the source has\n  %s\nthe target has\n  %s\nmake the target's definition the same as the source's (or drop it there) and the batch is applied on the next pass", it.Key, it.SQL, def)
+			}
+		}
+		pending = append(pending, it)
+	}
+	if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
+		return err
+	}
+	for len(pending) > 0 {
+		var retry []DDLItem
+		var firstErr error
+		for _, it := range pending {
+			err := execSavepoint(ctx, tx, it.SQL)
+			switch {
+			case err == nil:
+			case missingObject(err):
+				retry = append(retry, it)
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", it.SQL, err)
+				}
+			default:
+				return fmt.Errorf("%s: %w", it.SQL, err)
+			}
+		}
+		if len(retry) == len(pending) {
+			return firstErr
+		}
+		pending = retry
+	}
+	return setDDLPath(ctx, tx, "")
+}
+
+// ApplyEarlyDDL commits, in a transaction of its own, the items of d that
+// must be committed before a batch can use them (enum labels), skipping
+// those whose type the target does not have yet: the batch creates it, and
+// a label added with the type can be used at once.
+func ApplyEarlyDDL(ctx context.Context, db *sql.DB, d DDL) error {
+	return InTx(ctx, db, func(tx *sql.Tx) error {
+		if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
+			return err
+		}
+		for _, it := range d.Items {
+			if !it.Early {
+				continue
+			}
+			if err := execSavepoint(ctx, tx, it.SQL); err != nil && !missingObject(err) {
+				return fmt.Errorf("%s: %w", it.SQL, err)
+			}
+		}
+		return nil
+	})
+}
+
+func execSavepoint(ctx context.Context, tx *sql.Tx, stmt string) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT teleport_ddl"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT teleport_ddl"); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT teleport_ddl")
+	return err
+}
+
+// ownDefinitions returns what Diff would create for every object the
+// target has, by key, written relative to schema.
+func ownDefinitions(ctx context.Context, tx *sql.Tx, schema string) (map[string]string, error) {
+	own, _, _, err := TakeSnapshot(ctx, tx, schema)
+	if err != nil {
+		return nil, err
+	}
+	all := Scope{Schema: func(string) bool { return true }, Table: func(string, string) bool { return true }}
+	d, _ := Diff(nil, &own, all)
+	have := make(map[string]string, len(d.Items))
+	for _, it := range d.Items {
+		if it.Key != "" {
+			have[it.Key] = it.SQL
+		}
+	}
+	return have, nil
+}
