@@ -206,7 +206,7 @@ func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog
 	if err := batch.SyncTargets(ctx); err != nil {
 		return nil, err
 	}
-	watch := ddlwatcher.New(db, matchAny, iv.DDLWatcher.Duration(), log)
+	watch := ddlwatcher.New(db, matchAny, batcher.SnapshotSchema(cfg), iv.DDLWatcher.Duration(), log)
 	return []runner{batch, send, watch}, nil
 }
 

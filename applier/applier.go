@@ -123,6 +123,10 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// unsafeNewEnumValue is the SQLSTATE of using an enum label added in the
+// same transaction.
+const unsafeNewEnumValue = "55P04"
+
 // errMoved means another applier applied the batch first.
 var errMoved = errors.New("applied_seq moved")
 
@@ -131,6 +135,7 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 	// A batch already held is tried alone, so the batches before it in a
 	// shared transaction are not held with it and its error is its own.
 	alone := src.ErrorSeq == applied+1
+	early := false // the early schema changes of the batch after applied were committed
 	for {
 		first, ok, err := database.NextBatch(ctx, w.db, src.Name, applied)
 		if err != nil || !ok {
@@ -171,6 +176,13 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case database.SQLState(err) == unsafeNewEnumValue && !early:
+			// A label added to an enum is usable once committed: commit
+			// the batch's new labels first, then apply it again.
+			if err := w.applyEarly(ctx, group); err != nil {
+				return err
+			}
+			early = true
 		case len(group) > 1:
 			alone = true
 		default:
@@ -228,11 +240,59 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch) error
 			}
 			evs, carry = evs[:i], evs[i:]
 		}
-		if err := applyChunk(ctx, tx, cache, evs); err != nil {
-			return err
+		// Schema changes split the chunk: the rows before one are applied
+		// before it, and the tables are read again after it.
+		for len(evs) > 0 {
+			i := slices.IndexFunc(evs, func(e database.Event) bool { return e.Op == database.OpSchema })
+			if i < 0 {
+				i = len(evs)
+			}
+			if i > 0 {
+				if err := applyChunk(ctx, tx, cache, evs[:i]); err != nil {
+					return err
+				}
+			}
+			if i == len(evs) {
+				break
+			}
+			ddl, err := database.ReadDDL(evs[i].Data)
+			if err != nil {
+				return err
+			}
+			if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
+				return fmt.Errorf("schema change: %w", err)
+			}
+			cache = database.NewTableCache()
+			evs = evs[i+1:]
 		}
 	}
 	return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+}
+
+// applyEarly commits the schema changes of group that must be committed
+// before rows can use them (enum labels added to an existing type).
+func (w *Worker) applyEarly(ctx context.Context, group []database.ReceivedBatch) error {
+	for _, b := range group {
+		for c := range b.Chunks {
+			evs, err := database.ChunkEvents(ctx, w.db, b.Source, b.Seq, c)
+			if err != nil {
+				return err
+			}
+			for _, e := range evs {
+				if e.Op != database.OpSchema {
+					continue
+				}
+				ddl, err := database.ReadDDL(e.Data)
+				if err != nil {
+					return err
+				}
+				if err := database.ApplyEarlyDDL(ctx, w.db, ddl); err != nil {
+					return fmt.Errorf("batch %d: %w", b.Seq, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // applyChunk applies a chunk's events grouped by table, a few statements

@@ -26,6 +26,10 @@ type Worker struct {
 	log       *slog.Logger
 	synced    bool
 	onBatch   func()
+
+	snapshotSchema string                  // see SnapshotSchema
+	schemas        map[string]targetSchema // per target
+	unsupported    map[string]bool         // reported already
 }
 
 // Result says what one pass did.
@@ -43,8 +47,10 @@ func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worke
 	}
 	sort.Strings(names)
 	specs := make([]database.TargetSpec, 0, len(names))
+	schemas := make(map[string]targetSchema, len(names))
 	for _, n := range names {
 		specs = append(specs, Spec(n, cfg.Targets[n].TargetExpression))
+		schemas[n] = newTargetSchema(cfg.Targets[n])
 	}
 	return &Worker{
 		db:        db,
@@ -53,6 +59,10 @@ func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worke
 		interval:  cfg.ProcessingIntervals.Batcher.Duration(),
 		log:       log.With("worker", "batcher"),
 		onBatch:   onBatch,
+
+		snapshotSchema: SnapshotSchema(cfg),
+		schemas:        schemas,
+		unsupported:    map[string]bool{},
 	}
 }
 
@@ -173,16 +183,26 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 			if err != nil {
 				return err
 			}
-			if events == 0 {
+			ddls, err := w.schemaChanges(ctx, tx, t.Name, t.LastTick, tick.ID)
+			if err != nil {
+				return err
+			}
+			if events == 0 && len(ddls) == 0 {
 				if err := database.AdvanceTarget(ctx, tx, t.Name, tick.ID, t.NextSeq); err != nil {
 					return err
 				}
 				continue
 			}
+			events += len(ddls)
 			b := database.Batch{Target: t.Name, Seq: t.NextSeq, FromTick: t.LastTick, ToTick: tick.ID,
 				Events: events, Rows: rows, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
 			if err := database.InsertBatch(ctx, tx, b); err != nil {
 				return err
+			}
+			for i, d := range ddls {
+				if err := database.InsertBatchDDL(ctx, tx, t.Name, b.Seq, i, d.before, d.ddl); err != nil {
+					return err
+				}
 			}
 			res.Batches++
 			res.Events += events

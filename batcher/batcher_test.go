@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path"
+	"strings"
 	"testing"
 
 	"github.com/pagarme/teleport/batcher"
@@ -112,8 +113,16 @@ func TestWorker_RunOnce(t *testing.T) {
 	t.Parallel()
 	db := source(t)
 	w := newWorker(t, db, map[string]string{"pub": "public.*", "all": "*.*", "only-a": "public.a"})
-	if res := runOnce(t, w); res.Batches != 0 {
-		t.Fatalf("first pass with no changes = %+v, want no batch", res)
+	if res := runOnce(t, w); res.Batches != 3 || res.Events != 3 {
+		t.Fatalf("first pass with no changes = %+v, want each target's schema", res)
+	}
+	for _, target := range []string{"pub", "all", "only-a"} {
+		if got := eventsOf(t, db, target, 1); len(got) != 1 || !strings.HasPrefix(got[0], ".:S:") {
+			t.Errorf("first batch of %s = %q, want its schema", target, got)
+		}
+	}
+	if got := eventsOf(t, db, "only-a", 1); strings.Contains(got[0], `\"b\"`) || !strings.Contains(got[0], `CREATE TABLE \"public\".\"a\"`) {
+		t.Errorf("schema of only-a = %s, want table a and not b", got[0])
 	}
 	exec(t, db, `INSERT INTO public.a VALUES (1, 'x'), (2, 'y')`)
 	exec(t, db, `BEGIN; INSERT INTO public.b VALUES (1); INSERT INTO other.c VALUES (1); COMMIT`)
@@ -130,14 +139,14 @@ func TestWorker_RunOnce(t *testing.T) {
 		{"only-a", []string{`public.a:I:[{"id":1,"v":"x"}, {"id":2,"v":"y"}]`}},
 	}
 	for _, tt := range tests {
-		got := eventsOf(t, db, tt.target, 1)
+		got := eventsOf(t, db, tt.target, 2)
 		if len(got) != len(tt.want) {
-			t.Errorf("batch 1 of %s = %q, want %q", tt.target, got, tt.want)
+			t.Errorf("batch 2 of %s = %q, want %q", tt.target, got, tt.want)
 			continue
 		}
 		for i := range got {
 			if got[i] != tt.want[i] {
-				t.Errorf("batch 1 of %s event %d = %q, want %q", tt.target, i, got[i], tt.want[i])
+				t.Errorf("batch 2 of %s event %d = %q, want %q", tt.target, i, got[i], tt.want[i])
 			}
 		}
 	}
@@ -148,8 +157,8 @@ func TestWorker_RunOnce(t *testing.T) {
 	if res := runOnce(t, w); res.Batches != 1 {
 		t.Errorf("RunOnce after a change only 'all' takes = %+v, want 1 batch", res)
 	}
-	if got := eventsOf(t, db, "all", 2); len(got) != 1 {
-		t.Errorf("batch 2 of all = %q, want the one insert into other.c", got)
+	if got := eventsOf(t, db, "all", 3); len(got) != 1 {
+		t.Errorf("batch 3 of all = %q, want the one insert into other.c", got)
 	}
 }
 
@@ -169,8 +178,8 @@ func TestWorker_LateCommitter(t *testing.T) {
 	exec(t, late, `INSERT INTO public.a VALUES (100, 'late')`)
 	exec(t, db, `INSERT INTO public.a VALUES (1, 'early')`)
 	runOnce(t, w)
-	if got := eventsOf(t, db, "pub", 1); len(got) != 1 || got[0] != `public.a:I:[{"id":1,"v":"early"}]` {
-		t.Fatalf("batch 1 = %q, want only the committed insert", got)
+	if got := eventsOf(t, db, "pub", 2); len(got) != 1 || got[0] != `public.a:I:[{"id":1,"v":"early"}]` {
+		t.Fatalf("batch 2 = %q, want only the committed insert", got)
 	}
 	if err := late.Commit(); err != nil {
 		t.Fatal(err)
@@ -178,8 +187,8 @@ func TestWorker_LateCommitter(t *testing.T) {
 	if res := runOnce(t, w); res.Batches != 1 {
 		t.Fatalf("RunOnce after the late commit = %+v, want 1 batch", res)
 	}
-	if got := eventsOf(t, db, "pub", 2); len(got) != 1 || got[0] != `public.a:I:[{"id":100,"v":"late"}]` {
-		t.Errorf("batch 2 = %q, want the late committer's insert", got)
+	if got := eventsOf(t, db, "pub", 3); len(got) != 1 || got[0] != `public.a:I:[{"id":100,"v":"late"}]` {
+		t.Errorf("batch 3 = %q, want the late committer's insert", got)
 	}
 	var lateID, earlyID int64
 	if err := db.QueryRow(`SELECT min(id) FILTER (WHERE data::text LIKE '%late%'), min(id) FILTER (WHERE data::text LIKE '%early%') FROM teleport.event`).Scan(&lateID, &earlyID); err != nil {
@@ -199,12 +208,12 @@ func TestWorker_SkipsEchoes(t *testing.T) {
 	if res := runOnce(t, w); res.Batches != 1 {
 		t.Fatalf("RunOnce = %+v, want one batch (for 'other' only)", res)
 	}
-	if got := eventsOf(t, db, "other", 1); len(got) != 1 {
+	if got := eventsOf(t, db, "other", 2); len(got) != 1 {
 		t.Errorf("batch for other = %q, want the change applied from peer", got)
 	}
 	bs, err := database.UnackedBatches(context.Background(), db, "peer", 10)
-	if err != nil || len(bs) != 0 {
-		t.Errorf("batches for peer = %v, %v; want none: the change came from it", bs, err)
+	if err != nil || len(bs) != 1 {
+		t.Errorf("batches for peer = %v, %v; want its schema only: the change came from it", bs, err)
 	}
 }
 
@@ -228,5 +237,39 @@ func TestWorker_SyncTargetsForgetsRemoved(t *testing.T) {
 	}
 	if len(names) != 1 || names[0] != "kept" {
 		t.Errorf("targets after reconfiguring = %q, want [kept]", names)
+	}
+}
+
+// TestWorker_SchemaBeforeData: a row naming a column or table the target was
+// not sent yet gets the schema change before it, in the same batch, with no
+// ddlwatcher pass in between; rows written before the change stay before it.
+func TestWorker_SchemaBeforeData(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := newWorker(t, db, map[string]string{"pub": "public.*"})
+	runOnce(t, w)
+	exec(t, db, `INSERT INTO public.a VALUES (1, 'before')`)
+	exec(t, db, `ALTER TABLE public.a RENAME COLUMN v TO w`)
+	exec(t, db, `INSERT INTO public.a VALUES (2, 'after')`)
+	exec(t, db, `CREATE TABLE public.n (id int)`)
+	if _, err := database.InstallCapture(context.Background(), db, func(string, string) bool { return true }, true); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `INSERT INTO public.n VALUES (7)`)
+	runOnce(t, w)
+	got := eventsOf(t, db, "pub", 2)
+	if len(got) != 4 {
+		t.Fatalf("batch 2 = %q, want insert, schema change, insert, insert", got)
+	}
+	if got[0] != `public.a:I:[{"id":1,"v":"before"}]` || got[2] != `public.a:I:[{"id":2,"w":"after"}]` || got[3] != `public.n:I:[{"id":7}]` {
+		t.Errorf("row events of batch 2 = %q", got)
+	}
+	for _, want := range []string{`RENAME COLUMN \"v\" TO \"w\"`, `CREATE TABLE \"public\".\"n\"`} {
+		if !strings.HasPrefix(got[1], ".:S:") || !strings.Contains(got[1], want) {
+			t.Errorf("schema change of batch 2 = %s, want %s", got[1], want)
+		}
+	}
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Errorf("pass after = %+v, want nothing: the target has the schema", res)
 	}
 }

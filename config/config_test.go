@@ -247,6 +247,7 @@ func TestLoad_errors(t *testing.T) {
 		{"endpoint hostname is a URL", strings.Replace(valid, "target.example.com", "http://target.example.com", 1), []string{`targets.t.endpoint.hostname: "http://target.example.com" must be a host name or IP address, without scheme`}},
 		{"endpoint hostname has a port", strings.Replace(valid, "target.example.com", "target.example.com:3001", 1), []string{`targets.t.endpoint.hostname: "target.example.com:3001" must be a host name or IP address, without port`}},
 		{"ca_file without tls", valid + "      ca_file: ca.pem\n", []string{"targets.t.endpoint.ca_file: only used with https"}},
+		{"apply_schema with a schema pattern", strings.Replace(valid, `"public.*"`, `"app_*.*"`, 1) + "    apply_schema: replica\n", []string{`targets.t.apply_schema: maps one source schema into "replica", but target_expression "app_*.*" matches schemas by pattern`}},
 		{"apply_schema too long", valid + "    apply_schema: " + strings.Repeat("s", 64) + "\n", []string{"targets.t.apply_schema: is 64 bytes long, more than PostgreSQL's limit of 63"}},
 		{"tls cert without key", "database:\n  name: x\nserver:\n  tls_cert_file: cert.pem\n", []string{"server.tls_key_file: required when server.tls_cert_file is set"}},
 		{"tls key without cert", "database:\n  name: x\nserver:\n  tls_key_file: key.pem\n", []string{"server.tls_cert_file: required when server.tls_key_file is set"}},
@@ -521,7 +522,7 @@ func TestConfig_Validate(t *testing.T) {
 	good.Server.TLSCertFile, good.Server.TLSKeyFile = "cert.pem", "key.pem"
 	good.Targets = map[string]config.Target{
 		"dst": {
-			TargetExpression: "*.*",
+			TargetExpression: "public.*",
 			Endpoint:         config.Endpoint{Hostname: "::1", Port: 3001, TLS: true, CAFile: "ca.pem"},
 			ApplySchema:      "replica",
 		},

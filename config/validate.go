@@ -107,6 +107,7 @@ func (c Config) problems() []problem {
 		add("server.tls_cert_file", "required when server.tls_key_file is set (set both or neither)")
 	}
 
+	mapped := "" // the source schema of the first target with an apply_schema
 	for _, name := range slices.Sorted(maps.Keys(c.Targets)) {
 		t := c.Targets[name]
 		key := "targets." + name
@@ -130,6 +131,16 @@ func (c Config) problems() []problem {
 			add(key+".apply_schema", "is %d bytes long, more than PostgreSQL's limit of %d", len(t.ApplySchema), maxIdentifier)
 		case strings.IndexByte(t.ApplySchema, 0) >= 0:
 			add(key+".apply_schema", "must not contain a NUL byte")
+		case t.ApplySchema != "":
+			schema, _, _ := strings.Cut(t.TargetExpression, ".")
+			switch {
+			case strings.ContainsAny(schema, `*?[\`):
+				add(key+".apply_schema", "maps one source schema into %q, but target_expression %q matches schemas by pattern: name one schema, as in \"public.*\"", t.ApplySchema, t.TargetExpression)
+			case mapped != "" && schema != mapped:
+				add(key+".apply_schema", "targets with an apply_schema must all replicate the same source schema: this one replicates %q, another %q", schema, mapped)
+			default:
+				mapped = schema
+			}
 		}
 		checkExclusive(add, key+".auth_token", t.AuthToken, key+".auth_token_file", t.AuthTokenFile)
 	}

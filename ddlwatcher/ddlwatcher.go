@@ -1,13 +1,15 @@
-// Package ddlwatcher watches the source's catalog: every interval it looks
-// for tables that a target's expression matches and that are not captured
-// yet, installs the capture triggers on them and records, in the same
-// transaction, the rows they already hold. Replicating schema changes
-// themselves is not in this build.
+// Package ddlwatcher watches the source's catalog. Every interval it
+// installs the capture triggers on tables that a target's expression matches
+// and that are not captured yet, recording in the same transaction the rows
+// they already hold; then it snapshots the catalog and, when it changed
+// since the last snapshot, writes the snapshot into the event stream, where
+// the batcher diffs it into each target's DDL.
 package ddlwatcher
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 // Worker is the ddlwatcher of one source instance.
 type Worker struct {
 	db       *sql.DB
+	schema   string // names in snapshots are relative to it (batcher.SnapshotSchema)
 	match    func(schema, table string) bool
 	interval time.Duration
 	log      *slog.Logger
@@ -27,11 +30,13 @@ type Worker struct {
 type Result struct {
 	Installed  int   // tables newly captured
 	Backfilled int64 // rows they held, recorded as inserts
+	Snapshot   bool  // the catalog changed: a snapshot was written
 }
 
-// New returns the ddlwatcher for the tables match accepts.
-func New(db *sql.DB, match func(schema, table string) bool, interval time.Duration, log *slog.Logger) *Worker {
-	return &Worker{db: db, match: match, interval: interval, log: log.With("worker", "ddlwatcher")}
+// New returns the ddlwatcher for the tables match accepts; snapshots write
+// names relative to schema.
+func New(db *sql.DB, match func(schema, table string) bool, schema string, interval time.Duration, log *slog.Logger) *Worker {
+	return &Worker{db: db, match: match, schema: schema, interval: interval, log: log.With("worker", "ddlwatcher")}
 }
 
 // Run calls RunOnce every interval until ctx is done (main captured what was
@@ -60,12 +65,20 @@ func (w *Worker) Run(ctx context.Context) error {
 		if res.Installed > 0 {
 			w.log.Info("new tables captured", "tables", res.Installed, "rows_backfilled", res.Backfilled)
 		}
+		if res.Snapshot {
+			w.log.Debug("catalog changed: snapshot written")
+		}
 	}
 }
 
 // RunOnce captures every matching table that has no capture triggers yet,
-// recording the rows it already holds.
+// recording the rows it already holds, then writes a catalog snapshot if the
+// catalog changed. A table that could not be captured does not stop the
+// snapshot.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
-	res, err := database.InstallCapture(ctx, w.db, w.match, true)
-	return Result{Installed: len(res.Installed), Backfilled: res.Backfilled}, err
+	cr, err := database.InstallCapture(ctx, w.db, w.match, true)
+	res := Result{Installed: len(cr.Installed), Backfilled: cr.Backfilled}
+	se, serr := database.WriteSnapshot(ctx, w.db, w.schema)
+	res.Snapshot = se.Written
+	return res, errors.Join(err, serr)
 }

@@ -65,7 +65,7 @@ func TestWorker_RunOnce_BackfillsNewTables(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := source(t)
-	w := ddlwatcher.New(db, publicOnly, time.Second, dbtest.Logger(t))
+	w := ddlwatcher.New(db, publicOnly, "", time.Second, dbtest.Logger(t))
 	exec(t, db, `CREATE TABLE public.old (id int PRIMARY KEY)`)
 	if _, err := database.InstallCapture(ctx, db, publicOnly, false); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestWorker_RunOnce_ConcurrentWriters(t *testing.T) {
 		}()
 	}
 	dbtest.WaitFor(t, 10*time.Second, "writers to start", func() bool { return next.Load() > 200 })
-	w := ddlwatcher.New(db, publicOnly, time.Second, dbtest.Logger(t))
+	w := ddlwatcher.New(db, publicOnly, "", time.Second, dbtest.Logger(t))
 	res, err := w.RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestWorker_RunOnce_NotOwned(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.AdminExec(t, name, `CREATE TABLE public.theirs (id int)`)
-	w := ddlwatcher.New(db, publicOnly, time.Second, dbtest.Logger(t))
+	w := ddlwatcher.New(db, publicOnly, "", time.Second, dbtest.Logger(t))
 	_, err := w.RunOnce(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `"public"."theirs"`) || !strings.Contains(err.Error(), "OWNER TO") {
 		t.Errorf("RunOnce with a table owned by someone else = %v, want an error naming it and the fix", err)
@@ -177,7 +177,7 @@ func TestWorker_RunOnce_NotOwned(t *testing.T) {
 func TestWorker_Run_StopsOnCancel(t *testing.T) {
 	t.Parallel()
 	db := source(t)
-	w := ddlwatcher.New(db, publicOnly, 10*time.Millisecond, dbtest.Logger(t))
+	w := ddlwatcher.New(db, publicOnly, "", 10*time.Millisecond, dbtest.Logger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()

@@ -144,8 +144,12 @@ func (s *Server) checkChunk(c BatchChunk) error {
 			break
 		}
 		switch {
+		case e.Op == database.OpSchema:
+			if _, err := database.ReadDDL(e.Data); err != nil {
+				errs = append(errs, fmt.Errorf("events[%d]: %w", i, err))
+			}
 		case e.Op != database.OpInsert && e.Op != database.OpUpdate && e.Op != database.OpDelete && e.Op != database.OpTruncate:
-			errs = append(errs, fmt.Errorf("events[%d]: op %q, want I, U, D or T", i, e.Op))
+			errs = append(errs, fmt.Errorf("events[%d]: op %q, want I, U, D, T or S", i, e.Op))
 		case e.Schema == "" || e.Table == "":
 			errs = append(errs, fmt.Errorf("events[%d]: schema and table must be set", i))
 		case database.ReservedSchema(e.Schema):

@@ -7,6 +7,6 @@ WHERE b.target = $1 AND b.seq = $2 AND f.id = b.from_tick AND t.id = b.to_tick
   AND e.xid < pg_catalog.pg_snapshot_xmax(t.snapshot)
   AND pg_catalog.pg_visible_in_snapshot(e.xid, t.snapshot)
   AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, f.snapshot)
-  AND e.origin IS DISTINCT FROM b.target
+  AND e.op <> 'S' AND e.origin IS DISTINCT FROM b.target
   AND e.schema_name ~ b.schema_regex AND e.table_name ~ b.table_regex
 ORDER BY e.id

@@ -1,0 +1,132 @@
+package batcher
+
+import (
+	"context"
+	"database/sql"
+	"path"
+	"strings"
+
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
+)
+
+// SnapshotSchema returns the schema catalog snapshots write names relative
+// to: the source schema a target maps to its apply_schema (configuration
+// validation makes it the same for every such target), or "" to qualify
+// every name.
+func SnapshotSchema(cfg config.Config) string {
+	for _, t := range cfg.Targets {
+		if t.ApplySchema != "" {
+			schema, _, _ := strings.Cut(t.TargetExpression, ".")
+			return schema
+		}
+	}
+	return ""
+}
+
+// targetSchema is what the batcher needs to diff the schema for a target.
+type targetSchema struct {
+	scope       database.Scope
+	applySchema string
+}
+
+func newTargetSchema(t config.Target) targetSchema {
+	schemaGlob, _, _ := strings.Cut(t.TargetExpression, ".")
+	return targetSchema{
+		scope: database.Scope{
+			Schema: func(s string) bool { ok, err := path.Match(schemaGlob, s); return err == nil && ok },
+			Table:  t.Match,
+		},
+		applySchema: t.ApplySchema,
+	}
+}
+
+// placedDDL is a schema change and the event it goes before.
+type placedDDL struct {
+	before int64
+	ddl    database.DDL
+}
+
+// schemaChanges returns the schema changes target's batch of ticks
+// (from, to] carries, in order, and records what the target has then been
+// sent. A target sent nothing yet first gets every object, adoptable. Each
+// snapshot event is diffed against the one before. A row event naming a
+// table or column the target was not sent yet gets, before it, the diff to
+// a snapshot taken now, so no row waits for the ddlwatcher's next pass.
+func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, from, to int64) ([]placedDDL, error) {
+	ts := w.schemas[target]
+	sent, sentText, sentID, err := database.SentSchema(ctx, tx, target)
+	if err != nil {
+		return nil, err
+	}
+	points, err := database.SchemaPoints(ctx, tx, target, from, to, sentID)
+	if err != nil {
+		return nil, err
+	}
+	var out []placedDDL
+	changed := false
+	emit := func(before int64, next *database.Snapshot, text string, id int64) {
+		ddl, unsupported := database.Diff(sent, next, ts.scope)
+		for _, u := range unsupported {
+			w.reportUnsupported(target, u)
+		}
+		if ts.applySchema != "" {
+			ddl.SearchPath = ts.applySchema
+		}
+		if len(ddl.Items) > 0 {
+			out = append(out, placedDDL{before: before, ddl: ddl})
+		}
+		sent, sentText, sentID, changed = next, text, id, true
+	}
+	var fresh *database.SnapshotEvent
+	takeFresh := func() (bool, error) {
+		if fresh != nil {
+			return false, nil // taken in this pass already: a newer one cannot be had
+		}
+		se, err := database.WriteSnapshot(ctx, w.db, w.snapshotSchema)
+		if err != nil {
+			return false, err
+		}
+		fresh = &se
+		return se.EventID > sentID, nil
+	}
+	if sent == nil {
+		if _, err := takeFresh(); err != nil {
+			return nil, err
+		}
+		emit(0, &fresh.Snapshot, fresh.Text, fresh.EventID)
+	}
+	for _, p := range points {
+		switch {
+		case p.Snapshot != nil:
+			if p.EventID > sentID {
+				emit(p.EventID, p.Snapshot, p.SnapText, p.EventID)
+			}
+		case !sent.Knows(p):
+			newer, err := takeFresh()
+			if err != nil {
+				return nil, err
+			}
+			if newer {
+				emit(p.EventID, &fresh.Snapshot, fresh.Text, fresh.EventID)
+			}
+		}
+	}
+	if changed {
+		if err := database.SaveSentSchema(ctx, tx, target, sentID, sentText); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// reportUnsupported logs, once per target and object, what the diff left
+// out and why.
+func (w *Worker) reportUnsupported(target string, u database.Unsupported) {
+	key := target + "\x00" + u.Object + "\x00" + u.Reason
+	if w.unsupported[key] {
+		return
+	}
+	w.unsupported[key] = true
+	w.log.Warn("schema change not replicated", "target", target, "object", u.Object, "reason", u.Reason)
+}

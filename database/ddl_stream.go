@@ -1,0 +1,202 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lib/pq"
+)
+
+// ddlLockKey serialises snapshots, so a snapshot event with a higher id
+// never holds an older catalog than one with a lower id.
+const ddlLockKey int64 = 0x74656c65706f7264
+
+// SnapshotEvent is a catalog snapshot and the 'S' event that carries it.
+type SnapshotEvent struct {
+	EventID  int64
+	Snapshot Snapshot
+	Text     string // the snapshot's JSON
+	Written  bool   // the catalog had changed: a new event was written
+}
+
+// WriteSnapshot snapshots the catalog (names relative to searchPath) and,
+// when it differs from the last snapshot written, writes it into the stream
+// as an 'S' event. Either way it returns the snapshot and the id of the
+// event that holds it.
+func WriteSnapshot(ctx context.Context, db *sql.DB, searchPath string) (SnapshotEvent, error) {
+	var se SnapshotEvent
+	err := InTx(ctx, db, func(tx *sql.Tx) error {
+		se = SnapshotEvent{}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, ddlLockKey); err != nil {
+			return err
+		}
+		snap, text, hash, err := TakeSnapshot(ctx, tx, searchPath)
+		if err != nil {
+			return err
+		}
+		se.Snapshot, se.Text = snap, text
+		var last string
+		err = tx.QueryRowContext(ctx, query("ddl_state_read")).Scan(&se.EventID, &last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err == nil && last == hash {
+			return nil
+		}
+		se.Written = true
+		return tx.QueryRowContext(ctx, query("ddl_snapshot_insert"), text, hash).Scan(&se.EventID)
+	})
+	if err != nil {
+		return SnapshotEvent{}, fmt.Errorf("write catalog snapshot: %w", err)
+	}
+	return se, nil
+}
+
+// SentSchema returns the snapshot target was last sent DDL against, and the
+// event it came from; nil when it was sent none yet.
+func SentSchema(ctx context.Context, q Querier, target string) (*Snapshot, string, int64, error) {
+	var id int64
+	var text string
+	err := q.QueryRowContext(ctx, query("target_schema_read"), target).Scan(&id, &text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", 0, nil
+	}
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("read the schema sent to %s: %w", target, err)
+	}
+	var s Snapshot
+	if err := json.Unmarshal([]byte(text), &s); err != nil {
+		return nil, "", 0, fmt.Errorf("read the schema sent to %s: %w", target, err)
+	}
+	return &s, text, id, nil
+}
+
+// SaveSentSchema records snapshot text, from event id, as what target has
+// been sent.
+func SaveSentSchema(ctx context.Context, q Querier, target string, id int64, text string) error {
+	if _, err := q.ExecContext(ctx, query("target_schema_save"), target, id, text); err != nil {
+		return fmt.Errorf("record the schema sent to %s: %w", target, err)
+	}
+	return nil
+}
+
+// SchemaPoint is what the batcher checks a batch's schema against: a
+// snapshot event (Snapshot set), or a table and its column names as the
+// batch's row events first show them.
+type SchemaPoint struct {
+	EventID  int64
+	Snapshot *Snapshot
+	SnapText string
+	RelID    OID
+	Schema   string
+	Table    string
+	Columns  []string // nil for a truncate
+}
+
+// SchemaPoints returns, in event order, the snapshot events after event
+// after and the distinct table shapes of the row events that target takes
+// from the ticks (from, to].
+func SchemaPoints(ctx context.Context, q Querier, target string, from, to, after int64) ([]SchemaPoint, error) {
+	rows, err := q.QueryContext(ctx, query("batch_schema_points"), target, from, to, after)
+	if err != nil {
+		return nil, fmt.Errorf("read schema points of %s in ticks %d..%d: %w", target, from, to, err)
+	}
+	defer rows.Close()
+	var ps []SchemaPoint
+	for rows.Next() {
+		var p SchemaPoint
+		var isSnap bool
+		var data sql.NullString
+		var cols pq.StringArray
+		if err := rows.Scan(&p.EventID, &isSnap, &p.RelID, &p.Schema, &p.Table, &cols, &data); err != nil {
+			return nil, fmt.Errorf("read schema points of %s: %w", target, err)
+		}
+		if isSnap {
+			var s Snapshot
+			if err := json.Unmarshal([]byte(data.String), &s); err != nil {
+				return nil, fmt.Errorf("read snapshot event %d: %w", p.EventID, err)
+			}
+			p.Snapshot, p.SnapText = &s, data.String
+		} else {
+			p.Columns = cols
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// Knows reports whether s has the table p names, under that name and with
+// exactly the columns p shows.
+func (s *Snapshot) Knows(p SchemaPoint) bool {
+	for i := range s.Tables {
+		t := &s.Tables[i]
+		if t.OID != p.RelID {
+			continue
+		}
+		if t.Schema != p.Schema || t.Name != p.Table {
+			return false
+		}
+		if p.Columns == nil {
+			return true
+		}
+		if len(t.Columns) != len(p.Columns) {
+			return false
+		}
+		have := make(map[string]bool, len(t.Columns))
+		for _, c := range t.Columns {
+			have[c.Name] = true
+		}
+		for _, c := range p.Columns {
+			if !have[c] {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// InsertBatchDDL records the pos-th schema change of batch (target, seq),
+// applied before its first event with an id of at least before.
+func InsertBatchDDL(ctx context.Context, q Querier, target string, seq int64, pos int, before int64, d DDL) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, query("batch_ddl_insert"), target, seq, pos, before, string(b)); err != nil {
+		return fmt.Errorf("record schema change %d of batch %d for %s: %w", pos, seq, target, err)
+	}
+	return nil
+}
+
+// batchDDL is a schema change of a batch, as BatchEvents sends it.
+type batchDDL struct {
+	before int64
+	event  Event
+}
+
+func batchDDLs(ctx context.Context, q Querier, b Batch) ([]batchDDL, error) {
+	rows, err := q.QueryContext(ctx, query("batch_ddl_list"), b.Target, b.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("read schema changes of batch %d for %s: %w", b.Seq, b.Target, err)
+	}
+	defer rows.Close()
+	var out []batchDDL
+	for rows.Next() {
+		var bd batchDDL
+		var text string
+		if err := rows.Scan(&bd.before, &text); err != nil {
+			return nil, fmt.Errorf("read schema changes of batch %d for %s: %w", b.Seq, b.Target, err)
+		}
+		var d DDL
+		if err := json.Unmarshal([]byte(text), &d); err != nil {
+			return nil, fmt.Errorf("read schema changes of batch %d for %s: %w", b.Seq, b.Target, err)
+		}
+		bd.event = Event{ID: bd.before, Schema: d.SearchPath, Op: OpSchema, Rows: len(d.Items), Data: json.RawMessage(text)}
+		out = append(out, bd)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,30 @@
+-- What the batcher checks against the schema target $1 has been sent, for
+-- the ticks ($2, $3]: every snapshot event after event $4, and for row
+-- events, each distinct table (oid and name) and set of column names with
+-- the first event that shows it. Ordered by that first event.
+WITH ev AS (
+    SELECT e.id, e.op, e.relid, e.schema_name, e.table_name, e.data
+    FROM teleport.target g, teleport.tick f, teleport.tick t, teleport.event e
+    WHERE g.name = $1 AND f.id = $2 AND t.id = $3
+      AND e.xid >= pg_catalog.pg_snapshot_xmin(f.snapshot)
+      AND e.xid < pg_catalog.pg_snapshot_xmax(t.snapshot)
+      AND pg_catalog.pg_visible_in_snapshot(e.xid, t.snapshot)
+      AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, f.snapshot)
+      AND (e.op = 'S' AND e.id > $4
+           OR e.op <> 'S' AND e.origin IS DISTINCT FROM g.name
+              AND e.schema_name ~ g.schema_regex AND e.table_name ~ g.table_regex)
+)
+SELECT id, op = 'S', relid, schema_name, table_name, keys, data
+FROM (
+    SELECT id, op, relid, schema_name, table_name, NULL::text[] AS keys, data::text AS data
+    FROM ev WHERE op = 'S'
+    UNION ALL
+    SELECT min(id), 'R', relid, schema_name, table_name, keys, NULL
+    FROM (SELECT id, relid, schema_name, table_name,
+                 CASE op WHEN 'T' THEN NULL
+                         ELSE ARRAY(SELECT pg_catalog.json_object_keys(
+                                  CASE op WHEN 'U' THEN data -> 0 -> 1 ELSE data -> 0 END)) END AS keys
+          FROM ev WHERE op <> 'S') r
+    GROUP BY relid, schema_name, table_name, keys
+) p
+ORDER BY id
