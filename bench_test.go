@@ -106,7 +106,7 @@ type benchPair struct {
 
 func newBenchPair(t *testing.T, scale int) *benchPair {
 	t.Helper()
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 	p := &benchPair{src: dbtest.Start(t), dst: dbtest.Start(t)}
 	p.srcDB, p.srcName = p.src.NewDB(t)
 	p.dstDB, p.dstName = p.dst.NewDB(t)

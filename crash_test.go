@@ -234,7 +234,7 @@ const crashApplySchema = "test"
 // instances as processes.
 func newCrashPair(t *testing.T, schemaSQL string, o crashPairOptions) *crashPair {
 	t.Helper()
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 	p := &crashPair{src: dbtest.Shared(t), dst: dbtest.Start(t)}
 	var srcName, dstName string
 	p.srcDB, srcName = p.src.NewDB(t)

@@ -30,7 +30,7 @@ type pair struct {
 // both instances.
 func newPair(t *testing.T, applySchema, schemaSQL string) *pair {
 	t.Helper()
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 	p := &pair{src: dbtest.Shared(t), dst: dbtest.Start(t), applySchema: applySchema}
 	p.srcDB, p.srcName = p.src.NewDB(t)
 	p.dstDB, p.dstName = p.dst.NewDB(t)
@@ -412,7 +412,7 @@ func TestE2E_MixedWorkload(t *testing.T) {
 // same expression, writing different rows of the same tables: they converge
 // and nothing echoes back (an echoed insert would be held as a duplicate key).
 func TestE2E_TwoWay(t *testing.T) {
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 	ca, cb := dbtest.Shared(t), dbtest.Start(t)
 	dbA, nameA := ca.NewDB(t)
 	dbB, nameB := cb.NewDB(t)

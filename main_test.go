@@ -138,7 +138,7 @@ func waitStatus(t testing.TB, port int, token string) server.Status {
 }
 
 func TestRun_StartsAsUnprivilegedRole(t *testing.T) {
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 	c := dbtest.Shared(t)
 	db, name := c.NewDB(t)
 	inst := instance{name: "source-1", c: c, dbname: name, port: freePort(t), token: "tok-1",
@@ -164,7 +164,7 @@ func TestRun_StartsAsUnprivilegedRole(t *testing.T) {
 }
 
 func TestRun_TwoInstancesStartAtOnce(t *testing.T) {
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 	c := dbtest.Shared(t)
 	_, name := c.NewDB(t)
 	a := instance{name: "a", c: c, dbname: name, port: freePort(t)}
@@ -182,7 +182,7 @@ func TestRun_TwoInstancesStartAtOnce(t *testing.T) {
 }
 
 func TestRun_StartupErrors(t *testing.T) {
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 	c := dbtest.Shared(t)
 	_, name := c.NewDB(t)
 	good := writeConfig(t, instance{name: "x", c: c, dbname: name, port: freePort(t)})
@@ -258,7 +258,7 @@ func TestBinary_ExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword)
+	setPasswordEnv(t)
 
 	t.Run("bad config", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "bad.yml")
@@ -322,4 +322,14 @@ func TestBinary_ExitCodes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// setPasswordEnv puts the test role's password where the configurations
+// writeConfig writes look for it. It is the same for every test, so
+// parallel tests may share it.
+func setPasswordEnv(t testing.TB) {
+	t.Helper()
+	if err := os.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -185,6 +185,23 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			early = true
 		case len(group) > 1:
 			alone = true
+		case database.WantsSchema(err):
+			// The upstream re-queue: the schema change this batch needs
+			// may be in a batch behind it. Apply those one at a time,
+			// ahead of it, and try it again after each.
+			found, aerr := w.applyAhead(ctx, src.Name, first.Seq)
+			if found {
+				continue
+			}
+			msg := err.Error() + " (no schema change received after this batch resolves it)"
+			if aerr != nil {
+				msg = err.Error() + "; and " + aerr.Error()
+			}
+			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, msg); err != nil {
+				return err
+			}
+			w.reportHeld(src.Name, first.Seq, err)
+			return nil
 		default:
 			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
 				return err
@@ -222,6 +239,11 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 // applyBatch applies one batch's chunks in order, one in memory at a time,
 // and records the batch as applied.
 func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch) error {
+	ahead, err := database.AppliedAhead(ctx, tx, b.Source, b.Seq)
+	if err != nil {
+		return err
+	}
+	k := 0 // rank of the next schema change in the batch
 	cache := database.NewTableCache()
 	var carry []database.Event
 	for c := range b.Chunks {
@@ -255,18 +277,87 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch) error
 			if i == len(evs) {
 				break
 			}
-			ddl, err := database.ReadDDL(evs[i].Data)
-			if err != nil {
-				return err
+			if !ahead[k] {
+				ddl, err := database.ReadDDL(evs[i].Data)
+				if err != nil {
+					return err
+				}
+				if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
+					return fmt.Errorf("schema change: %w", err)
+				}
+				cache = database.NewTableCache()
 			}
-			if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
-				return fmt.Errorf("schema change: %w", err)
-			}
-			cache = database.NewTableCache()
+			k++
 			evs = evs[i+1:]
 		}
 	}
+	if len(ahead) > 0 {
+		if err := database.ForgetAppliedAhead(ctx, tx, b.Source, b.Seq); err != nil {
+			return err
+		}
+	}
 	return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+}
+
+// applyAhead applies, in a transaction of its own, the first schema change
+// received in a batch after held that was not applied yet, and records it
+// so that batch skips it. It reports whether there was one.
+func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (bool, error) {
+	for after := held; ; {
+		b, ok, err := database.NextBatch(ctx, w.db, source, after)
+		if err != nil || !ok {
+			return false, err
+		}
+		after = b.Seq
+		ahead, err := database.AppliedAhead(ctx, w.db, source, b.Seq)
+		if err != nil {
+			return false, err
+		}
+		k := 0
+		for c := range b.Chunks {
+			evs, err := database.ChunkEvents(ctx, w.db, source, b.Seq, c)
+			if err != nil {
+				return false, err
+			}
+			for _, e := range evs {
+				if e.Op != database.OpSchema {
+					continue
+				}
+				if ahead[k] {
+					k++
+					continue
+				}
+				ddl, err := database.ReadDDL(e.Data)
+				if err != nil {
+					return false, err
+				}
+				if err := database.ApplyEarlyDDL(ctx, w.db, ddl); err != nil {
+					return false, err
+				}
+				err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
+					cur, err := database.LockSource(ctx, tx, source)
+					if err != nil {
+						return err
+					}
+					if cur != held-1 {
+						return errMoved
+					}
+					if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
+						return err
+					}
+					return database.RecordAppliedAhead(ctx, tx, source, b.Seq, k)
+				})
+				switch {
+				case errors.Is(err, errMoved):
+					return false, nil
+				case err != nil:
+					return false, fmt.Errorf("apply schema change %d of batch %d ahead of held batch %d: %w", k, b.Seq, held, err)
+				}
+				w.log.Info("schema change applied ahead of a held batch", "source", source, "held", held, "from_batch", b.Seq)
+				return true, nil
+			}
+		}
+	}
 }
 
 // applyEarly commits the schema changes of group that must be committed

@@ -24,7 +24,7 @@ type DDLItem struct {
 	// the same, and reports both when it is not.
 	Key   string `json:"key,omitempty"`
 	SQL   string `json:"sql"`
-	Adopt bool   `json:"adopt,omitempty"` // the first sync: the target may have it already
+	Adopt bool   `json:"adopt,omitempty"` // a CREATE: the target may have the object already
 	// Early items (enum labels added to an existing type) are committed on
 	// the target before the batch that carries them: a label added in a
 	// transaction cannot be used until it commits.
@@ -47,15 +47,15 @@ type Scope struct {
 
 // Diff returns the DDL that turns a target that has old into one that has
 // cur, for the objects scope takes. A nil old means the target was sent
-// nothing yet: every object is created, adoptable. Objects are matched by
-// oid and columns by number, so renames come out as ALTER ... RENAME.
+// nothing yet: every object is created. Every CREATE is adoptable: a target
+// that has the object already, defined the same, keeps it (a user may have
+// restored a schema-only dump there). Objects are matched by oid and
+// columns by number, so renames come out as ALTER ... RENAME.
 func Diff(old *Snapshot, cur *Snapshot, scope Scope) (DDL, []Unsupported) {
 	d := differ{cur: cur, scope: scope}
 	d.prev = &Snapshot{SearchPath: cur.SearchPath}
 	if old != nil {
 		d.prev = old
-	} else {
-		d.adopt = true
 	}
 	d.index()
 	d.schemas()
@@ -108,7 +108,6 @@ const (
 type differ struct {
 	prev, cur   *Snapshot
 	scope       Scope
-	adopt       bool
 	phases      [phaseCount][]DDLItem
 	unsupported []Unsupported
 
@@ -118,7 +117,7 @@ type differ struct {
 }
 
 func (d *differ) add(phase int, key, sql string) {
-	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: d.adopt && key != ""})
+	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != ""})
 }
 
 func (d *differ) skip(object, reason string) {

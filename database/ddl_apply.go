@@ -70,33 +70,47 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) error {
 	if _, err := tx.ExecContext(ctx, "SET LOCAL check_function_bodies TO off"); err != nil {
 		return err
 	}
-	var have map[string]string // the target's own definitions, by key
-	var pending []DDLItem
-	for _, it := range d.Items {
-		if it.Adopt && it.Key != "" {
-			if have == nil {
-				var err error
-				if have, err = ownDefinitions(ctx, tx, d.SearchPath); err != nil {
-					return err
-				}
+	// The target's own definitions, by key, read when the first CREATE
+	// comes: after the drops and renames before it.
+	var have map[string]string
+	adopted := func(it DDLItem) (bool, error) {
+		if !it.Adopt || it.Key == "" {
+			return false, nil
+		}
+		if have == nil {
+			var err error
+			if have, err = ownDefinitions(ctx, tx, d.SearchPath); err != nil {
+				return false, err
 			}
-			if def, ok := have[it.Key]; ok {
-				if def == it.SQL {
-					continue
-				}
-				return fmt.Errorf("the target already has %s, defined differently: the source has\n  %s\nthe target has\n  %s\nmake the target's definition the same as the source's (or drop it there) and the batch is applied on the next pass", it.Key, it.SQL, def)
+			if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
+				return false, err
 			}
 		}
-		pending = append(pending, it)
+		def, ok := have[it.Key]
+		switch {
+		case !ok:
+			return false, nil
+		case def == it.SQL:
+			return true, nil
+		}
+		return false, fmt.Errorf("the target already has %s, defined differently: the source has\n  %s\nthe target has\n  %s\nmake the target's definition the same as the source's (or drop it there) and the batch is applied on the next pass", it.Key, it.SQL, def)
 	}
 	if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
 		return err
 	}
+	pending := d.Items
 	for len(pending) > 0 {
 		var retry []DDLItem
 		var firstErr error
 		for _, it := range pending {
-			err := execSavepoint(ctx, tx, it.SQL)
+			skip, err := adopted(it)
+			if err != nil {
+				return err
+			}
+			if skip {
+				continue
+			}
+			err = execSavepoint(ctx, tx, it.SQL)
 			switch {
 			case err == nil:
 			case missingObject(err):
@@ -167,4 +181,49 @@ func ownDefinitions(ctx context.Context, tx *sql.Tx, schema string) (map[string]
 		}
 	}
 	return have, nil
+}
+
+// AppliedAhead returns which schema changes of batch (source, seq), by
+// their rank in the batch, were applied ahead of it.
+func AppliedAhead(ctx context.Context, q Querier, source string, seq int64) (map[int]bool, error) {
+	rows, err := q.QueryContext(ctx, query("ddl_ahead_list"), source, seq)
+	if err != nil {
+		return nil, fmt.Errorf("read schema changes applied ahead of batch %d: %w", seq, err)
+	}
+	defer rows.Close()
+	ahead := map[int]bool{}
+	for rows.Next() {
+		var k int
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		ahead[k] = true
+	}
+	return ahead, rows.Err()
+}
+
+// RecordAppliedAhead records that the k-th schema change of batch
+// (source, seq) was applied ahead of it.
+func RecordAppliedAhead(ctx context.Context, q Querier, source string, seq int64, k int) error {
+	if _, err := q.ExecContext(ctx, query("ddl_ahead_insert"), source, seq, k); err != nil {
+		return fmt.Errorf("record schema change %d of batch %d applied ahead: %w", k, seq, err)
+	}
+	return nil
+}
+
+// ForgetAppliedAhead drops the records of batch (source, seq), applied now.
+func ForgetAppliedAhead(ctx context.Context, q Querier, source string, seq int64) error {
+	if _, err := q.ExecContext(ctx, query("ddl_ahead_delete"), source, seq); err != nil {
+		return fmt.Errorf("forget schema changes applied ahead of batch %d: %w", seq, err)
+	}
+	return nil
+}
+
+// WantsSchema reports whether an apply error may come from a schema change
+// not applied yet: a missing table, column, type or function, a value the
+// column's type does not take yet (a new enum label, a widened type: class
+// 22) or a constraint the source has dropped or relaxed (class 23).
+func WantsSchema(err error) bool {
+	code := SQLState(err)
+	return missingObject(err) || strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23")
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // DumpSchema returns pg_dump --schema-only of one schema of dbname, made
@@ -14,15 +15,24 @@ import (
 // the replica's DISABLE TRIGGER statements.
 func (c *Cluster) DumpSchema(t testing.TB, dbname, schema string) string {
 	t.Helper()
-	cmd := exec.Command(c.BinPath("pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
-		"--schema", schema, "--dbname", c.DSN(Role, RolePassword, dbname))
-	out, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
+	var out []byte
+	for attempt := 1; ; attempt++ {
+		cmd := exec.Command(c.BinPath("pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+			"--schema", schema, "--dbname", c.DSN(Role, RolePassword, dbname))
+		var err error
+		if out, err = cmd.Output(); err == nil {
+			break
 		}
-		t.Fatalf("dbtest: pg_dump %s: %v\n%s", dbname, err, msg)
+		// pg_dump fails when an object it listed is dropped before it reads
+		// it: a dump taken while DDL runs is tried again.
+		if attempt == 5 {
+			msg := ""
+			if ee, ok := err.(*exec.ExitError); ok {
+				msg = string(ee.Stderr)
+			}
+			t.Fatalf("dbtest: pg_dump %s: %v\n%s", dbname, err, msg)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	qualified := regexp.MustCompile(`(^|[^A-Za-z0-9_$"])(` + regexp.QuoteMeta(schema) + `|"` + regexp.QuoteMeta(strings.ReplaceAll(schema, `"`, `""`)) + `")\.`)
 	var keep []string

@@ -35,3 +35,13 @@ CREATE TABLE teleport.batch_ddl (
     PRIMARY KEY (target, seq, pos),
     FOREIGN KEY (target, seq) REFERENCES teleport.batch (target, seq) ON DELETE CASCADE
 );
+
+-- Target side: schema changes applied ahead of the batch that carries them,
+-- to release an earlier batch held for want of them. The k-th schema change
+-- of batch (source, seq) is skipped when the batch is applied.
+CREATE TABLE teleport.ddl_applied_ahead (
+    source text NOT NULL,
+    seq    bigint NOT NULL,
+    k      integer NOT NULL,
+    PRIMARY KEY (source, seq, k)
+);
