@@ -54,6 +54,7 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 		Table
 		owned    bool
 		existing []string
+		refs     []int64 // tables its foreign keys reference
 	}
 	rows, err := db.QueryContext(ctx, query("capture_tables"))
 	if err != nil {
@@ -62,7 +63,7 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 	var cands []candidate
 	for rows.Next() {
 		var c candidate
-		if err := rows.Scan(&c.OID, &c.Schema, &c.Name, &c.owned, pq.Array(&c.existing)); err != nil {
+		if err := rows.Scan(&c.OID, &c.Schema, &c.Name, &c.owned, pq.Array(&c.existing), pq.Array(&c.refs)); err != nil {
 			rows.Close()
 			return res, fmt.Errorf("list tables to capture: %w", err)
 		}
@@ -75,9 +76,35 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 		return res, fmt.Errorf("list tables to capture: %w", err)
 	}
 
+	// Referenced tables first: the rows a backfill records are applied in
+	// the order the backfills commit, and a foreign key needs its row there.
+	byOID := make(map[uint32]int, len(cands))
+	for i, c := range cands {
+		byOID[c.OID] = i
+	}
+	var ordered []candidate
+	state := make([]int, len(cands)) // 0 new, 1 visiting, 2 done
+	var visit func(i int)
+	visit = func(i int) {
+		if state[i] != 0 {
+			return // done, or a cycle: its order is the catalog's
+		}
+		state[i] = 1
+		for _, r := range cands[i].refs {
+			if j, ok := byOID[uint32(r)]; ok {
+				visit(j)
+			}
+		}
+		state[i] = 2
+		ordered = append(ordered, cands[i])
+	}
+	for i := range cands {
+		visit(i)
+	}
+
 	var errs []error
 	var user string
-	for _, c := range cands {
+	for _, c := range ordered {
 		var missing []int
 		for i, tr := range captureTriggers {
 			if !slices.Contains(c.existing, tr.name) {

@@ -1,9 +1,12 @@
 -- Every user table (partitioned parents included, partitions excluded: their
--- parent's triggers see their rows), with whether the role owns it and which
--- capture triggers it already has.
+-- parent's triggers see their rows), with whether the role owns it, which
+-- capture triggers it already has, and the tables its foreign keys
+-- reference.
 SELECT c.oid, n.nspname::text, c.relname::text,
        pg_catalog.pg_has_role(c.relowner, 'USAGE'),
-       coalesce(array_agg(t.tgname::text) FILTER (WHERE t.tgname IS NOT NULL), '{}')
+       coalesce(array_agg(t.tgname::text) FILTER (WHERE t.tgname IS NOT NULL), '{}'),
+       ARRAY(SELECT DISTINCT f.confrelid::bigint FROM pg_catalog.pg_constraint f
+             WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid <> c.oid)
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname LIKE 'teleport\_capture\_%'
