@@ -64,7 +64,7 @@ echo "== clusters up: source on 127.0.0.1:$src_pg, target on 127.0.0.1:$dst_pg (
 schema='CREATE TABLE accounts (id serial PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0);
         CREATE TABLE transfers (id bigserial PRIMARY KEY, from_id int, to_id int, amount numeric(12,2), at timestamptz DEFAULT now());'
 psql_app "$src_pg" -c "SET search_path = public; $schema"
-psql_app "$dst_pg" -c "CREATE SCHEMA test; SET search_path = test; $schema"
+echo "== tables created on the source only: Teleport creates them on the target, in schema test"
 
 src_http=$(free_port); dst_http=$(free_port)
 cat > "$work/source_config.yml" <<YAML
@@ -141,7 +141,7 @@ printf '%-7s %-24s %-24s %s\n' "second" "source: transfers, sum" "target: transf
 count_q="SELECT count(*) || ', ' || coalesce(sum(amount), 0) FROM %s.transfers"
 for i in $(seq 1 $((DURATION + 5))); do
 	s=$(psql_app "$src_pg" -At -c "$(printf "$count_q" public)")
-	t=$(psql_app "$dst_pg" -At -c "$(printf "$count_q" test)")
+	t=$(psql_app "$dst_pg" -At -c "$(printf "$count_q" test)" 2>/dev/null || echo "(no table yet)")
 	# Lag, as /status reports it: age, on the source's clock, of the oldest
 	# batch the target has not applied; 0 when it has them all.
 	lag=$(psql_app "$src_pg" -At -c "SELECT coalesce(round(extract(epoch FROM now() - b.tick_time)::numeric, 2), 0)
@@ -161,3 +161,23 @@ else
 	tail -n 20 "$work/source.log" "$work/target.log" >&2
 	exit 1
 fi
+
+echo "== a migration on the source, used at once: a column added, a column renamed"
+psql_app "$src_pg" -c "ALTER TABLE public.accounts ADD COLUMN note text;
+	ALTER TABLE public.transfers RENAME COLUMN at TO made_at;
+	UPDATE public.accounts SET note = 'migrated' WHERE id <= 3"
+cols_q="SELECT string_agg(table_name || '.' || column_name, ', ' ORDER BY table_name, ordinal_position)
+	FROM information_schema.columns WHERE table_schema = 'test' AND column_name IN ('note', 'made_at')"
+for i in $(seq 1 20); do
+	cols=$(psql_app "$dst_pg" -At -c "$cols_q")
+	notes=$(psql_app "$dst_pg" -At -c "SELECT count(*) FROM test.accounts WHERE note = 'migrated'" 2>/dev/null || echo 0)
+	if [ "$cols" = "accounts.note, transfers.made_at" ] && [ "$notes" = 3 ]; then
+		echo "== target has $cols, and the 3 rows written with the new column, ${i}00 ms later at most"
+		break
+	fi
+	sleep 0.1
+	if [ "$i" = 20 ]; then
+		echo "== the migration did not reach the target in 2 s (columns: $cols); see $work/*.log" >&2
+		exit 1
+	fi
+done
