@@ -313,49 +313,39 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 		if err != nil {
 			return false, err
 		}
-		k := 0
-		for c := range b.Chunks {
-			evs, err := database.ChunkEvents(ctx, w.db, source, b.Seq, c)
-			if err != nil {
-				return false, err
+		found := false
+		err = w.schemaChanges(ctx, b, func(k int, ddl database.DDL) (bool, error) {
+			if ahead[k] {
+				return false, nil
 			}
-			for _, e := range evs {
-				if e.Op != database.OpSchema {
-					continue
-				}
-				if ahead[k] {
-					k++
-					continue
-				}
-				ddl, err := database.ReadDDL(e.Data)
+			if err := database.ApplyEarlyDDL(ctx, w.db, ddl); err != nil {
+				return true, err
+			}
+			err := database.InTx(ctx, w.db, func(tx *sql.Tx) error {
+				cur, err := database.LockSource(ctx, tx, source)
 				if err != nil {
-					return false, err
+					return err
 				}
-				if err := database.ApplyEarlyDDL(ctx, w.db, ddl); err != nil {
-					return false, err
+				if cur != held-1 {
+					return errMoved
 				}
-				err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-					cur, err := database.LockSource(ctx, tx, source)
-					if err != nil {
-						return err
-					}
-					if cur != held-1 {
-						return errMoved
-					}
-					if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
-						return err
-					}
-					return database.RecordAppliedAhead(ctx, tx, source, b.Seq, k)
-				})
-				switch {
-				case errors.Is(err, errMoved):
-					return false, nil
-				case err != nil:
-					return false, fmt.Errorf("apply schema change %d of batch %d ahead of held batch %d: %w", k, b.Seq, held, err)
+				if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
+					return err
 				}
-				w.log.Info("schema change applied ahead of a held batch", "source", source, "held", held, "from_batch", b.Seq)
+				return database.RecordAppliedAhead(ctx, tx, source, b.Seq, k)
+			})
+			switch {
+			case errors.Is(err, errMoved):
 				return true, nil
+			case err != nil:
+				return true, fmt.Errorf("apply schema change %d of batch %d ahead of held batch %d: %w", k, b.Seq, held, err)
 			}
+			w.log.Info("schema change applied ahead of a held batch", "source", source, "held", held, "from_batch", b.Seq)
+			found = true
+			return true, nil
+		})
+		if err != nil || found {
+			return found, err
 		}
 	}
 }
@@ -364,23 +354,37 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 // before rows can use them (enum labels added to an existing type).
 func (w *Worker) applyEarly(ctx context.Context, group []database.ReceivedBatch) error {
 	for _, b := range group {
-		for c := range b.Chunks {
-			evs, err := database.ChunkEvents(ctx, w.db, b.Source, b.Seq, c)
+		err := w.schemaChanges(ctx, b, func(_ int, ddl database.DDL) (bool, error) {
+			return false, database.ApplyEarlyDDL(ctx, w.db, ddl)
+		})
+		if err != nil {
+			return fmt.Errorf("batch %d: %w", b.Seq, err)
+		}
+	}
+	return nil
+}
+
+// schemaChanges calls fn with each schema change of b and its rank in the
+// batch, in order, until fn says to stop.
+func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn func(k int, ddl database.DDL) (stop bool, err error)) error {
+	k := 0
+	for c := range b.Chunks {
+		evs, err := database.ChunkEvents(ctx, w.db, b.Source, b.Seq, c)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if e.Op != database.OpSchema {
+				continue
+			}
+			ddl, err := database.ReadDDL(e.Data)
 			if err != nil {
 				return err
 			}
-			for _, e := range evs {
-				if e.Op != database.OpSchema {
-					continue
-				}
-				ddl, err := database.ReadDDL(e.Data)
-				if err != nil {
-					return err
-				}
-				if err := database.ApplyEarlyDDL(ctx, w.db, ddl); err != nil {
-					return fmt.Errorf("batch %d: %w", b.Seq, err)
-				}
+			if stop, err := fn(k, ddl); stop || err != nil {
+				return err
 			}
+			k++
 		}
 	}
 	return nil

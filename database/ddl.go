@@ -1,8 +1,8 @@
 package database
 
 import (
-	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -348,7 +348,7 @@ func (d *differ) alterComposite(name string, o, n *Type) {
 			d.add(phaseTypes, "", fmt.Sprintf("ALTER TYPE %s ALTER ATTRIBUTE %s TYPE %s", name, QuoteIdent(a.Name), a.Type))
 		}
 	}
-	for _, num := range slices.Sorted(mapKeys(old)) {
+	for _, num := range slices.Sorted(maps.Keys(old)) {
 		d.add(phaseDropTypes, "", fmt.Sprintf("ALTER TYPE %s DROP ATTRIBUTE %s", d.name(o.Schema, o.Name), QuoteIdent(old[num].Name)))
 	}
 }
@@ -453,7 +453,7 @@ func (d *differ) sequences() {
 			"SELECT pg_catalog.setval(s, %s(%d, pg_catalog.pg_sequence_last_value(s))) FROM (SELECT %s::pg_catalog.regclass AS s) q",
 			pick, *n.LastValue, seq))
 	}
-	for _, id := range slices.Sorted(mapKeys(old)) {
+	for _, id := range slices.Sorted(maps.Keys(old)) {
 		o := old[id]
 		if o.Identity == nil || !*o.Identity {
 			d.add(phaseDropSequences, "", "DROP SEQUENCE IF EXISTS "+d.name(o.Schema, o.Name))
@@ -592,14 +592,4 @@ func eqPtr[T comparable](a, b *T) bool {
 		return a == b
 	}
 	return *a == *b
-}
-
-func mapKeys[K cmp.Ordered, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

@@ -2,6 +2,7 @@ package database
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -192,7 +193,7 @@ func (d *differ) alterTable(o, n *Relation) {
 		}
 		d.alterColumn(name, n.Parent != nil, p, c)
 	}
-	for _, num := range slices.Sorted(mapKeys(old)) {
+	for _, num := range slices.Sorted(maps.Keys(old)) {
 		if c := old[num]; n.Parent == nil || c.Local {
 			d.add(phaseDropColumns, "", fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", oldName, QuoteIdent(c.Name)))
 		}
@@ -329,7 +330,7 @@ func (d *differ) views() {
 			}
 			out = append(out, v)
 		}
-		for _, id := range slices.Sorted(mapKeys(vs)) {
+		for _, id := range slices.Sorted(maps.Keys(vs)) {
 			visit(vs[id], 0)
 		}
 		return out
