@@ -179,11 +179,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 			if t.LastTick >= tick.ID {
 				continue
 			}
-			events, rows, err := database.CountBatchEvents(ctx, tx, t.Name, t.LastTick, tick.ID)
-			if err != nil {
-				return err
-			}
-			ddls, err := w.schemaChanges(ctx, tx, t.Name, t.LastTick, tick.ID)
+			ddls, events, rows, err := w.schemaChanges(ctx, tx, t.Name, t.LastTick, tick.ID)
 			if err != nil {
 				return err
 			}

@@ -48,21 +48,22 @@ type placedDDL struct {
 }
 
 // schemaChanges returns the schema changes target's batch of ticks
-// (from, to] carries, in order, and records what the target has then been
-// sent. A target sent nothing yet first gets every object, adoptable. Each
+// (from, to] carries, in order, and the row events and rows it holds, and
+// records what the target has then been sent. A target sent nothing yet first gets every object, adoptable. Each
 // snapshot event is diffed against the one before. A row event naming a
 // table or column the target was not sent yet gets, before it, the diff to
 // a snapshot taken now, so no row waits for the ddlwatcher's next pass.
-func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, from, to int64) ([]placedDDL, error) {
+func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, from, to int64) ([]placedDDL, int, int64, error) {
 	ts := w.schemas[target]
 	sent, sentText, sentID, err := database.SentSchema(ctx, tx, target)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	points, err := database.SchemaPoints(ctx, tx, target, from, to, sentID)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
+	events, rows := database.CountEvents(points)
 	var out []placedDDL
 	changed := false
 	emit := func(before int64, next *database.Snapshot, text string, id int64) {
@@ -92,7 +93,7 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 	}
 	if sent == nil {
 		if _, err := takeFresh(); err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		emit(0, &fresh.Snapshot, fresh.Text, fresh.EventID)
 	}
@@ -105,7 +106,7 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 		case !sent.Knows(p):
 			newer, err := takeFresh()
 			if err != nil {
-				return nil, err
+				return nil, 0, 0, err
 			}
 			if newer {
 				emit(p.EventID, &fresh.Snapshot, fresh.Text, fresh.EventID)
@@ -114,10 +115,10 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 	}
 	if changed {
 		if err := database.SaveSentSchema(ctx, tx, target, sentID, sentText); err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 	}
-	return out, nil
+	return out, events, rows, nil
 }
 
 // reportUnsupported logs, once per target and object, what the diff left

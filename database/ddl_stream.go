@@ -94,11 +94,13 @@ type SchemaPoint struct {
 	Schema   string
 	Table    string
 	Columns  []string // nil for a truncate
+	Events   int      // row events showing this table and columns
+	Rows     int64    // their rows
 }
 
 // SchemaPoints returns, in event order, the snapshot events after event
 // after and the distinct table shapes of the row events that target takes
-// from the ticks (from, to].
+// from the ticks (from, to], with how many row events and rows they hold.
 func SchemaPoints(ctx context.Context, q Querier, target string, from, to, after int64) ([]SchemaPoint, error) {
 	rows, err := q.QueryContext(ctx, query("batch_schema_points"), target, from, to, after)
 	if err != nil {
@@ -111,7 +113,7 @@ func SchemaPoints(ctx context.Context, q Querier, target string, from, to, after
 		var isSnap bool
 		var data sql.NullString
 		var cols pq.StringArray
-		if err := rows.Scan(&p.EventID, &isSnap, &p.RelID, &p.Schema, &p.Table, &cols, &data); err != nil {
+		if err := rows.Scan(&p.EventID, &isSnap, &p.RelID, &p.Schema, &p.Table, &cols, &data, &p.Events, &p.Rows); err != nil {
 			return nil, fmt.Errorf("read schema points of %s: %w", target, err)
 		}
 		if isSnap {
@@ -126,6 +128,15 @@ func SchemaPoints(ctx context.Context, q Querier, target string, from, to, after
 		ps = append(ps, p)
 	}
 	return ps, rows.Err()
+}
+
+// CountEvents returns the row events and rows points show.
+func CountEvents(points []SchemaPoint) (events int, rows int64) {
+	for _, p := range points {
+		events += p.Events
+		rows += p.Rows
+	}
+	return events, rows
 }
 
 // Knows reports whether s has the table p names, under that name and with

@@ -107,15 +107,6 @@ type Batch struct {
 	TickTime  time.Time // when ToTick was taken
 }
 
-// CountBatchEvents counts the events and rows target would receive for the
-// ticks (from, to].
-func CountBatchEvents(ctx context.Context, q Querier, target string, from, to int64) (events int, rows int64, err error) {
-	if err := q.QueryRowContext(ctx, query("batch_count_events"), target, from, to).Scan(&events, &rows); err != nil {
-		return 0, 0, fmt.Errorf("count events for %s in ticks %d..%d: %w", target, from, to, err)
-	}
-	return events, rows, nil
-}
-
 // InsertBatch records b and moves its target's cursor past it.
 func InsertBatch(ctx context.Context, q Querier, b Batch) error {
 	if _, err := q.ExecContext(ctx, query("batch_insert"), b.Target, b.Seq, b.FromTick, b.ToTick, b.Events, b.Rows, b.ChunkRows, b.TickTime); err != nil {

@@ -71,10 +71,11 @@ func (s *source) cut(t *testing.T, target string, chunkRows int) database.Batch 
 	t.Helper()
 	ctx := context.Background()
 	tick := insertTick(t, s.db)
-	n, rows, err := database.CountBatchEvents(ctx, s.db, target, s.from[target], tick.ID)
+	points, err := database.SchemaPoints(ctx, s.db, target, s.from[target], tick.ID, 0)
 	if err != nil {
-		t.Fatalf("CountBatchEvents: %v", err)
+		t.Fatalf("SchemaPoints: %v", err)
 	}
+	n, rows := database.CountEvents(points)
 	if n == 0 {
 		t.Fatalf("cut: no events for %s", target)
 	}

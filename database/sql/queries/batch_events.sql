@@ -1,5 +1,5 @@
 -- The events of batch ($1, $2), in id order: the filter of
--- batch_count_events with the expression the batch was cut with.
+-- batch_schema_points with the expression the batch was cut with.
 SELECT e.id, e.schema_name, e.table_name, e.op, e.nrows, e.data
 FROM teleport.batch b, teleport.tick f, teleport.tick t, teleport.event e
 WHERE b.target = $1 AND b.seq = $2 AND f.id = b.from_tick AND t.id = b.to_tick

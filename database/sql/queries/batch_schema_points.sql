@@ -1,9 +1,11 @@
--- What the batcher checks against the schema target $1 has been sent, for
--- the ticks ($2, $3]: every snapshot event after event $4, and for row
+-- What the batcher cuts target $1's batch of the ticks ($2, $3] from, in
+-- one scan of its events: every snapshot event after event $4, and for row
 -- events, each distinct table (oid and name) and set of column names with
--- the first event that shows it. Ordered by that first event.
+-- the first event that shows it and how many events and rows show it.
+-- Ordered by that first event. The xid bounds let the xid index serve the
+-- scan.
 WITH ev AS (
-    SELECT e.id, e.op, e.relid, e.schema_name, e.table_name, e.data
+    SELECT e.id, e.op, e.relid, e.schema_name, e.table_name, e.nrows, e.data
     FROM teleport.target g, teleport.tick f, teleport.tick t, teleport.event e
     WHERE g.name = $1 AND f.id = $2 AND t.id = $3
       AND e.xid >= pg_catalog.pg_snapshot_xmin(f.snapshot)
@@ -14,13 +16,14 @@ WITH ev AS (
            OR e.op <> 'S' AND e.origin IS DISTINCT FROM g.name
               AND e.schema_name ~ g.schema_regex AND e.table_name ~ g.table_regex)
 )
-SELECT id, op = 'S', relid, schema_name, table_name, keys, data
+SELECT id, op = 'S', relid, schema_name, table_name, keys, data, events, nrows
 FROM (
-    SELECT id, op, relid, schema_name, table_name, NULL::text[] AS keys, data::text AS data
+    SELECT id, op, relid, schema_name, table_name, NULL::text[] AS keys, data::text AS data,
+           0::bigint AS events, 0::bigint AS nrows
     FROM ev WHERE op = 'S'
     UNION ALL
-    SELECT min(id), 'R', relid, schema_name, table_name, keys, NULL
-    FROM (SELECT id, relid, schema_name, table_name,
+    SELECT min(id), 'R', relid, schema_name, table_name, keys, NULL, count(*), sum(nrows)
+    FROM (SELECT id, relid, schema_name, table_name, nrows,
                  CASE op WHEN 'T' THEN NULL
                          ELSE ARRAY(SELECT pg_catalog.json_object_keys(
                                   CASE op WHEN 'U' THEN data -> 0 -> 1 ELSE data -> 0 END)) END AS keys
