@@ -55,6 +55,8 @@ type options struct {
 	configPath string
 	mode       string
 	loadTarget string
+	parallel   int
+	overwrite  bool
 	version    bool
 	logFormat  string
 	logLevel   string
@@ -67,6 +69,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.configPath, "config", "config.yml", "path of the YAML configuration file")
 	fs.StringVar(&o.mode, "mode", "replication", "replication: run the instance; initial-load: copy existing data to -load-target")
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
+	fs.IntVar(&o.parallel, "parallel", 4, "tables copied at once in -mode initial-load")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -79,8 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var errs []error
 	switch o.mode {
 	case "replication":
-		if o.loadTarget != "" {
-			errs = append(errs, fmt.Errorf("-load-target is only used with -mode initial-load"))
+		if o.loadTarget != "" || o.overwrite {
+			errs = append(errs, fmt.Errorf("-load-target and -overwrite are only used with -mode initial-load"))
 		}
 	case "initial-load":
 		if o.loadTarget == "" {
@@ -88,6 +92,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("-mode %q: must be replication or initial-load", o.mode))
+	}
+	if o.parallel < 1 || o.parallel > 64 {
+		errs = append(errs, fmt.Errorf("-parallel %d: must be 1 to 64", o.parallel))
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("-log-format %q: must be text or json", o.logFormat))
@@ -130,12 +137,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var live io.Writer // the terminal the load's progress line is drawn on
+	if f, ok := stderr.(*os.File); ok && o.mode == "initial-load" && isTerminal(f) {
+		live, stderr = stderr, clearLine{stderr}
+	}
 	log := newLogger(o, stderr).With("instance", cfg.Database.Name)
 	if o.mode == "initial-load" {
 		if _, ok := cfg.Targets[o.loadTarget]; !ok {
 			return fmt.Errorf("-load-target %q: %s has no such target (targets: %s)", o.loadTarget, o.configPath, strings.Join(targetNames(cfg), ", "))
 		}
-		return fmt.Errorf("-mode initial-load: not available in this version yet")
 	}
 
 	db, err := database.Open(ctx, cfg.Database, "teleport "+cfg.Database.Name)
@@ -151,8 +161,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "version", version, "config", o.configPath, "database", cfg.Database.Database,
+	log.Info("starting", "version", version, "mode", o.mode, "config", o.configPath, "database", cfg.Database.Database,
 		"role", role.Name, "superuser", role.Superuser, "migrations_applied", len(applied))
+	if o.mode == "initial-load" {
+		res, err := transmitter.Load(ctx, db, cfg, transmitter.LoadOptions{Target: o.loadTarget, Parallel: o.parallel,
+			Overwrite: o.overwrite, Progress: live, LogEvery: loadLogEvery}, log)
+		if err != nil {
+			return fmt.Errorf("initial load of %s: %w", o.loadTarget, err)
+		}
+		log.Info("initial load done: the target applies the changes made since as they arrive", "tables_copied", res.Tables,
+			"tables_done_before", res.Skipped, "rows", res.Rows, "bytes", res.Bytes, "took", res.Took.Round(time.Millisecond))
+		return nil
+	}
 
 	info := server.Info{Name: cfg.Database.Name, Version: version, Role: "target"}
 	var runners []runner
@@ -175,6 +195,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err = runAll(ctx, runners)
 	log.Info("stopped")
 	return err
+}
+
+// loadLogEvery is how often an initial load logs its progress.
+const loadLogEvery = 10 * time.Second
+
+// isTerminal reports whether f is a terminal, where a live progress line
+// can be redrawn in place.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// clearLine erases the live progress line before each log line, so the two
+// do not run together; the progress line is drawn again on its next tick.
+type clearLine struct{ w io.Writer }
+
+func (c clearLine) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(c.w, "\r\033[K"); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // vacuumChunk is the most rows the vacuum deletes in one transaction.

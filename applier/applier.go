@@ -12,6 +12,7 @@
 package applier
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -185,6 +186,12 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			early = true
 		case len(group) > 1:
 			alone = true
+		case errors.Is(err, database.ErrLoadUnderway):
+			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
+				return err
+			}
+			w.reportWaiting(src.Name, first.Seq, err)
+			return nil
 		case database.WantsSchema(err):
 			// The upstream re-queue: the schema change this batch needs
 			// may be in a batch behind it. Apply those one at a time,
@@ -227,8 +234,12 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 		if err := database.SetApplyOrigin(ctx, tx, source); err != nil {
 			return err
 		}
+		load, err := database.ReadLoadFilter(ctx, tx, source)
+		if err != nil {
+			return err
+		}
 		for _, b := range group {
-			if err := applyBatch(ctx, tx, b); err != nil {
+			if err := applyBatch(ctx, tx, b, load); err != nil {
 				return fmt.Errorf("apply batch %d: %w", b.Seq, err)
 			}
 		}
@@ -237,8 +248,9 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 }
 
 // applyBatch applies one batch's chunks in order, one in memory at a time,
-// and records the batch as applied.
-func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch) error {
+// and records the batch as applied. Events an initial load's copy already
+// holds are left out; during a load, events on its tables wait for it.
+func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load database.LoadFilter) error {
 	ahead, err := database.AppliedAhead(ctx, tx, b.Source, b.Seq)
 	if err != nil {
 		return err
@@ -249,6 +261,9 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch) error
 	for c := range b.Chunks {
 		evs, err := database.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
 		if err != nil {
+			return err
+		}
+		if evs, err = load.Filter(evs); err != nil {
 			return err
 		}
 		evs = slices.Concat(carry, evs)
@@ -328,6 +343,9 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 				}
 				if cur != held-1 {
 					return errMoved
+				}
+				if load, err := database.ReadLoadFilter(ctx, tx, source); err != nil || load.Underway() {
+					return cmp.Or(err, errMoved) // no schema change while tables load
 				}
 				if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
 					return err
@@ -453,6 +471,16 @@ func (w *Worker) reportHeld(source string, seq int64, err error) {
 	}
 	w.log.Error("batch held", attrs...)
 	w.held[source] = &held{seq: seq, msg: err.Error(), since: since, loggedAt: now}
+}
+
+// reportWaiting logs once that a source's stream waits for its initial
+// load: it is expected, not an error.
+func (w *Worker) reportWaiting(source string, seq int64, err error) {
+	if h := w.held[source]; h != nil && h.seq == seq && h.msg == err.Error() {
+		return
+	}
+	w.log.Info("batch waits for the initial load", "source", source, "seq", seq, "reason", err)
+	w.held[source] = &held{seq: seq, msg: err.Error(), since: time.Now(), loggedAt: time.Now()}
 }
 
 // recovered logs once that a held source goes on again.

@@ -3,8 +3,11 @@ package database
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/lib/pq"
 )
 
 func (d *differ) tables() {
@@ -86,6 +89,13 @@ func (d *differ) createTable(t *Relation) {
 	if t.PartitionKey != nil {
 		b.WriteString(" PARTITION BY " + *t.PartitionKey)
 	}
+	if len(t.Options) > 0 {
+		set, ok := d.storageOptions(t, t.Options)
+		if !ok {
+			return
+		}
+		b.WriteString(" WITH (" + set + ")")
+	}
 	d.add(phaseTables, "table "+name, b.String())
 	if t.Parent != nil {
 		// A partition takes its columns from its parent; its own defaults
@@ -163,6 +173,7 @@ func (d *differ) alterTable(o, n *Relation) {
 	if o.Unlogged != n.Unlogged {
 		d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s SET %s", name, map[bool]string{true: "UNLOGGED", false: "LOGGED"}[n.Unlogged]))
 	}
+	d.alterStorageOptions(name, n, o.Options, n.Options)
 	if !eqPtr(o.Parent, n.Parent) {
 		if o.Parent != nil {
 			if p := d.prevTables[*o.Parent]; p != nil {
@@ -402,4 +413,62 @@ func viewKind(v *View) string {
 		return "MATERIALIZED VIEW"
 	}
 	return "VIEW"
+}
+
+// storageOption is the name of a table storage parameter, as
+// "fillfactor" or "toast.autovacuum_enabled".
+var storageOption = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)?$`)
+
+// storageOptions returns reloptions ("name=value") as the list of WITH
+// (...), the values quoted; ok is false, and the table reported, when a name
+// is not one PostgreSQL would write.
+func (d *differ) storageOptions(t *Relation, opts []string) (string, bool) {
+	parts := make([]string, 0, len(opts))
+	for _, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		if !storageOption.MatchString(k) {
+			d.skip("table "+QuoteQualified(t.Schema, t.Name), fmt.Sprintf("unexpected storage parameter %q", k))
+			return "", false
+		}
+		parts = append(parts, k+" = "+pq.QuoteLiteral(v))
+	}
+	return strings.Join(parts, ", "), true
+}
+
+// alterStorageOptions resets the storage parameters t no longer has and
+// sets the new or changed ones.
+func (d *differ) alterStorageOptions(name string, t *Relation, old, cur []string) {
+	if slices.Equal(old, cur) {
+		return
+	}
+	keys := func(opts []string) map[string]string {
+		m := map[string]string{}
+		for _, o := range opts {
+			k, v, _ := strings.Cut(o, "=")
+			m[k] = v
+		}
+		return m
+	}
+	was, now := keys(old), keys(cur)
+	var reset, set []string
+	for k := range was {
+		if _, ok := now[k]; !ok && storageOption.MatchString(k) {
+			reset = append(reset, k)
+		}
+	}
+	for _, o := range cur {
+		k, v, _ := strings.Cut(o, "=")
+		if w, ok := was[k]; !ok || w != v {
+			set = append(set, o)
+		}
+	}
+	if len(reset) > 0 {
+		slices.Sort(reset)
+		d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s RESET (%s)", name, strings.Join(reset, ", ")))
+	}
+	if len(set) > 0 {
+		if list, ok := d.storageOptions(t, set); ok {
+			d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s SET (%s)", name, list))
+		}
+	}
 }

@@ -19,6 +19,7 @@ const (
 // their exact text.
 type Event struct {
 	ID     int64           `json:"id"`
+	XID    uint64          `json:"xid,omitempty"` // the writing transaction, for an initial load's hand-off
 	Schema string          `json:"schema"`
 	Table  string          `json:"table"`
 	Op     Op              `json:"op"`

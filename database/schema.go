@@ -84,6 +84,7 @@ type Relation struct {
 	Kind         string       `json:"kind"` // "r" or "p"
 	Unlogged     bool         `json:"unlogged"`
 	Owned        bool         `json:"owned"`
+	Options      []string     `json:"options"`       // storage parameters, as "name=value"
 	PartitionKey *string      `json:"partition_key"` // pg_get_partkeydef, for "p"
 	Parent       *OID         `json:"parent"`        // the parent of a partition or inheritance child
 	Bound        *string      `json:"bound"`         // a partition's FOR VALUES ...

@@ -160,7 +160,8 @@ func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(Event) error) 
 	for rows.Next() {
 		var e Event
 		var data []byte
-		if err := rows.Scan(&e.ID, &e.Schema, &e.Table, &e.Op, &e.Rows, &data); err != nil {
+		var xid int64
+		if err := rows.Scan(&e.ID, &xid, &e.Schema, &e.Table, &e.Op, &e.Rows, &data); err != nil {
 			return fmt.Errorf("read events of batch %d for %s: %w", b.Seq, b.Target, err)
 		}
 		for len(ddls) > 0 && ddls[0].before <= e.ID {
@@ -169,7 +170,7 @@ func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(Event) error) 
 			}
 			ddls = ddls[1:]
 		}
-		e.Data = data
+		e.XID, e.Data = uint64(xid), data
 		if err := fn(e); err != nil {
 			return err
 		}

@@ -17,6 +17,35 @@ type Status struct {
 	UptimeSeconds float64        `json:"uptime_seconds"`
 	Targets       []TargetStatus `json:"targets"` // this instance as a source: each target it sends to
 	Sources       []SourceStatus `json:"sources"` // this instance as a target: each source that sent here
+	Loads         []LoadStatus   `json:"loads"`   // this instance as a target: initial loads, under way or finished
+}
+
+// LoadStatus is one initial load into this instance.
+type LoadStatus struct {
+	Source     string     `json:"source"`
+	State      string     `json:"state"` // "loading" or "finished"
+	StartedAt  time.Time  `json:"started_at"`
+	ResumedAt  *time.Time `json:"resumed_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	TablesDone int        `json:"tables_done"`
+	Rows       int64      `json:"rows"`     // copied so far, tables in flight included
+	Bytes      int64      `json:"bytes"`    // of COPY text
+	EstRows    int64      `json:"est_rows"` // the source's estimate of the total
+	// SecondsLeft is the time left at the rate of the copies in flight, from
+	// the estimate of the rows left; null when it cannot be told.
+	SecondsLeft *float64          `json:"seconds_left"`
+	Tables      []LoadTableStatus `json:"tables"`
+}
+
+// LoadTableStatus is one table of a load.
+type LoadTableStatus struct {
+	Table         string     `json:"table"` // schema.table, quoted as needed, as on this database
+	State         string     `json:"state"` // "waiting", "copying" or "done"
+	Rows          int64      `json:"rows"`
+	Bytes         int64      `json:"bytes"`
+	EstRows       int64      `json:"est_rows"`
+	RowsPerSecond float64    `json:"rows_per_second"` // while copying
+	DoneAt        *time.Time `json:"done_at"`
 }
 
 // TargetStatus is one target of this instance, as its source sees it.

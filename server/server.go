@@ -42,6 +42,7 @@ type Server struct {
 	maxBody         int64  // POST /batches body limit, compressed
 	maxDecompressed int64  // and decompressed
 	onBatch         func() // called when a batch is stored in full
+	copies          copies // initial-load copies in flight
 }
 
 // OnBatchStored sets fn to be called, without blocking, each time the last
@@ -63,6 +64,9 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 	api.HandleFunc("/batches", s.receiveBatch).Methods(http.MethodPost)
 	api.HandleFunc("/batches/{source}", s.batchAck).Methods(http.MethodGet)
 	api.HandleFunc("/sources/{source}/skip", s.skipBatch).Methods(http.MethodPost)
+	api.HandleFunc("/loads/{source}", s.beginLoad).Methods(http.MethodPost)
+	api.HandleFunc("/loads/{source}/copy", s.copyTable).Methods(http.MethodPut)
+	api.HandleFunc("/loads/{source}/finish", s.finishLoad).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

@@ -30,7 +30,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	err := database.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		var err error
-		st.Targets, st.Sources, err = replicationStatus(ctx, tx)
+		if st.Targets, st.Sources, err = replicationStatus(ctx, tx); err != nil {
+			return err
+		}
+		st.Loads, err = s.loadStatus(ctx, tx)
 		return err
 	})
 	if err != nil {

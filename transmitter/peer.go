@@ -33,6 +33,7 @@ type peer struct {
 	url    string // base URL, no trailing slash
 	token  string // bearer token; empty: no Authorization header
 	client *http.Client
+	stream *http.Client // for an initial load's table copies: no overall timeout
 }
 
 // newPeer builds the client for target t, reading its CA bundle if it has one.
@@ -50,17 +51,15 @@ func newPeer(name string, t config.Target) (*peer, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
+	// A redirect is a misconfigured endpoint: report it rather than resend
+	// a batch somewhere else.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &peer{
 		target: name,
 		url:    t.Endpoint.URL(),
 		token:  t.AuthToken,
-		client: &http.Client{
-			Transport: tr,
-			Timeout:   requestTimeout,
-			// A redirect is a misconfigured endpoint: report it rather than
-			// resend a batch somewhere else.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		client: &http.Client{Transport: tr, Timeout: requestTimeout, CheckRedirect: noRedirect},
+		stream: &http.Client{Transport: tr, CheckRedirect: noRedirect},
 	}, nil
 }
 
@@ -97,27 +96,46 @@ func (p *peer) getAck(ctx context.Context, source string) (server.BatchAck, erro
 // do sends req with the bearer token and decodes a 2xx answer as a BatchAck.
 // Its errors say what went wrong without repeating the URL.
 func (p *peer) do(req *http.Request) (server.BatchAck, error) {
+	var ack server.BatchAck
+	err := p.doJSON(p.client, req, &ack)
+	return ack, err
+}
+
+// refusal is a 4xx answer: the target understood the request and declines
+// it, so sending it again unchanged does not help.
+type refusal struct {
+	status string // as "409 Conflict"
+	msg    string
+}
+
+func (r *refusal) Error() string { return r.status + ": " + r.msg }
+
+// doJSON sends req with the bearer token through c and decodes a 2xx answer
+// into out. A 4xx answer is a *refusal.
+func (p *peer) doJSON(c *http.Client, req *http.Request, out any) error {
 	req.Header.Set("Accept", "application/json")
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
-	resp, err := p.client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
-		return server.BatchAck{}, transportError(err)
+		return transportError(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return server.BatchAck{}, fmt.Errorf("%s: read answer: %w", resp.Status, err)
+		return fmt.Errorf("%s: read answer: %w", resp.Status, err)
+	}
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+		return &refusal{status: resp.Status, msg: errorMessage(body)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return server.BatchAck{}, fmt.Errorf("%s: %s", resp.Status, errorMessage(body))
+		return fmt.Errorf("%s: %s", resp.Status, errorMessage(body))
 	}
-	var ack server.BatchAck
-	if err := json.Unmarshal(body, &ack); err != nil {
-		return server.BatchAck{}, fmt.Errorf("%s: decode answer: %w", resp.Status, err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s: decode answer: %w", resp.Status, err)
 	}
-	return ack, nil
+	return nil
 }
 
 // transportError says why a request got no answer. The *url.Error wrapper

@@ -483,6 +483,10 @@ func (c *chunk) finish(last bool) ([]byte, error) {
 func appendEvent(dst []byte, e database.Event) ([]byte, error) {
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendInt(dst, e.ID, 10)
+	if e.XID != 0 {
+		dst = append(dst, `,"xid":`...)
+		dst = strconv.AppendUint(dst, e.XID, 10)
+	}
 	dst = append(dst, `,"schema":`...)
 	dst = appendString(dst, e.Schema)
 	dst = append(dst, `,"table":`...)

@@ -69,6 +69,7 @@ SELECT pg_catalog.json_build_object(
     SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
                'oid', r.oid, 'schema', r.nspname, 'name', r.relname, 'kind', r.relkind,
                'unlogged', r.relpersistence = 'u', 'owned', r.owned,
+               'options', (SELECT c.reloptions FROM pg_catalog.pg_class c WHERE c.oid = r.oid),
                'partition_key', CASE WHEN r.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(r.oid) END,
                'parent', (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = r.oid),
                'bound', CASE WHEN r.relispartition THEN

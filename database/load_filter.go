@@ -1,0 +1,138 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// TxSnapshot is a pg_snapshot: every transaction below Xmin is finished,
+// every one from Xmax on had not begun, and Xip were in progress.
+type TxSnapshot struct {
+	Xmin, Xmax uint64
+	Xip        []uint64 // sorted
+}
+
+// ParseTxSnapshot reads the text form of a pg_snapshot, "xmin:xmax:xip,...".
+func ParseTxSnapshot(s string) (TxSnapshot, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return TxSnapshot{}, fmt.Errorf("snapshot %q: want xmin:xmax:xip", s)
+	}
+	var snap TxSnapshot
+	var err error
+	if snap.Xmin, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
+		return TxSnapshot{}, fmt.Errorf("snapshot %q: xmin: %w", s, err)
+	}
+	if snap.Xmax, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
+		return TxSnapshot{}, fmt.Errorf("snapshot %q: xmax: %w", s, err)
+	}
+	if snap.Xmin > snap.Xmax {
+		return TxSnapshot{}, fmt.Errorf("snapshot %q: xmin above xmax", s)
+	}
+	if parts[2] != "" {
+		for _, x := range strings.Split(parts[2], ",") {
+			v, err := strconv.ParseUint(x, 10, 64)
+			if err != nil {
+				return TxSnapshot{}, fmt.Errorf("snapshot %q: xip: %w", s, err)
+			}
+			snap.Xip = append(snap.Xip, v)
+		}
+		slices.Sort(snap.Xip)
+	}
+	return snap, nil
+}
+
+// Sees reports whether the transaction xid had committed for the snapshot,
+// as pg_visible_in_snapshot does for a committed xid: below xmax and not in
+// progress. Capture only records committed transactions' events.
+func (s TxSnapshot) Sees(xid uint64) bool {
+	if xid < s.Xmin {
+		return true
+	}
+	if xid >= s.Xmax {
+		return false
+	}
+	_, inProgress := slices.BinarySearch(s.Xip, xid)
+	return !inProgress
+}
+
+// ErrLoadUnderway means a batch touches a table of a load under way, or
+// changes the schema during one: it waits until the load finishes.
+var ErrLoadUnderway = errors.New("waiting for the initial load")
+
+// LoadFilter decides, for a source's events, what a load means for them.
+// The zero value, for a source with no load, lets everything through.
+type LoadFilter struct {
+	underway bool
+	tables   map[[2]string]TxSnapshot // by target schema and table; zero TxSnapshot while not copied
+}
+
+// ReadLoadFilter reads the load of source, if it has one. Call it in the
+// apply transaction after LockSource, so it sees a load begun before.
+func ReadLoadFilter(ctx context.Context, q Querier, source string) (LoadFilter, error) {
+	var f LoadFilter
+	var finished sql.NullTime
+	err := q.QueryRowContext(ctx, `SELECT finished_at FROM teleport.load WHERE source = $1`, source).Scan(&finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, nil
+	}
+	if err != nil {
+		return f, fmt.Errorf("read load of %s: %w", source, err)
+	}
+	f.underway = !finished.Valid
+	tables, err := LoadTables(ctx, q, source)
+	if err != nil {
+		return f, err
+	}
+	f.tables = make(map[[2]string]TxSnapshot, len(tables))
+	for _, t := range tables {
+		var snap TxSnapshot
+		if t.Snapshot != "" {
+			if snap, err = ParseTxSnapshot(t.Snapshot); err != nil {
+				return f, fmt.Errorf("load of %s, table %s: %w", source, t, err)
+			}
+		}
+		f.tables[[2]string{t.Schema, t.Table}] = snap
+	}
+	return f, nil
+}
+
+// Underway reports whether the source's load is under way.
+func (f LoadFilter) Underway() bool { return f.underway }
+
+// Filter returns evs without the events a loaded table's copy already holds.
+// While the load is under way, an event on one of its tables or a schema
+// change is ErrLoadUnderway, naming the table.
+func (f LoadFilter) Filter(evs []Event) ([]Event, error) {
+	if f.tables == nil {
+		return evs, nil
+	}
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		if e.Op == OpSchema {
+			if f.underway {
+				return nil, fmt.Errorf("%w to finish before changing the schema", ErrLoadUnderway)
+			}
+			out = append(out, e)
+			continue
+		}
+		snap, ok := f.tables[[2]string{e.Schema, e.Table}]
+		switch {
+		case !ok:
+			out = append(out, e)
+		case f.underway:
+			return nil, fmt.Errorf("%w of %s to finish", ErrLoadUnderway, QuoteQualified(e.Schema, e.Table))
+		case e.XID == 0:
+			return nil, fmt.Errorf("event %d on loaded table %s carries no transaction id: "+
+				"the source runs an older teleport; upgrade it", e.ID, QuoteQualified(e.Schema, e.Table))
+		case !snap.Sees(e.XID):
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,24 @@
+-- Every user table an initial load may copy (as capture_tables.sql: partitioned
+-- parents, not their partitions), with its kind, the columns COPY reads
+-- (generated ones are computed again on the target), the estimated rows and
+-- on-disk size of its leaves, and the tables it shares a foreign key with.
+SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+             ORDER BY a.attnum),
+       (SELECT coalesce(sum(greatest(k.reltuples, 0)), 0)::bigint
+        FROM pg_catalog.pg_partition_tree(c.oid) p JOIN pg_catalog.pg_class k ON k.oid = p.relid
+        WHERE p.isleaf),
+       (SELECT coalesce(sum(pg_catalog.pg_table_size(p.relid)), 0)::bigint
+        FROM pg_catalog.pg_partition_tree(c.oid) p WHERE p.isleaf),
+       ARRAY(SELECT f.confrelid::bigint FROM pg_catalog.pg_constraint f
+             WHERE f.conrelid = c.oid AND f.contype = 'f'
+             UNION
+             SELECT f.conrelid::bigint FROM pg_catalog.pg_constraint f
+             WHERE f.confrelid = c.oid AND f.contype = 'f')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('teleport', 'pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_(toast|temp_)'
+ORDER BY n.nspname, c.relname

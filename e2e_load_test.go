@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/server"
+)
+
+// loadTablesSQL are tables that test what COPY must carry: a table with no
+// primary key and repeated rows, values of 1 MB, awkward values, a
+// partitioned table, a generated column and foreign keys with a cascade.
+const loadTablesSQL = `
+CREATE TABLE nopk (a int, b text);
+INSERT INTO nopk SELECT i % 50, 'row ' || (i % 7) FROM generate_series(1, 3000) i;
+CREATE TABLE blobs (id int PRIMARY KEY, t text, b bytea);
+INSERT INTO blobs SELECT i, (SELECT string_agg(md5(i::text || j::text), '') FROM generate_series(1, 32768) j),
+       decode((SELECT string_agg(md5(j::text || i::text), '') FROM generate_series(1, 32768) j), 'hex')
+FROM generate_series(1, 4) i;
+CREATE TABLE odd ("Mixed Case" text, n numeric, ts timestamptz, arr text[], j json, jb jsonb, f float8, iv interval);
+INSERT INTO odd VALUES (E'tab\there\nnewline\\backslash \\N', 12345678901234567890.123456789, '2024-02-29 23:59:59.999999+05:30',
+    ARRAY['a,b', NULL, '"q"', ''], '{"k" :  [1, 2.50]}', '{"x": null}', 'NaN', '1 year 2 mons -3 days 04:05:06.7'),
+    ('', 'NaN', 'infinity', '{}', 'null', '[]', '-Infinity', '-1 microsecond'),
+    (NULL, NULL, NULL, NULL, NULL, NULL, 1e-308, NULL),
+    ('ünïcödé ✓ 日本', -0.000000000000000000001, '-infinity', ARRAY[E'\\'], '"\u00e9"', '"\u00e9"', 0.1, '0');
+CREATE TABLE parent (id int PRIMARY KEY, name text);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent ON DELETE CASCADE,
+                    qty int, total int GENERATED ALWAYS AS (qty * 2) STORED);
+INSERT INTO parent SELECT i, 'p' || i FROM generate_series(1, 500) i;
+INSERT INTO child SELECT i, 1 + i % 500, i FROM generate_series(1, 2000) i;
+CREATE TABLE measure (at date NOT NULL, v int) PARTITION BY RANGE (at);
+CREATE TABLE measure_2023 PARTITION OF measure FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE measure_2024 PARTITION OF measure FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+INSERT INTO measure SELECT '2023-06-01'::date + i % 400, i FROM generate_series(1, 1000) i;
+ANALYZE;
+`
+
+var loadTables = []string{"nopk", "blobs", "odd", "parent", "child", "measure"}
+
+// newLoadPair is a source with tables made by setup and an empty target,
+// both instances running: the target gets the schema from the stream.
+func newLoadPair(t *testing.T, applySchema string, setup func(db *sql.DB, c *dbtest.Cluster, name string)) *pair {
+	t.Helper()
+	setPasswordEnv(t)
+	p := &pair{src: dbtest.Shared(t), dst: dbtest.Start(t), applySchema: applySchema}
+	p.srcDB, p.srcName = p.src.NewDB(t)
+	p.dstDB, p.dstName = p.dst.NewDB(t)
+	setup(p.srcDB, p.src, p.srcName)
+	p.srcPort, p.dstPort = freePort(t), freePort(t)
+	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", p.dstPort)
+	if applySchema != "" {
+		target += fmt.Sprintf("    apply_schema: %q\n", applySchema)
+	}
+	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
+	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target})
+	p.startDst(t)
+	p.startSrc(t)
+	return p
+}
+
+// runLoad runs the load command in-process and returns its error and log.
+func (p *pair) runLoad(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var log bytes.Buffer
+	err := run(context.Background(), append([]string{"-config", p.srcCfg, "-mode", "initial-load", "-load-target", "dst"}, args...),
+		os.Stdout, &syncWriter{w: &log})
+	return log.String(), err
+}
+
+// loadStatus is the target's view of the load from src.
+func (p *pair) loadStatus(t *testing.T) (server.LoadStatus, bool) {
+	t.Helper()
+	st, code, err := getStatus(p.dstPort, "")
+	if err != nil || code != 200 {
+		return server.LoadStatus{}, false
+	}
+	for _, l := range st.Loads {
+		if l.Source == "src" {
+			return l, true
+		}
+	}
+	return server.LoadStatus{}, false
+}
+
+func countFKs(t *testing.T, db *sql.DB, schema string) int {
+	t.Helper()
+	var n int
+	execSQLScan(t, db, fmt.Sprintf(`SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+		WHERE c.contype = 'f' AND n.nspname = '%s' AND c.conparentid = 0`, schema), &n)
+	return n
+}
+
+// TestE2E_InitialLoadTables loads tables of every awkward kind into an empty
+// target, mapped to another schema, while rows change on the source; then
+// checks the refusals: a second load at once, a reload without -overwrite.
+func TestE2E_InitialLoadTables(t *testing.T) {
+	t.Parallel()
+	p := newLoadPair(t, "test", func(db *sql.DB, _ *dbtest.Cluster, _ string) {
+		execSQL(t, db, "BEGIN; SET LOCAL search_path = public; "+loadTablesSQL+"; COMMIT")
+	})
+	p.waitSchema(t, 30*time.Second, "test", "first sync")
+	// Changes before the load: the target has the tables empty, so the
+	// update is a conflict until the load brings the rows.
+	execSQL(t, p.srcDB, `UPDATE public.parent SET name = 'before load' WHERE id = 1`)
+	execSQL(t, p.srcDB, `INSERT INTO public.nopk VALUES (-1, 'before load')`)
+
+	log, err := p.runLoad(t, "-parallel", "3")
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, log)
+	}
+	for _, want := range []string{"initial load begun", "initial load copied", "initial load done"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("load log lacks %q:\n%s", want, log)
+		}
+	}
+	// Changes after the load, cascades included.
+	execSQL(t, p.srcDB, `UPDATE public.parent SET name = 'after load' WHERE id = 2`)
+	execSQL(t, p.srcDB, `DELETE FROM public.parent WHERE id = 3`)
+	execSQL(t, p.srcDB, `INSERT INTO public.nopk VALUES (-2, 'after load')`)
+	execSQL(t, p.srcDB, `UPDATE public.blobs SET t = t || 'x' WHERE id = 4`)
+	p.waitSame(t, 60*time.Second, loadTables...)
+	if got := countFKs(t, p.dstDB, "test"); got != 1 {
+		t.Errorf("target has %d foreign keys after the load, want 1 (child -> parent)", got)
+	}
+	l, ok := p.loadStatus(t)
+	if !ok || l.State != "finished" || l.TablesDone != len(loadTables) {
+		t.Errorf("/status load = %+v, want finished with %d tables", l, len(loadTables))
+	}
+
+	t.Run("second load at once is refused", func(t *testing.T) {
+		conn, err := p.srcDB.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock_all()`) //nolint:errcheck // the pool's connection must not keep the lock
+		var got bool
+		if err := conn.QueryRowContext(context.Background(), `SELECT pg_try_advisory_lock((x'746c6f61'::bigint << 32) | (hashtext('dst')::bigint & 4294967295))`).Scan(&got); err != nil || !got {
+			t.Fatalf("take the load lock: %v %v", got, err)
+		}
+		log, err := p.runLoad(t)
+		if err == nil || !strings.Contains(err.Error(), "already running") || !strings.Contains(err.Error(), "backend pid") {
+			t.Errorf("load while another runs: %v, want refused naming the other\n%s", err, log)
+		}
+	})
+	t.Run("reload needs -overwrite", func(t *testing.T) {
+		log, err := p.runLoad(t)
+		if err == nil || !strings.Contains(err.Error(), "-overwrite") {
+			t.Fatalf("reload without -overwrite: %v, want refused mentioning -overwrite\n%s", err, log)
+		}
+		execSQL(t, p.dstDB, `INSERT INTO test.nopk VALUES (-3, 'only on the target')`)
+		if log, err := p.runLoad(t, "-overwrite"); err != nil {
+			t.Fatalf("reload with -overwrite: %v\n%s", err, log)
+		}
+		execSQL(t, p.srcDB, `UPDATE public.parent SET name = 'after reload' WHERE id = 4`)
+		p.waitSame(t, 60*time.Second, loadTables...)
+	})
+}
+
+// TestE2E_InitialLoadPgbench loads a pgbench database of scale 20 into an
+// empty target while pgbench writes to the source; the load command is
+// killed twice mid-way and run again, and ends with the same rows on both
+// sides.
+func TestE2E_InitialLoadPgbench(t *testing.T) {
+	t.Parallel()
+	p := newLoadPair(t, "", func(_ *sql.DB, c *dbtest.Cluster, name string) {
+		pgbench(t, c, name, "-i", "-q", "-s", "20", "--foreign-keys")
+	})
+	tables := []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"}
+	p.waitSchema(t, 60*time.Second, "public", "first sync")
+	fks := countFKs(t, p.srcDB, "public")
+
+	ctx, stopWrites := context.WithCancel(context.Background())
+	writes := make(chan error, 1)
+	go func() {
+		var out []byte
+		var err error
+		for ctx.Err() == nil && err == nil {
+			cmd := exec.CommandContext(ctx, p.src.BinPath("pgbench"), "-h", p.src.Host, "-p", strconv.Itoa(p.src.Port), "-U", dbtest.Role,
+				"-c", "2", "-j", "2", "--rate", "200", "-T", "5", p.srcName)
+			cmd.Env = append(os.Environ(), "PGPASSWORD="+dbtest.RolePassword)
+			out, err = cmd.CombinedOutput()
+		}
+		if ctx.Err() != nil {
+			err = nil
+		} else if err != nil {
+			err = fmt.Errorf("pgbench: %v\n%s", err, out)
+		}
+		writes <- err
+	}()
+	t.Cleanup(stopWrites)
+
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := t.TempDir() + "/load.log"
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "-config", p.srcCfg, "-mode", "initial-load", "-load-target", "dst", "-parallel", "2")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	// Kill it once early in pgbench_accounts' copy, once further into it
+	// when tables of the first run are done.
+	kills := []func(server.LoadStatus) bool{
+		func(l server.LoadStatus) bool {
+			return slices.ContainsFunc(l.Tables, func(ts server.LoadTableStatus) bool { return ts.State == "copying" && ts.Rows > 100000 })
+		},
+		func(l server.LoadStatus) bool {
+			return l.TablesDone >= 1 && slices.ContainsFunc(l.Tables, func(ts server.LoadTableStatus) bool { return ts.State == "copying" && ts.Rows > 1000000 })
+		},
+	}
+	for i, when := range kills {
+		cmd := start()
+		dbtest.WaitFor(t, 2*time.Minute, fmt.Sprintf("load run %d mid-way", i+1), func() bool {
+			l, ok := p.loadStatus(t)
+			return ok && when(l)
+		})
+		l, _ := p.loadStatus(t)
+		t.Logf("killing load run %d: %d tables done, %d rows", i+1, l.TablesDone, l.Rows)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	cmd := start()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("last load run: %v\n%s", err, mustRead(t, logPath))
+	}
+	stopWrites()
+	if err := <-writes; err != nil {
+		t.Fatal(err)
+	}
+	p.waitSame(t, 2*time.Minute, tables...)
+	if got := countFKs(t, p.dstDB, "public"); got != fks {
+		t.Errorf("target has %d foreign keys after the load, source %d", got, fks)
+	}
+	log := mustRead(t, logPath)
+	if n := strings.Count(log, "resuming initial load"); n != 2 {
+		t.Errorf("load log says it resumed %d times, want 2:\n%s", n, log)
+	}
+}
+
+// syncWriter is an io.Writer safe for the load's concurrent loggers.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}

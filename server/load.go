@@ -1,0 +1,239 @@
+package server
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/pagarme/teleport/database"
+)
+
+// Routes of an initial load, all under /loads/{source}:
+//
+//	POST /loads/{source}                               begin or resume: body LoadPlan, answer LoadBegun
+//	PUT  /loads/{source}/copy?run=R&schema=S&table=T   one table's rows: COPY text, answer CopyDone
+//	     &snapshot=X&column=a&column=b...               (names as on the target)
+//	POST /loads/{source}/finish?run=R                  add the foreign keys back, end the load
+//
+// A request the load's state does not allow is 409 with what to do.
+
+// loadIdle bounds how long a table's body may go without a byte before the
+// copy is given up, however long the whole copy takes.
+const loadIdle = 2 * time.Minute
+
+// maxPlan bounds a LoadPlan body.
+const maxPlan = 16 << 20
+
+// CopyDone is the answer to a table's PUT: what went in.
+type CopyDone struct {
+	Rows  int64 `json:"rows"`
+	Bytes int64 `json:"bytes"`
+}
+
+// loadProgress counts a table's rows as they arrive, for /status.
+type loadProgress struct {
+	rows, bytes atomic.Int64
+	started     time.Time
+}
+
+// copies tracks the copies in flight, keyed by source and table.
+type copies struct {
+	mu sync.Mutex
+	m  map[[3]string]*loadProgress
+}
+
+func (c *copies) start(key [3]string) *loadProgress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[3]string]*loadProgress{}
+	}
+	p := &loadProgress{started: time.Now()}
+	c.m[key] = p
+	return p
+}
+
+func (c *copies) end(key [3]string, p *loadProgress) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[key] == p {
+		delete(c.m, key)
+	}
+}
+
+func (c *copies) get(key [3]string) *loadProgress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key]
+}
+
+func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
+	source := mux.Vars(r)["source"]
+	var plan database.LoadPlan
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPlan))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&plan); err != nil {
+		writeError(w, http.StatusBadRequest, "decode load plan: "+err.Error())
+		return
+	}
+	switch {
+	case plan.Source != source:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("load plan of source %q sent to /loads/%s", plan.Source, source))
+		return
+	case plan.Run == "":
+		writeError(w, http.StatusBadRequest, "load plan has no run")
+		return
+	case len(plan.Tables) == 0:
+		writeError(w, http.StatusBadRequest, "load plan has no table")
+		return
+	}
+	begun, err := database.BeginLoad(r.Context(), s.db, plan)
+	if s.loadError(w, "begin load", source, err) {
+		return
+	}
+	if begun.Done == nil {
+		begun.Done = []database.LoadTable{}
+	}
+	s.log.Info("initial load begun", "source", source, "run", plan.Run, "tables", len(plan.Tables),
+		"resumed", begun.Resumed, "tables_done", len(begun.Done))
+	writeJSON(w, http.StatusOK, begun)
+}
+
+func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
+	v, q := mux.Vars(r), r.URL.Query()
+	spec := database.CopySpec{
+		Source:   v["source"],
+		Run:      q.Get("run"),
+		Schema:   q.Get("schema"),
+		Table:    q.Get("table"),
+		Columns:  q["column"],
+		Snapshot: q.Get("snapshot"),
+	}
+	if spec.Run == "" || spec.Schema == "" || spec.Table == "" || len(spec.Columns) == 0 {
+		writeError(w, http.StatusBadRequest, "a table's copy needs run, schema, table and column parameters")
+		return
+	}
+	if _, err := database.ParseTxSnapshot(spec.Snapshot); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var body io.Reader = &idleReader{r: r.Body, rc: http.NewResponseController(w)}
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "decompress: "+err.Error())
+			return
+		}
+		body = zr
+	}
+	key := [3]string{spec.Source, spec.Schema, spec.Table}
+	p := s.copies.start(key)
+	defer s.copies.end(key, p)
+	rows, n, err := database.CopyIn(r.Context(), s.db, spec, body, func(rows, n int64) {
+		p.rows.Store(rows)
+		p.bytes.Store(n)
+	})
+	if s.loadError(w, "copy table", spec.Source, err) {
+		return
+	}
+	s.log.Info("table loaded", "source", spec.Source, "table", database.QuoteQualified(spec.Schema, spec.Table),
+		"rows", rows, "bytes", n, "took", time.Since(p.started).Round(time.Millisecond))
+	writeJSON(w, http.StatusOK, CopyDone{Rows: rows, Bytes: n})
+}
+
+func (s *Server) finishLoad(w http.ResponseWriter, r *http.Request) {
+	source := mux.Vars(r)["source"]
+	err := database.FinishLoad(r.Context(), s.db, source, r.URL.Query().Get("run"))
+	if s.loadError(w, "finish load", source, err) {
+		return
+	}
+	s.log.Info("initial load finished", "source", source)
+	if s.onBatch != nil {
+		s.onBatch() // the batches that waited can go
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "finished"})
+}
+
+// loadError answers err, if any, and reports whether it did: a refusal is
+// 409 with its reason, a client gone is logged only.
+func (s *Server) loadError(w http.ResponseWriter, what, source string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, database.ErrLoadRefused):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, database.ErrLoadNotReady):
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, context.Canceled):
+		s.log.Warn(what+": the source went away", "source", source, "err", err)
+	default:
+		s.log.Error(what, "source", source, "err", err)
+		writeError(w, http.StatusInternalServerError, what+": "+err.Error())
+	}
+	return true
+}
+
+// idleReader pushes the read deadline forward before each read, so a copy
+// may take hours as long as bytes keep coming.
+type idleReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	_ = i.rc.SetReadDeadline(time.Now().Add(loadIdle)) // not every writer supports deadlines; the server's ReadTimeout then applies
+	_ = i.rc.SetWriteDeadline(time.Now().Add(loadIdle))
+	return i.r.Read(p)
+}
+
+// loadStatus reads the loads on this database and adds the progress of the
+// copies in flight. The list is never nil.
+func (s *Server) loadStatus(ctx context.Context, q database.Querier) ([]LoadStatus, error) {
+	loads, err := database.LoadStates(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := []LoadStatus{}
+	for _, l := range loads {
+		ls := LoadStatus{Source: l.Source, State: "loading", StartedAt: l.StartedAt.UTC(),
+			ResumedAt: timeOrNil(l.ResumedAt), FinishedAt: timeOrNil(l.FinishedAt), Tables: []LoadTableStatus{}}
+		if !l.FinishedAt.IsZero() {
+			ls.State = "finished"
+		}
+		var rate float64
+		for _, t := range l.Tables {
+			ts := LoadTableStatus{Table: t.String(), State: "waiting", EstRows: t.EstRows, DoneAt: timeOrNil(t.DoneAt)}
+			switch p := s.copies.get([3]string{l.Source, t.Schema, t.Table}); {
+			case p != nil:
+				ts.State, ts.Rows, ts.Bytes = "copying", p.rows.Load(), p.bytes.Load()
+				if secs := time.Since(p.started).Seconds(); secs > 0 {
+					ts.RowsPerSecond = float64(ts.Rows) / secs
+				}
+				rate += ts.RowsPerSecond
+			case !t.DoneAt.IsZero():
+				ts.State, ts.Rows, ts.Bytes = "done", t.Rows, t.Bytes
+				ls.TablesDone++
+			}
+			ls.Rows += ts.Rows
+			ls.Bytes += ts.Bytes
+			ls.EstRows += max(t.EstRows, ts.Rows)
+			ls.Tables = append(ls.Tables, ts)
+		}
+		if ls.State == "loading" && rate > 0 {
+			left := float64(ls.EstRows-ls.Rows) / rate
+			ls.SecondsLeft = &left
+		}
+		out = append(out, ls)
+	}
+	return out, nil
+}

@@ -1,0 +1,399 @@
+package transmitter
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server"
+)
+
+// LoadOptions are the choices of one initial load.
+type LoadOptions struct {
+	Target    string // a name under targets:
+	Parallel  int    // tables copied at once
+	Overwrite bool   // empty and reload tables the target already has rows in
+	// Progress, when not nil, gets a live progress line, redrawn in place:
+	// the load command passes its terminal.
+	Progress io.Writer
+	LogEvery time.Duration // how often progress is logged
+}
+
+// LoadResult is what a load copied.
+type LoadResult struct {
+	Tables  int // copied in this run
+	Skipped int // done by an earlier run
+	Rows    int64
+	Bytes   int64
+	Took    time.Duration
+}
+
+// tableAttempts is how often a table's copy is tried before the load gives
+// up; the load can be run again and resumes.
+const tableAttempts = 3
+
+// Load copies every table target takes from the source database db to the
+// target's instance: each with COPY, read in one snapshot exported for the
+// whole run and written on the target in one transaction per table that
+// records that snapshot, so the target skips the events the copy holds and
+// applies the later ones after it. A load interrupted anywhere resumes when
+// run again: tables done stay done. cfg is the source's configuration.
+func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, log *slog.Logger) (LoadResult, error) {
+	start := time.Now()
+	var res LoadResult
+	t, ok := cfg.Targets[opts.Target]
+	if !ok {
+		return res, fmt.Errorf("no target %q in the configuration", opts.Target)
+	}
+	log = log.With("target", opts.Target)
+	release, err := database.LockLoad(ctx, db, opts.Target)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	// Changes made after the snapshot must be captured: the triggers go on
+	// first. The rows already there are the load's to copy, not backfill's.
+	if _, err := database.InstallCapture(ctx, db, t.Match, false); err != nil {
+		return res, err
+	}
+	tables, err := database.LoadSourceTables(ctx, db, t.Match)
+	if err != nil {
+		return res, err
+	}
+	if len(tables) == 0 {
+		return res, fmt.Errorf("target_expression %q of %s matches no table of this database", t.TargetExpression, opts.Target)
+	}
+	p, err := newPeer(opts.Target, t)
+	if err != nil {
+		return res, err
+	}
+	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database}
+	l.run, err = newRunID()
+	if err != nil {
+		return res, err
+	}
+	plan := database.LoadPlan{Source: l.source, Run: l.run, Overwrite: opts.Overwrite}
+	for _, st := range tables {
+		lt := database.LoadTable{Schema: cmpOr(t.ApplySchema, st.Schema), Table: st.Name, EstRows: st.EstRows, EstBytes: st.EstBytes}
+		plan.Tables = append(plan.Tables, lt)
+		l.tables = append(l.tables, &loadTable{src: st, dst: lt})
+	}
+	begun, err := l.begin(ctx, plan)
+	if err != nil {
+		return res, err
+	}
+	todo := l.toCopy(begun.Done)
+	res.Skipped = len(l.tables) - len(todo)
+	if begun.Resumed {
+		log.Info("resuming initial load", "run", l.run, "tables_done", res.Skipped, "tables_to_copy", len(todo))
+	} else {
+		log.Info("initial load begun", "run", l.run, "tables", len(todo))
+	}
+
+	// The snapshot is taken after the target registered the load: from
+	// then on it applies no change to these tables, so none can be lost
+	// between what it applied and what the copy holds.
+	snapID, snapshot, releaseSnap, err := database.ExportSnapshot(ctx, db)
+	if err != nil {
+		return res, err
+	}
+	l.snapID, l.snapshot = snapID, snapshot
+	stopProgress := l.reportProgress(todo)
+	err = l.copyAll(ctx, todo)
+	releaseSnap()
+	stopProgress()
+	if err != nil {
+		return res, err
+	}
+	if err := l.finish(ctx); err != nil {
+		return res, err
+	}
+	for _, lt := range todo {
+		res.Tables++
+		res.Rows += lt.rows.Load()
+		res.Bytes += lt.bytes.Load()
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// loader is one run of a load.
+type loader struct {
+	peer     *peer
+	source   string
+	run      string
+	log      *slog.Logger
+	opts     LoadOptions
+	dbcfg    config.Database
+	tables   []*loadTable
+	snapID   string
+	snapshot string
+}
+
+// loadTable is a table of the load and its progress in this run.
+type loadTable struct {
+	src         database.SourceTable
+	dst         database.LoadTable
+	rows, bytes atomic.Int64
+	started     atomic.Int64 // unix nanoseconds; 0 until its copy starts
+	done        atomic.Bool
+}
+
+func newRunID() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("pick a run id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// retryEvery is the wait between attempts of a request that may succeed
+// later: the target busy, unreachable or not ready.
+const retryEvery = 2 * time.Second
+
+// begin registers plan on the target, waiting while the target is not
+// ready (its schema has not arrived) or unreachable, and failing at once
+// when it refuses.
+func (l *loader) begin(ctx context.Context, plan database.LoadPlan) (database.LoadBegun, error) {
+	body, err := json.Marshal(plan)
+	if err != nil {
+		return database.LoadBegun{}, fmt.Errorf("encode load plan: %w", err)
+	}
+	var begun database.LoadBegun
+	var lastLog time.Time
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.peer.url+"/loads/"+url.PathEscape(l.source), bytes.NewReader(body))
+		if err != nil {
+			return begun, fmt.Errorf("begin load on %s (%s): %w", l.peer.target, l.peer.url, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		err = l.peer.doJSON(l.peer.client, req, &begun)
+		var ref *refusal
+		switch {
+		case err == nil:
+			return begun, nil
+		case errors.As(err, &ref):
+			return begun, fmt.Errorf("%s (%s) declines the load: %s", l.peer.target, l.peer.url, ref.msg)
+		case ctx.Err() != nil:
+			return begun, ctx.Err()
+		}
+		if time.Since(lastLog) >= 30*time.Second {
+			l.log.Warn("waiting for the target before the load can begin", "url", l.peer.url, "reason", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return begun, ctx.Err()
+		case <-time.After(retryEvery):
+		}
+	}
+}
+
+// toCopy returns the tables this run copies: those not done, and those
+// sharing foreign keys, however indirectly, with one not done, so that
+// related tables come from one snapshot and their keys can be validated.
+func (l *loader) toCopy(done []database.LoadTable) []*loadTable {
+	byOID := map[uint32]*loadTable{}
+	for _, lt := range l.tables {
+		byOID[lt.src.OID] = lt
+	}
+	var queue []*loadTable
+	again := map[*loadTable]bool{}
+	for _, lt := range l.tables {
+		if !slices.ContainsFunc(done, func(d database.LoadTable) bool {
+			return d.Schema == lt.dst.Schema && d.Table == lt.dst.Table
+		}) {
+			again[lt] = true
+			queue = append(queue, lt)
+		}
+	}
+	for len(queue) > 0 {
+		lt := queue[0]
+		queue = queue[1:]
+		for _, oid := range lt.src.FKPeers {
+			if peer := byOID[oid]; peer != nil && !again[peer] {
+				again[peer] = true
+				queue = append(queue, peer)
+			}
+		}
+	}
+	var out []*loadTable
+	for _, lt := range l.tables {
+		if again[lt] {
+			out = append(out, lt)
+		}
+	}
+	// Largest first, so the last table to finish is a small one.
+	slices.SortStableFunc(out, func(a, b *loadTable) int { return int(b.src.EstBytes - a.src.EstBytes) })
+	return out
+}
+
+// copyAll copies tables, opts.Parallel at a time. The first table that
+// fails every attempt stops the others.
+func (l *loader) copyAll(ctx context.Context, tables []*loadTable) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan *loadTable)
+	var wg sync.WaitGroup
+	for range max(1, min(l.opts.Parallel, len(tables))) {
+		wg.Go(func() {
+			var r *database.CopyReader
+			defer func() {
+				if r != nil {
+					r.Close()
+				}
+			}()
+			for lt := range next {
+				if err := l.copyTable(ctx, &r, lt); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+feed:
+	for _, lt := range tables {
+		select {
+		case next <- lt:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// copyTable copies one table, trying again on failure with a fresh
+// connection. *r is the worker's reader, opened or replaced as needed.
+func (l *loader) copyTable(ctx context.Context, r **database.CopyReader, lt *loadTable) error {
+	var err error
+	for attempt := 1; attempt <= tableAttempts; attempt++ {
+		if *r == nil {
+			if *r, err = database.OpenCopyReader(ctx, l.dbcfg, "teleport initial-load "+l.opts.Target); err != nil {
+				return err
+			}
+		}
+		lt.rows.Store(0)
+		lt.bytes.Store(0)
+		lt.started.Store(time.Now().UnixNano())
+		err = l.sendTable(ctx, *r, lt)
+		if err == nil {
+			lt.done.Store(true)
+			return nil
+		}
+		var ref *refusal
+		if ctx.Err() != nil || errors.As(err, &ref) {
+			return err
+		}
+		l.log.Warn("table copy failed, trying again", "table", lt.src.Table.String(), "attempt", attempt, "err", err)
+		(*r).Close()
+		*r = nil
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(retryEvery):
+		}
+	}
+	return fmt.Errorf("copy %s: %w", lt.src.Table, err)
+}
+
+// sendTable streams lt's rows from the source to the target: the COPY text
+// goes through a pipe, so neither side holds more than a buffer of it.
+func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *loadTable) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	q := url.Values{"run": {l.run}, "schema": {lt.dst.Schema}, "table": {lt.dst.Table}, "snapshot": {l.snapshot}, "column": lt.src.Columns}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, l.peer.url+"/loads/"+url.PathEscape(l.source)+"/copy?"+q.Encode(), pr)
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", lt.src.Table, l.peer.target, err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	readErr := make(chan error, 1)
+	go func() {
+		err := r.CopyTable(ctx, l.snapID, lt.src, &countingWriter{w: pw, lt: lt})
+		pw.CloseWithError(err) // nil: the target sees the end of the rows
+		readErr <- err
+	}()
+	var done server.CopyDone
+	err = l.peer.doJSON(l.peer.stream, req, &done)
+	if err != nil {
+		pr.CloseWithError(err) // stops the reader if the target answered first
+	}
+	rerr := <-readErr
+	switch {
+	case err != nil: // a failed read of the source fails the request too, and its text says why
+		return fmt.Errorf("copy %s to %s: %w", lt.src.Table, l.peer.target, err)
+	case rerr != nil:
+		return fmt.Errorf("copy %s: %w", lt.src.Table, rerr)
+	case done.Rows != lt.rows.Load() || done.Bytes != lt.bytes.Load():
+		return fmt.Errorf("copy %s to %s: sent %d rows (%d bytes), the target stored %d (%d bytes)",
+			lt.src.Table, l.peer.target, lt.rows.Load(), lt.bytes.Load(), done.Rows, done.Bytes)
+	}
+	return nil
+}
+
+// countingWriter counts the rows and bytes of COPY text going through it.
+type countingWriter struct {
+	w  io.Writer
+	lt *loadTable
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.lt.bytes.Add(int64(n))
+	c.lt.rows.Add(int64(bytes.Count(p[:n], []byte{'\n'})))
+	return n, err
+}
+
+// finish asks the target to end the load, trying again while it cannot be
+// reached.
+func (l *loader) finish(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+			l.peer.url+"/loads/"+url.PathEscape(l.source)+"/finish?"+url.Values{"run": {l.run}}.Encode(), nil)
+		if err != nil {
+			return fmt.Errorf("finish load on %s: %w", l.peer.target, err)
+		}
+		var ans map[string]string
+		err = l.peer.doJSON(l.peer.client, req, &ans)
+		var ref *refusal
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ref), attempt == tableAttempts, ctx.Err() != nil:
+			return fmt.Errorf("finish load on %s (%s): %w", l.peer.target, l.peer.url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retryEvery):
+		}
+	}
+}
