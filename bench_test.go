@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -512,5 +513,115 @@ func waitCut(t *testing.T, db *sql.DB) {
 		var done bool
 		err := db.QueryRow(`SELECT k.created_at > $1 FROM teleport.target g JOIN teleport.tick k ON k.id = g.last_tick`, now).Scan(&done)
 		return err == nil && done
+	})
+}
+
+// loadScale is the pgbench scale of the initial-load benchmark.
+const loadScale = 50
+
+// loadRuns is how many times each side of the load benchmark runs: 3, or
+// TELEPORT_BENCH_RUNS.
+func loadRuns() int {
+	if n, err := strconv.Atoi(os.Getenv("TELEPORT_BENCH_RUNS")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
+// TestBench_Load times an initial load of a pgbench database against the
+// practical limit between the same two clusters: psql's COPY (SELECT ...)
+// TO STDOUT piped into psql's COPY ... FROM STDIN, table by table, into the
+// same empty tables. Runs alternate, loadRuns of each; the table shows medians.
+func TestBench_Load(t *testing.T) {
+	benchOnly(t)
+	setPasswordEnv(t)
+	src, dst := dbtest.Start(t), dbtest.Start(t)
+	srcDB, srcName := src.NewDB(t)
+	pgbench(t, src, srcName, "-i", "-q", "-s", strconv.Itoa(loadScale))
+	tables := []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"}
+
+	pipe := func() time.Duration {
+		_, name := dst.NewDB(t)
+		pgbench(t, dst, name, "-i", "-q", "-I", "dtp", "-s", strconv.Itoa(loadScale)) // the tables and keys, no rows
+		psql := func(c *dbtest.Cluster, db, sql string) string {
+			return fmt.Sprintf("%s -X -q -h %s -p %d -U %s -d %s -c '%s'", c.BinPath("psql"), c.Host, c.Port, dbtest.Role, db, sql)
+		}
+		start := time.Now()
+		for _, tbl := range tables {
+			cmd := exec.Command("sh", "-c", psql(src, srcName, "COPY (SELECT * FROM public."+tbl+") TO STDOUT")+" | "+
+				psql(dst, name, "COPY public."+tbl+" FROM STDIN"))
+			cmd.Env = append(os.Environ(), "PGPASSWORD="+dbtest.RolePassword)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("pipe %s: %v\n%s", tbl, err, out)
+			}
+		}
+		return time.Since(start)
+	}
+
+	type loadRun struct {
+		took                    time.Duration
+		bytes                   int64
+		srcRSS, dstRSS, loadRSS float64
+	}
+	runs := 0
+	teleport := func() loadRun {
+		runs++
+		dstDB, dstName := dst.NewDB(t)
+		port := freePort(t)
+		target := fmt.Sprintf("dst%d", runs)
+		dstCfg := writeConfig(t, instance{name: target, c: dst, dbname: dstName, port: port})
+		srcCfg := writeConfig(t, instance{name: "src", c: src, dbname: srcName, port: freePort(t),
+			targets: fmt.Sprintf("  %s:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", target, port)})
+		dstProc := startProc(t, dstCfg)
+		srcProc := startProc(t, srcCfg)
+		dbtest.WaitFor(t, time.Minute, "the schema on the target", func() bool {
+			var n int
+			return dstDB.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'pgbench%'`).Scan(&n) == nil && n == len(tables)
+		})
+		bin, err := buildBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		cmd := exec.Command(bin, "-config", srcCfg, "-mode", "initial-load", "-load-target", target)
+		cmd.Stderr = &log
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("load: %v\n%s", err, log.String())
+		}
+		r := loadRun{took: time.Since(start), srcRSS: srcProc.peakRSS(), dstRSS: dstProc.peakRSS()}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.loadRSS = float64(ru.Maxrss) / 1024
+		}
+		m := regexp.MustCompile(`initial load done.* bytes=(\d+)`).FindStringSubmatch(log.String())
+		if m == nil {
+			t.Fatalf("no byte count in the load's log:\n%s", log.String())
+		}
+		r.bytes, _ = strconv.ParseInt(m[1], 10, 64)
+		srcProc.stop()
+		dstProc.stop()
+		for _, tbl := range tables {
+			a, _ := checksum(srcDB, "public."+tbl)
+			b, _ := checksum(dstDB, "public."+tbl)
+			if a != b {
+				t.Errorf("after load %d, %s differs: source %s, target %s", runs, tbl, a, b)
+			}
+		}
+		return r
+	}
+
+	var pipes, loads []float64
+	var last loadRun
+	for range loadRuns() {
+		pipes = append(pipes, pipe().Seconds())
+		last = teleport()
+		loads = append(loads, last.took.Seconds())
+	}
+	mib := float64(last.bytes) / (1 << 20)
+	tp, pp := mib/median(loads), mib/median(pipes)
+	printBench(t, []benchRow{
+		{fmt.Sprintf("initial load, pgbench scale %d (%.0f MiB of COPY text), MiB/s (ref: psql COPY pipe)", loadScale, mib),
+			fmt.Sprintf("%.1f", tp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", tp/pp)},
+		{"peak RSS during it, MiB: source / target / load command", fmt.Sprintf("%.0f / %.0f / %.0f", last.srcRSS, last.dstRSS, last.loadRSS), "", ""},
 	})
 }

@@ -1,6 +1,7 @@
 package transmitter
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -337,7 +338,13 @@ func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *load
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	readErr := make(chan error, 1)
 	go func() {
-		err := r.CopyTable(ctx, l.snapID, lt.src, &countingWriter{w: pw, lt: lt})
+		// pgconn writes a row at a time: gather them, so the request body
+		// moves in large pieces.
+		bw := bufio.NewWriterSize(&countingWriter{w: pw, lt: lt}, copyWriteBuf)
+		err := r.CopyTable(ctx, l.snapID, lt.src, bw)
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err) // nil: the target sees the end of the rows
 		readErr <- err
 	}()
@@ -358,6 +365,10 @@ func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *load
 	}
 	return nil
 }
+
+// copyWriteBuf is how much COPY text the source side gathers before it
+// goes into the request body.
+const copyWriteBuf = 256 << 10
 
 // countingWriter counts the rows and bytes of COPY text going through it.
 type countingWriter struct {
