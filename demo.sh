@@ -63,8 +63,13 @@ echo "== clusters up: source on 127.0.0.1:$src_pg, target on 127.0.0.1:$dst_pg (
 
 schema='CREATE TABLE accounts (id serial PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0);
         CREATE TABLE transfers (id bigserial PRIMARY KEY, from_id int, to_id int, amount numeric(12,2), at timestamptz DEFAULT now());'
-psql_app "$src_pg" -c "SET search_path = public; $schema"
-echo "== tables created on the source only: Teleport creates them on the target, in schema test"
+psql_app "$src_pg" -c "SET search_path = public; $schema" \
+	-c "INSERT INTO public.accounts (owner, balance) SELECT 'owner ' || i, 1000 FROM generate_series(1, 100) i" \
+	-c "INSERT INTO public.transfers (from_id, to_id, amount, at)
+	    SELECT 1 + i % 100, 1 + (i * 7) % 100, 0, now() - interval '1 year' + i * interval '1 second' FROM generate_series(1, 300000) i" \
+	-c "ANALYZE"
+echo "== tables created and filled on the source only (100 accounts, 300000 old transfers):"
+echo "   Teleport creates them on the target, in schema test, and the initial load copies their rows"
 
 src_http=$(free_port); dst_http=$(free_port)
 cat > "$work/source_config.yml" <<YAML
@@ -123,8 +128,7 @@ for log in target source; do
 done
 echo "== instances up: source API on :$src_http, target API on :$dst_http (logs in $work/*.log)"
 
-echo "== workload for ${DURATION}s on the source: new accounts and transfers, one transaction each"
-psql_app "$src_pg" -c "INSERT INTO public.accounts (owner, balance) SELECT 'owner ' || i, 1000 FROM generate_series(1, 100) i"
+echo "== workload for ${DURATION}s on the source: transfers, one transaction each, while the initial load runs"
 (
 	end=$((SECONDS + DURATION))
 	while [ $SECONDS -lt $end ]; do
@@ -136,6 +140,10 @@ psql_app "$src_pg" -c "INSERT INTO public.accounts (owner, balance) SELECT 'owne
 			COMMIT;" >/dev/null
 	done
 ) & load=$!
+
+echo "== initial load: teleport -config source_config.yml -mode initial-load -load-target my-target"
+./teleport-demo -config "$work/source_config.yml" -mode initial-load -load-target my-target 2>&1 |
+	grep -E 'initial load (begun|copied|done)|level=(WARN|ERROR)|^teleport:' | sed 's/^/   /'
 
 printf '%-7s %-24s %-24s %s\n' "second" "source: transfers, sum" "target: transfers, sum" "lag (s)"
 count_q="SELECT count(*) || ', ' || coalesce(sum(amount), 0) FROM %s.transfers"

@@ -207,6 +207,8 @@ func TestRun_StartupErrors(t *testing.T) {
 		{"bad mode", []string{"-config", good, "-mode", "sideways"}, []string{"-mode", "replication or initial-load"}},
 		{"initial-load without target", []string{"-config", good, "-mode", "initial-load"}, []string{"-load-target"}},
 		{"initial-load of an unknown target", []string{"-config", good, "-mode", "initial-load", "-load-target", "nope"}, []string{"nope", "no such target"}},
+		{"initial-load with no parallelism", []string{"-config", good, "-mode", "initial-load", "-load-target", "x", "-parallel", "0"}, []string{"-parallel 0", "1 to 64"}},
+		{"-overwrite without initial-load", []string{"-config", good, "-overwrite"}, []string{"-overwrite", "only used with -mode initial-load"}},
 		{"stray argument", []string{"-config", good, "extra"}, []string{"extra"}},
 		{"bad log format", []string{"-config", good, "-log-format", "xml"}, []string{"-log-format"}},
 		{"database unreachable", []string{"-config", badDBPath}, []string{"connect to database", name}},

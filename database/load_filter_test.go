@@ -1,0 +1,80 @@
+package database
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestParseTxSnapshot(t *testing.T) {
+	s, err := ParseTxSnapshot("100:110:107,103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Xmin != 100 || s.Xmax != 110 || !slices.Equal(s.Xip, []uint64{103, 107}) {
+		t.Errorf("ParseTxSnapshot = %+v", s)
+	}
+	for _, bad := range []string{"", "1:2", "a:2:", "1:b:", "5:4:", "1:9:x", "1:2:3:4"} {
+		if _, err := ParseTxSnapshot(bad); err == nil {
+			t.Errorf("ParseTxSnapshot(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestTxSnapshotSees(t *testing.T) {
+	s, err := ParseTxSnapshot("100:110:103,107")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for xid, want := range map[uint64]bool{1: true, 99: true, 100: true, 103: false, 105: true, 107: false, 109: true, 110: false, 200: false} {
+		if got := s.Sees(xid); got != want {
+			t.Errorf("Sees(%d) = %v, want %v", xid, got, want)
+		}
+	}
+}
+
+func TestLoadFilter(t *testing.T) {
+	snap, err := ParseTxSnapshot("100:110:105")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id int64, table string, xid uint64, op Op) Event {
+		return Event{ID: id, Schema: "s", Table: table, XID: xid, Op: op}
+	}
+	evs := []Event{
+		ev(1, "loaded", 99, OpInsert),    // in the copy
+		ev(2, "other", 99, OpInsert),     // not loaded
+		ev(3, "loaded", 105, OpUpdate),   // in progress at the snapshot: after the copy
+		ev(4, "loaded", 104, OpDelete),   // committed before: in the copy
+		ev(5, "loaded", 120, OpTruncate), // after
+		{ID: 6, Op: OpSchema},
+	}
+	ids := func(evs []Event) []int64 {
+		var out []int64
+		for _, e := range evs {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+
+	none := LoadFilter{}
+	if got, err := none.Filter(evs); err != nil || !slices.Equal(ids(got), []int64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("no load: Filter = %v, %v, want every event", ids(got), err)
+	}
+	done := LoadFilter{tables: map[[2]string]TxSnapshot{{"s", "loaded"}: snap}}
+	if got, err := done.Filter(evs); err != nil || !slices.Equal(ids(got), []int64{2, 3, 5, 6}) {
+		t.Errorf("finished load: Filter = %v, %v, want 2 3 5 6", ids(got), err)
+	}
+	if _, err := done.Filter([]Event{ev(7, "loaded", 0, OpInsert)}); err == nil {
+		t.Error("an event of a loaded table without xid passed")
+	}
+	underway := LoadFilter{underway: true, tables: done.tables}
+	if got, err := underway.Filter(evs[1:2]); err != nil || len(got) != 1 {
+		t.Errorf("load under way, other table: Filter = %v, %v, want it through", ids(got), err)
+	}
+	for _, e := range []Event{evs[0], evs[5]} {
+		if _, err := underway.Filter([]Event{e}); !errors.Is(err, ErrLoadUnderway) {
+			t.Errorf("load under way, event %d: err = %v, want ErrLoadUnderway", e.ID, err)
+		}
+	}
+}

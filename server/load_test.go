@@ -1,0 +1,120 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server"
+)
+
+// loadRequest sends an initial-load request from a loopback client.
+func loadRequest(h http.Handler, method, path string, q url.Values, body string) *httptest.ResponseRecorder {
+	if q != nil {
+		path += "?" + q.Encode()
+	}
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.RemoteAddr = "127.0.0.1:5000"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func planBody(t *testing.T, run string, overwrite bool, tables ...string) string {
+	t.Helper()
+	p := database.LoadPlan{Source: "src", Run: run, Overwrite: overwrite}
+	for _, tb := range tables {
+		p.Tables = append(p.Tables, database.LoadTable{Schema: "public", Table: tb, EstRows: 2})
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func copyParams(run, table, snapshot string) url.Values {
+	return url.Values{"run": {run}, "schema": {"public"}, "table": {table}, "snapshot": {snapshot}, "column": {"id", "v"}}
+}
+
+func wantAnswer(t *testing.T, rec *httptest.ResponseRecorder, code int, words ...string) {
+	t.Helper()
+	if rec.Code != code {
+		t.Fatalf("status %d, want %d: %s", rec.Code, code, rec.Body)
+	}
+	for _, w := range words {
+		if !strings.Contains(rec.Body.String(), w) {
+			t.Errorf("answer %s lacks %q", rec.Body, w)
+		}
+	}
+}
+
+func TestLoadRoutes(t *testing.T) {
+	srv, db := newTarget(t, "")
+	h := srv.Handler()
+
+	// Malformed requests store nothing.
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, `{"source": "src", "run": "r", "tables": [], "bogus": 1}`), 400, "bogus")
+	wantAnswer(t, loadRequest(h, "POST", "/loads/other", nil, planBody(t, "r1", false, "a")), 400, "src", "other")
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, `{"source": "src", "run": "r", "tables": []}`), 400, "no table")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", url.Values{"run": {"r1"}}, ""), 400, "column")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r1", "a", "12:x:"), ""), 400, "snapshot")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r1", "a", "10:12:"), "1\tx\n"), 409, "no load from src")
+
+	// The tables come through replication: until they are there, wait.
+	rec := loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r1", false, "a", "b"))
+	wantAnswer(t, rec, 503, `\"public\".\"a\"`, "not on this database yet")
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	for _, tb := range []string{"a", "b"} {
+		if _, err := db.Exec(`CREATE TABLE public.` + tb + ` (id int PRIMARY KEY, v text)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`CREATE TABLE public.c (a_id int REFERENCES public.a); INSERT INTO public.b VALUES (9, 'was here')`); err != nil {
+		t.Fatal(err)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r1", false, "a", "b")), 409, `\"public\".\"b\"`, "-overwrite")
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r1", true, "a", "b")), 200, `"resumed":false`)
+	var fks int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'public.c'::regclass`).Scan(&fks); err != nil || fks != 0 {
+		t.Errorf("foreign keys on c during the load = %d (%v), want 0", fks, err)
+	}
+
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r0", "a", "10:12:"), "1\tx\n"), 409, "another initial-load")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r1", "c", "10:12:"), "1\n"), 409, "not a table of the load")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r1", "a", "10:12:"), "1\tx\n2\t"), 500, "unfinished row")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r1", "a", "10:12:11"), "1\tx\n2\t\\N\n3\ttab\\there\n"), 200, `"rows":3`)
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r1"}}, ""), 409, `\"public\".\"b\" not copied yet`)
+
+	var st server.Status
+	rec = loadRequest(h, "GET", "/status", nil, "")
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || len(st.Loads) != 1 {
+		t.Fatalf("status loads: %s (%v)", rec.Body, err)
+	}
+	if l := st.Loads[0]; l.State != "loading" || l.TablesDone != 1 || l.Rows != 3 || len(l.Tables) != 2 || l.Tables[1].State != "waiting" {
+		t.Errorf("status load = %+v, want loading with a done (3 rows) and b waiting", l)
+	}
+
+	// A resumed load keeps what is done; the run that resumed it owns it.
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r2", false, "a", "b")), 200, `"resumed":true`, `"table":"a"`)
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r1", "b", "10:12:"), "1\tx\n"), 409, "now run r2")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r2", "b", "10:12:"), ""), 200, `"rows":0`)
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r2"}}, ""), 200)
+	if err := db.QueryRow(`SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'public.c'::regclass`).Scan(&fks); err != nil || fks != 1 {
+		t.Errorf("foreign keys on c after the load = %d (%v), want 1", fks, err)
+	}
+	var got string
+	if err := db.QueryRow(`SELECT string_agg(id || '=' || coalesce(v, 'NULL'), ' ' ORDER BY id) FROM public.a`).Scan(&got); err != nil || got != "1=x 2=NULL 3=tab\there" {
+		t.Errorf("rows of a = %q (%v)", got, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM public.b`).Scan(&fks); err != nil || fks != 0 {
+		t.Errorf("b after an empty copy has %d rows (%v), want 0", fks, err)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r3", false, "a", "b")), 409, "already holds a load", "-overwrite")
+}

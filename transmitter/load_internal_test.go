@@ -1,0 +1,55 @@
+package transmitter
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pagarme/teleport/database"
+)
+
+func TestLoaderToCopy(t *testing.T) {
+	// a <- b <- c (foreign keys), d alone, e alone; a and d are done.
+	mk := func(oid uint32, name string, bytes int64, peers ...uint32) *loadTable {
+		return &loadTable{
+			src: database.SourceTable{Table: database.Table{OID: oid, Schema: "s", Name: name}, EstBytes: bytes, FKPeers: peers},
+			dst: database.LoadTable{Schema: "t", Table: name},
+		}
+	}
+	l := &loader{tables: []*loadTable{mk(1, "a", 10, 2), mk(2, "b", 30, 1, 3), mk(3, "c", 20, 2), mk(4, "d", 5), mk(5, "e", 40)}}
+	names := func(done ...string) []string {
+		var ds []database.LoadTable
+		for _, d := range done {
+			ds = append(ds, database.LoadTable{Schema: "t", Table: d})
+		}
+		var out []string
+		for _, lt := range l.toCopy(ds) {
+			out = append(out, lt.src.Name)
+		}
+		return out
+	}
+	// c is not done, so a (done, linked through b) is copied again; d is
+	// done and alone; largest first.
+	if got := names("a", "d"); !slices.Equal(got, []string{"e", "b", "c", "a"}) {
+		t.Errorf("toCopy(a, d done) = %v, want e b c a", got)
+	}
+	if got := names("a", "b", "c", "d", "e"); len(got) != 0 {
+		t.Errorf("toCopy(all done) = %v, want none", got)
+	}
+	if got := names(); len(got) != 5 {
+		t.Errorf("toCopy(none done) = %v, want all five", got)
+	}
+}
+
+func TestProgressLeft(t *testing.T) {
+	p := progress{rows: 250, estRows: 1000, elapsed: 10 * time.Second}
+	if left, ok := p.left(); !ok || left != 30*time.Second {
+		t.Errorf("left = %v, %v, want 30s", left, ok)
+	}
+	if _, ok := (progress{estRows: 1000, elapsed: time.Second}).left(); ok {
+		t.Error("left known with no row copied yet")
+	}
+	if _, ok := (progress{rows: 5, elapsed: time.Second}).left(); ok {
+		t.Error("left known with no estimate")
+	}
+}
