@@ -67,7 +67,7 @@ psql_app "$src_pg" -c "SET search_path = public; $schema" \
 	-c "INSERT INTO public.accounts (owner, balance) SELECT 'owner ' || i, 1000 FROM generate_series(1, 100) i" \
 	-c "INSERT INTO public.transfers (from_id, to_id, amount, at)
 	    SELECT 1 + i % 100, 1 + (i * 7) % 100, 0, now() - interval '1 year' + i * interval '1 second' FROM generate_series(1, 300000) i" \
-	-c "ANALYZE"
+	-c "ANALYZE public.accounts, public.transfers"
 echo "== tables created and filled on the source only (100 accounts, 300000 old transfers):"
 echo "   Teleport creates them on the target, in schema test, and the initial load copies their rows"
 
