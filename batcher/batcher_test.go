@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -271,5 +272,36 @@ func TestWorker_SchemaBeforeData(t *testing.T) {
 	}
 	if res := runOnce(t, w); res.Batches != 0 {
 		t.Errorf("pass after = %+v, want nothing: the target has the schema", res)
+	}
+}
+
+// TestWorker_RecordsSkipped checks that an object schema replication leaves
+// out is recorded for /status with its reason, for the target it concerns,
+// and that the rest of the change still goes.
+func TestWorker_RecordsSkipped(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := newWorker(t, db, map[string]string{"pub": "public.*", "oth": "other.*"})
+	runOnce(t, w)
+	exec(t, db, `CREATE TABLE public.kid (extra int) INHERITS (public.a); CREATE TABLE public.fine (id int)`)
+	if _, err := database.InstallCapture(context.Background(), db, func(string, string) bool { return true }, true); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `INSERT INTO public.fine VALUES (1)`)
+	runOnce(t, w)
+	skipped, err := database.SkippedByTarget(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := skipped["pub"]
+	if len(got) != 1 || got[0].Object != `table "public"."kid"` || !strings.Contains(got[0].Reason, "INHERITS") || got[0].FirstSeen.IsZero() {
+		t.Errorf("skipped for pub = %+v, want table public.kid for its inheritance", got)
+	}
+	if len(skipped["oth"]) != 0 {
+		t.Errorf("skipped for oth = %+v, want none: kid is not in its expression", skipped["oth"])
+	}
+	evs := eventsOf(t, db, "pub", 2)
+	if !slices.ContainsFunc(evs, func(e string) bool { return strings.Contains(e, `CREATE TABLE \"public\".\"fine\"`) }) {
+		t.Errorf("batch 2 = %q, want public.fine created regardless", evs)
 	}
 }

@@ -66,11 +66,10 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 	events, rows := database.CountEvents(points)
 	var out []placedDDL
 	changed := false
+	var skipped []database.Unsupported
 	emit := func(before int64, next *database.Snapshot, text string, id int64) {
 		ddl, unsupported := database.Diff(sent, next, ts.scope)
-		for _, u := range unsupported {
-			w.reportUnsupported(target, u)
-		}
+		skipped = append(skipped, unsupported...)
 		if ts.applySchema != "" {
 			ddl.SearchPath = ts.applySchema
 		}
@@ -118,16 +117,24 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 			return nil, 0, 0, err
 		}
 	}
+	for _, u := range skipped {
+		if err := w.reportUnsupported(ctx, tx, target, u); err != nil {
+			return nil, 0, 0, err
+		}
+	}
 	return out, events, rows, nil
 }
 
-// reportUnsupported logs, once per target and object, what the diff left
-// out and why.
-func (w *Worker) reportUnsupported(target string, u database.Unsupported) {
-	key := target + "\x00" + u.Object + "\x00" + u.Reason
-	if w.unsupported[key] {
-		return
+// reportUnsupported records, for /status, what the diff left out for target
+// and why, and logs it once per target and object.
+func (w *Worker) reportUnsupported(ctx context.Context, q database.Querier, target string, u database.Unsupported) error {
+	if err := database.SaveSkipped(ctx, q, target, u); err != nil {
+		return err
 	}
-	w.unsupported[key] = true
-	w.log.Warn("schema change not replicated", "target", target, "object", u.Object, "reason", u.Reason)
+	key := target + "\x00" + u.Object + "\x00" + u.Reason
+	if !w.unsupported[key] {
+		w.unsupported[key] = true
+		w.log.Warn("schema change not replicated", "target", target, "object", u.Object, "reason", u.Reason)
+	}
+	return nil
 }

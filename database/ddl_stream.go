@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lib/pq"
 )
@@ -210,4 +211,41 @@ func batchDDLs(ctx context.Context, q Querier, b Batch) ([]batchDDL, error) {
 		out = append(out, bd)
 	}
 	return out, rows.Err()
+}
+
+// SaveSkipped records, for /status, that target's schema diff left out u.
+func SaveSkipped(ctx context.Context, q Querier, target string, u Unsupported) error {
+	if _, err := q.ExecContext(ctx, query("schema_skipped_save"), target, u.Object, u.Reason); err != nil {
+		return fmt.Errorf("record %s as not replicated to %s: %w", u.Object, target, err)
+	}
+	return nil
+}
+
+// Skipped is an object left out of a target's schema.
+type Skipped struct {
+	Unsupported
+	FirstSeen time.Time // first reported with this reason
+	LastSeen  time.Time // last reported
+}
+
+// SkippedByTarget returns, per target, the objects left out of its schema.
+func SkippedByTarget(ctx context.Context, q Querier) (map[string][]Skipped, error) {
+	rows, err := q.QueryContext(ctx, query("schema_skipped_list"))
+	if err != nil {
+		return nil, fmt.Errorf("read objects not replicated: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]Skipped{}
+	for rows.Next() {
+		var target string
+		var s Skipped
+		if err := rows.Scan(&target, &s.Object, &s.Reason, &s.FirstSeen, &s.LastSeen); err != nil {
+			return nil, fmt.Errorf("read objects not replicated: %w", err)
+		}
+		out[target] = append(out[target], s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read objects not replicated: %w", err)
+	}
+	return out, nil
 }

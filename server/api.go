@@ -63,6 +63,17 @@ type TargetStatus struct {
 	// does, the lag runs from that tick).
 	LagSeconds float64   `json:"lag_seconds"`
 	LastTickAt time.Time `json:"last_tick_at"` // when the batcher last looked for this target's changes
+	// SchemaSkipped lists the objects whose schema changes are not
+	// replicated to this target, and why; never null.
+	SchemaSkipped []SkippedObject `json:"schema_skipped"`
+}
+
+// SkippedObject is an object schema replication leaves out.
+type SkippedObject struct {
+	Object    string    `json:"object"`
+	Reason    string    `json:"reason"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // SourceStatus is one source that sent batches to this instance.

@@ -49,6 +49,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		{"teleport_target_unsent_batches", "Batches cut and not yet stored on the target.", func(t TargetStatus) float64 { return float64(t.UnsentBatches) }},
 		{"teleport_target_pending_events", "Events in the batches not yet stored on the target.", func(t TargetStatus) float64 { return float64(t.PendingEvents) }},
 		{"teleport_target_lag_seconds", "Age, on this source's clock, of the oldest change the target has not applied.", func(t TargetStatus) float64 { return t.LagSeconds }},
+		{"teleport_target_schema_skipped", "Objects whose schema changes are not replicated to the target (see /status).", func(t TargetStatus) float64 { return float64(len(t.SchemaSkipped)) }},
 	}
 	for _, g := range targetGauges {
 		gauge(g.name, g.help)

@@ -57,8 +57,17 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 	if err != nil {
 		return nil, nil, err
 	}
+	skipped, err := database.SkippedByTarget(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, t := range ts {
+		sk := []SkippedObject{}
+		for _, s := range skipped[t.Name] {
+			sk = append(sk, SkippedObject{Object: s.Object, Reason: s.Reason, FirstSeen: s.FirstSeen.UTC(), LastSeen: s.LastSeen.UTC()})
+		}
 		targets = append(targets, TargetStatus{
+			SchemaSkipped: sk,
 			Name:          t.Name,
 			LastSeq:       t.LastSeq,
 			AckedSeq:      t.AckedSeq,
