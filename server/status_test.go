@@ -58,8 +58,8 @@ func TestServer_StatusEmpty(t *testing.T) {
 	t.Parallel()
 	db := migratedDB(t, dbtest.Shared(t))
 	code, body, _ := getStatus(t, newStatusServer(t, db))
-	if code != http.StatusOK || !strings.Contains(body, `"targets":[]`) || !strings.Contains(body, `"sources":[]`) {
-		t.Errorf("GET /status on a fresh database = %d %s, want 200 with \"targets\":[] and \"sources\":[]", code, body)
+	if code != http.StatusOK || !strings.Contains(body, `"targets":[]`) || !strings.Contains(body, `"sources":[]`) || !strings.Contains(body, `"loads":[]`) {
+		t.Errorf("GET /status on a fresh database = %d %s, want 200 with \"targets\":[], \"sources\":[] and \"loads\":[]", code, body)
 	}
 }
 
@@ -164,7 +164,7 @@ func TestServer_StatusReplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := map[string][]string{
-		"targets": {"name", "last_seq", "acked_seq", "applied_seq", "unsent_batches", "pending_events", "lag_seconds", "last_tick_at"},
+		"targets": {"name", "last_seq", "acked_seq", "applied_seq", "unsent_batches", "pending_events", "lag_seconds", "last_tick_at", "schema_skipped"},
 		"sources": {"name", "received_seq", "applied_seq", "applied_at", "held", "held_seq", "error", "error_since", "skip_seq", "lag_seconds"},
 	}
 	for list, want := range keys {
