@@ -170,8 +170,8 @@ func TestE2E_InitialLoadTables(t *testing.T) {
 
 // TestE2E_InitialLoadPgbench loads a pgbench database of scale 20 into an
 // empty target while pgbench writes to the source; the load command is
-// killed twice mid-way and run again, and ends with the same rows on both
-// sides.
+// killed twice mid-way and run again, the target instance restarted during
+// the last run, and it ends with the same rows on both sides.
 func TestE2E_InitialLoadPgbench(t *testing.T) {
 	t.Parallel()
 	p := newLoadPair(t, "", func(_ *sql.DB, c *dbtest.Cluster, name string) {
@@ -219,17 +219,25 @@ func TestE2E_InitialLoadPgbench(t *testing.T) {
 		}
 		return cmd
 	}
+	// copying reports whether a table is being copied, more than rows in.
+	copying := func(l server.LoadStatus, rows int64) bool {
+		return slices.ContainsFunc(l.Tables, func(ts server.LoadTableStatus) bool { return ts.State == "copying" && ts.Rows > rows })
+	}
+	// idle waits until the target has let go of the copies of a killed run.
+	idle := func() {
+		dbtest.WaitFor(t, 30*time.Second, "the target to drop the killed run's copies", func() bool {
+			l, ok := p.loadStatus(t)
+			return !ok || !copying(l, -1)
+		})
+	}
 	// Kill it once early in pgbench_accounts' copy, once further into it
 	// when tables of the first run are done.
 	kills := []func(server.LoadStatus) bool{
-		func(l server.LoadStatus) bool {
-			return slices.ContainsFunc(l.Tables, func(ts server.LoadTableStatus) bool { return ts.State == "copying" && ts.Rows > 100000 })
-		},
-		func(l server.LoadStatus) bool {
-			return l.TablesDone >= 1 && slices.ContainsFunc(l.Tables, func(ts server.LoadTableStatus) bool { return ts.State == "copying" && ts.Rows > 1000000 })
-		},
+		func(l server.LoadStatus) bool { return copying(l, 100000) },
+		func(l server.LoadStatus) bool { return l.TablesDone >= 1 && copying(l, 1000000) },
 	}
 	for i, when := range kills {
+		idle()
 		cmd := start()
 		dbtest.WaitFor(t, 2*time.Minute, fmt.Sprintf("load run %d mid-way", i+1), func() bool {
 			l, ok := p.loadStatus(t)
@@ -240,7 +248,18 @@ func TestE2E_InitialLoadPgbench(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
+	// The last run goes through a restart of the target instance: the
+	// table it was copying fails and is copied again.
+	idle()
 	cmd := start()
+	dbtest.WaitFor(t, 2*time.Minute, "load run 3 copying", func() bool {
+		l, ok := p.loadStatus(t)
+		return ok && copying(l, 100000)
+	})
+	if err := p.stopDst(); err != nil {
+		t.Fatal(err)
+	}
+	p.startDst(t)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("last load run: %v\n%s", err, mustRead(t, logPath))
 	}
@@ -255,6 +274,9 @@ func TestE2E_InitialLoadPgbench(t *testing.T) {
 	log := mustRead(t, logPath)
 	if n := strings.Count(log, "resuming initial load"); n != 2 {
 		t.Errorf("load log says it resumed %d times, want 2:\n%s", n, log)
+	}
+	if !strings.Contains(log, "table copy failed, trying again") {
+		t.Errorf("load log does not show the copy cut by the target's restart tried again:\n%s", log)
 	}
 }
 
