@@ -2,6 +2,7 @@ package transmitter
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,14 @@ func TestProgressLeft(t *testing.T) {
 	}
 	if _, ok := (progress{rows: 5, elapsed: time.Second}).left(); ok {
 		t.Error("left known with no estimate")
+	}
+}
+
+func TestDrawLine(t *testing.T) {
+	var b strings.Builder
+	drawLine(&b, "my-target", progress{tablesDone: 1, tables: 2, rows: 500, estRows: 1000, bytes: 3 << 20, elapsed: 2 * time.Second})
+	want := "\r\033[Kloading my-target: 1/2 tables, 500 of ~1000 rows, 3.0 MiB, 1.5 MiB/s, 2s left"
+	if b.String() != want {
+		t.Errorf("drawLine = %q, want %q", b.String(), want)
 	}
 }
