@@ -114,6 +114,7 @@ func TestE2E_InitialLoadTables(t *testing.T) {
 	// update is a conflict until the load brings the rows.
 	execSQL(t, p.srcDB, `UPDATE public.parent SET name = 'before load' WHERE id = 1`)
 	execSQL(t, p.srcDB, `INSERT INTO public.nopk VALUES (-1, 'before load')`)
+	execSQL(t, p.srcDB, `INSERT INTO public.measure_2024 VALUES ('2024-03-01', -5)`) // to a partition directly
 
 	log, err := p.runLoad(t, "-parallel", "3")
 	if err != nil {
@@ -129,6 +130,7 @@ func TestE2E_InitialLoadTables(t *testing.T) {
 	execSQL(t, p.srcDB, `DELETE FROM public.parent WHERE id = 3`)
 	execSQL(t, p.srcDB, `INSERT INTO public.nopk VALUES (-2, 'after load')`)
 	execSQL(t, p.srcDB, `UPDATE public.blobs SET t = t || 'x' WHERE id = 4`)
+	execSQL(t, p.srcDB, `INSERT INTO public.measure_2023 VALUES ('2023-02-02', -6); UPDATE public.measure_2024 SET v = -7 WHERE v = -5`)
 	p.waitSame(t, 60*time.Second, loadTables...)
 	if got := countFKs(t, p.dstDB, "test"); got != 1 {
 		t.Errorf("target has %d foreign keys after the load, want 1 (child -> parent)", got)

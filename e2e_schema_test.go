@@ -70,6 +70,10 @@ var schemaSteps = []schemaStep{
 		CREATE TABLE log_2026 PARTITION OF log FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 		CREATE TABLE log_old PARTITION OF log DEFAULT`,
 		`INSERT INTO log VALUES (1, '2026-05-01', 'a'), (2, '2020-01-01', 'b')`, []string{"log", "log_2026", "log_old"}},
+	{"writes addressed to partitions", `SELECT 1`,
+		`INSERT INTO log_2026 VALUES (3, '2026-07-01', 'direct'), (4, '2026-08-01', 'direct');
+		 UPDATE log_old SET v = 'direct update' WHERE id = 2; DELETE FROM log_2026 WHERE id = 1`,
+		[]string{"log", "log_2026", "log_old"}},
 }
 
 // TestE2E_SchemaMigrations runs a migration history on the source while

@@ -47,14 +47,17 @@ type CaptureResult struct {
 // triggers' lock keeps writers out until it commits, so every row is either
 // in those events or captured by the triggers, never both, never neither.
 // The ddlwatcher backfills the tables that appear while the instance runs;
-// at start-up, rows already there are the initial load's.
+// at start-up, rows already there are the initial load's. Partitions get
+// triggers of their own, for statements addressed to them, and are never
+// backfilled: rows routed through their parent are its events.
 func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table string) bool, backfill bool) (CaptureResult, error) {
 	var res CaptureResult
 	type candidate struct {
 		Table
-		owned    bool
-		existing []string
-		refs     []int64 // tables its foreign keys reference
+		partition bool
+		owned     bool
+		existing  []string
+		refs      []int64 // tables its foreign keys reference
 	}
 	rows, err := db.QueryContext(ctx, query("capture_tables"))
 	if err != nil {
@@ -63,7 +66,7 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 	var cands []candidate
 	for rows.Next() {
 		var c candidate
-		if err := rows.Scan(&c.OID, &c.Schema, &c.Name, &c.owned, pq.Array(&c.existing), pq.Array(&c.refs)); err != nil {
+		if err := rows.Scan(&c.OID, &c.Schema, &c.Name, &c.partition, &c.owned, pq.Array(&c.existing), pq.Array(&c.refs)); err != nil {
 			rows.Close()
 			return res, fmt.Errorf("list tables to capture: %w", err)
 		}
@@ -133,7 +136,9 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 					return err
 				}
 			}
-			if !backfill || len(missing) < len(captureTriggers) {
+			// A partition's rows written through its parent were captured
+			// there: backfilling it would record them twice.
+			if !backfill || c.partition || len(missing) < len(captureTriggers) {
 				return nil
 			}
 			q := strings.ReplaceAll(query("capture_backfill"), "teleport.backfill_source", c.Table.String())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,10 @@ type LoadTable struct {
 	Table    string `json:"table"`
 	EstRows  int64  `json:"est_rows"`  // the source's estimate, for progress
 	EstBytes int64  `json:"est_bytes"` // the source's on-disk size
+	// Partitions are a partitioned table's partitions, every level, as
+	// [schema, table]: loaded with it, their events are judged by its
+	// snapshot.
+	Partitions [][2]string `json:"partitions,omitempty"`
 }
 
 func (t LoadTable) String() string { return QuoteQualified(t.Schema, t.Table) }
@@ -183,10 +188,17 @@ func saveLoadTables(ctx context.Context, tx *sql.Tx, plan LoadPlan) error {
 	tables := make([]string, len(plan.Tables))
 	for i, t := range plan.Tables {
 		schemas[i], tables[i] = t.Schema, t.Table
-		if _, err := tx.ExecContext(ctx, `INSERT INTO teleport.load_table (source, schema_name, table_name, est_rows, est_bytes)
-			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (source, schema_name, table_name) DO UPDATE SET est_rows = $4, est_bytes = $5`,
-			plan.Source, t.Schema, t.Table, t.EstRows, t.EstBytes); err != nil {
+		if t.Partitions == nil {
+			t.Partitions = [][2]string{} // stored as [], not null
+		}
+		parts, err := json.Marshal(t.Partitions)
+		if err != nil {
+			return fmt.Errorf("record table %s of the load: %w", t, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO teleport.load_table (source, schema_name, table_name, est_rows, est_bytes, partitions)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (source, schema_name, table_name) DO UPDATE SET est_rows = $4, est_bytes = $5, partitions = $6`,
+			plan.Source, t.Schema, t.Table, t.EstRows, t.EstBytes, string(parts)); err != nil {
 			return fmt.Errorf("record table %s of the load: %w", t, err)
 		}
 	}
@@ -219,8 +231,12 @@ func LoadTables(ctx context.Context, q Querier, source string) ([]LoadTableState
 		var t LoadTableState
 		var snap sql.NullString
 		var done sql.NullTime
-		if err := rows.Scan(&t.Schema, &t.Table, &t.EstRows, &t.EstBytes, &snap, &t.Rows, &t.Bytes, &done); err != nil {
+		var parts string
+		if err := rows.Scan(&t.Schema, &t.Table, &t.EstRows, &t.EstBytes, &snap, &t.Rows, &t.Bytes, &done, &parts); err != nil {
 			return nil, fmt.Errorf("read load tables of %s: %w", source, err)
+		}
+		if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
+			return nil, fmt.Errorf("read load tables of %s: partitions of %s: %w", source, t, err)
 		}
 		t.Snapshot, t.DoneAt = snap.String, done.Time
 		out = append(out, t)

@@ -98,6 +98,9 @@ func ReadLoadFilter(ctx context.Context, q Querier, source string) (LoadFilter, 
 			}
 		}
 		f.tables[[2]string{t.Schema, t.Table}] = snap
+		for _, part := range t.Partitions {
+			f.tables[part] = snap
+		}
 	}
 	return f, nil
 }

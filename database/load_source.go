@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +22,9 @@ type SourceTable struct {
 	Partitioned bool
 	Columns     []string // what COPY reads, in order: every column but generated ones
 	EstRows     int64
-	EstBytes    int64    // on disk, its partitions' included
-	FKPeers     []uint32 // tables it shares a foreign key with, either way
+	EstBytes    int64       // on disk, its partitions' included
+	Partitions  [][2]string // schema and name of its partitions, every level
+	FKPeers     []uint32    // tables it shares a foreign key with, either way
 }
 
 // LoadSourceTables returns the tables for which match returns true, with
@@ -36,10 +38,13 @@ func LoadSourceTables(ctx context.Context, q Querier, match func(schema, table s
 	var out []SourceTable
 	for rows.Next() {
 		var t SourceTable
-		var kind string
+		var kind, parts string
 		var peers []int64
-		if err := rows.Scan(&t.OID, &t.Schema, &t.Name, &kind, pq.Array(&t.Columns), &t.EstRows, &t.EstBytes, pq.Array(&peers)); err != nil {
+		if err := rows.Scan(&t.OID, &t.Schema, &t.Name, &kind, pq.Array(&t.Columns), &t.EstRows, &t.EstBytes, &parts, pq.Array(&peers)); err != nil {
 			return nil, fmt.Errorf("list tables to load: %w", err)
+		}
+		if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
+			return nil, fmt.Errorf("list tables to load: partitions of %s: %w", t.Table, err)
 		}
 		if !match(t.Schema, t.Name) {
 			continue

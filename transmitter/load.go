@@ -3,6 +3,7 @@ package transmitter
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -90,7 +91,10 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	}
 	plan := database.LoadPlan{Source: l.source, Run: l.run, Overwrite: opts.Overwrite}
 	for _, st := range tables {
-		lt := database.LoadTable{Schema: cmpOr(t.ApplySchema, st.Schema), Table: st.Name, EstRows: st.EstRows, EstBytes: st.EstBytes}
+		lt := database.LoadTable{Schema: cmp.Or(t.ApplySchema, st.Schema), Table: st.Name, EstRows: st.EstRows, EstBytes: st.EstBytes}
+		for _, part := range st.Partitions {
+			lt.Partitions = append(lt.Partitions, [2]string{cmp.Or(t.ApplySchema, part[0]), part[1]})
+		}
 		plan.Tables = append(plan.Tables, lt)
 		l.tables = append(l.tables, &loadTable{src: st, dst: lt})
 	}
@@ -161,13 +165,6 @@ func newRunID() (string, error) {
 		return "", fmt.Errorf("pick a run id: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // retryEvery is the wait between attempts of a request that may succeed

@@ -1,8 +1,10 @@
--- Every user table (partitioned parents included, partitions excluded: their
--- parent's triggers see their rows), with whether the role owns it, which
--- capture triggers it already has, and the tables its foreign keys
--- reference.
-SELECT c.oid, n.nspname::text, c.relname::text,
+-- Every user table, partitioned tables and their partitions included (a
+-- statement on a partitioned table fires its own statement triggers only,
+-- its transition tables holding the rows of every partition; a statement
+-- addressed to a partition fires the partition's), with whether it is a
+-- partition, whether the role owns it, which capture triggers it already
+-- has, and the tables its foreign keys reference.
+SELECT c.oid, n.nspname::text, c.relname::text, c.relispartition,
        pg_catalog.pg_has_role(c.relowner, 'USAGE'),
        coalesce(array_agg(t.tgname::text) FILTER (WHERE t.tgname IS NOT NULL), '{}'),
        ARRAY(SELECT DISTINCT f.confrelid::bigint FROM pg_catalog.pg_constraint f
@@ -10,7 +12,7 @@ SELECT c.oid, n.nspname::text, c.relname::text,
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname LIKE 'teleport\_capture\_%'
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+WHERE c.relkind IN ('r', 'p')
   AND n.nspname NOT IN ('teleport', 'pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_(toast|temp_)'
 GROUP BY c.oid, n.nspname, c.relname

@@ -1,7 +1,8 @@
 -- Every user table an initial load may copy (as capture_tables.sql: partitioned
 -- parents, not their partitions), with its kind, the columns COPY reads
 -- (generated ones are computed again on the target), the estimated rows and
--- on-disk size of its leaves, and the tables it shares a foreign key with.
+-- on-disk size of its leaves, its partitions at every level, and the tables
+-- it shares a foreign key with.
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
@@ -11,6 +12,11 @@ SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
         WHERE p.isleaf),
        (SELECT coalesce(sum(pg_catalog.pg_table_size(p.relid)), 0)::bigint
         FROM pg_catalog.pg_partition_tree(c.oid) p WHERE p.isleaf),
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(pn.nspname, pc.relname) ORDER BY pn.nspname, pc.relname), '[]')
+        FROM pg_catalog.pg_partition_tree(c.oid) p
+        JOIN pg_catalog.pg_class pc ON pc.oid = p.relid
+        JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+        WHERE p.relid <> c.oid)::text,
        ARRAY(SELECT f.confrelid::bigint FROM pg_catalog.pg_constraint f
              WHERE f.conrelid = c.oid AND f.contype = 'f'
              UNION
