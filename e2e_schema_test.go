@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pagarme/teleport/database/dbtest"
 )
 
 // schemaStep is one migration run on the source, then the row changes an
@@ -197,4 +203,54 @@ func TestE2E_ShopSchema(t *testing.T) {
 		COMMIT`)
 	p.waitSchema(t, 30*time.Second, "test", "shop schema")
 	p.waitSame(t, 30*time.Second, `"Kunde"`, "product", "orders", "orders_2025", "orders_2026", "order_line")
+}
+
+// TestE2E_EventTriggers runs the source instance as a superuser with
+// use_event_triggers and a ddlwatcher that would not pass for ten minutes:
+// schema changes no row reveals (a function, a view) reach the target
+// anyway, each in the stream where it was committed. As the unprivileged
+// role, the same setting stops the instance saying what to do.
+func TestE2E_EventTriggers(t *testing.T) {
+	t.Parallel()
+	setPasswordEnv(t)
+	p := &pair{src: dbtest.Start(t), dst: dbtest.Start(t), applySchema: "test"}
+	p.srcDB, p.srcName = p.src.NewDB(t)
+	p.dstDB, p.dstName = p.dst.NewDB(t)
+	execSQL(t, p.srcDB, `CREATE TABLE public.t (id int PRIMARY KEY, v text)`)
+	p.src.CreateRole(t, "teleport_su", dbtest.RolePassword, "SUPERUSER")
+	p.srcPort, p.dstPort = freePort(t), freePort(t)
+	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n    apply_schema: \"test\"\n", p.dstPort)
+	slowWatcher := "use_event_triggers: true\n"
+	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
+
+	unprivileged := writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target, extra: slowWatcher})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a start that succeeds runs until then
+	defer cancel()
+	err := run(ctx, []string{"-config", unprivileged}, os.Stdout, testWriter{t})
+	if err == nil || !strings.Contains(err.Error(), "use_event_triggers") || !strings.Contains(err.Error(), "superuser") {
+		t.Fatalf("start as %s with use_event_triggers = %v, want a refusal naming the setting and the privilege", dbtest.Role, err)
+	}
+
+	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target, user: "teleport_su", extra: slowWatcher})
+	crashEditConfig(t, p.srcCfg, func(s string) string { return strings.Replace(s, "ddlwatcher: 5000", "ddlwatcher: 600000", 1) })
+	p.startDst(t)
+	p.startSrc(t)
+	p.waitSchema(t, 30*time.Second, "test", "first sync")
+	steps := []struct{ name, ddl string }{
+		{"function", `CREATE FUNCTION public.twice(i int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT i * 2'`},
+		{"view", `CREATE VIEW public.doubled AS SELECT id, public.twice(id) AS d FROM public.t`},
+		{"function replaced", `CREATE OR REPLACE FUNCTION public.twice(i int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT i + i'`},
+	}
+	for _, s := range steps {
+		execSQL(t, p.srcDB, s.ddl)
+		p.waitSchema(t, 30*time.Second, "test", s.name)
+	}
+	// A temporary table changes nothing replicated: no snapshot is written.
+	var before, after int64
+	execSQLScan(t, p.srcDB, `SELECT event_id FROM teleport.ddl_state`, &before)
+	execSQL(t, p.srcDB, `CREATE TEMP TABLE scratch (x int)`)
+	execSQLScan(t, p.srcDB, `SELECT event_id FROM teleport.ddl_state`, &after)
+	if after != before {
+		t.Errorf("a temporary table wrote snapshot event %d (the last was %d)", after, before)
+	}
 }

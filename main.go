@@ -238,6 +238,12 @@ func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog
 		return nil, err
 	}
 	log.Info("capturing changes", "tables", len(res.Captured), "triggers_installed_on", len(res.Installed))
+	if err := database.SetEventTriggers(ctx, db, cfg.UseEventTriggers, batcher.SnapshotSchema(cfg)); err != nil {
+		return nil, err
+	}
+	if cfg.UseEventTriggers {
+		log.Info("schema changes are captured by event trigger as they commit; the ddlwatcher still installs capture on new tables")
+	}
 	iv := cfg.ProcessingIntervals
 	send, err := transmitter.New(db, cfg.Database.Name, cfg.Targets, iv.Transmitter.Duration(), log)
 	if err != nil {

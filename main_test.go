@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,8 @@ type instance struct {
 	port    int
 	token   string
 	targets string // YAML of the targets section, indented, or ""
+	user    string // the role to connect as; "" is dbtest.Role
+	extra   string // top-level YAML lines, or ""
 }
 
 // writeConfig writes an upstream-style config file for inst and returns its path.
@@ -65,7 +68,8 @@ database:
 server:
   hostname: "127.0.0.1"
   port: %d
-`, inst.name, inst.dbname, inst.c.Host, dbtest.Role, inst.c.Port, inst.port)
+`, inst.name, inst.dbname, inst.c.Host, cmp.Or(inst.user, dbtest.Role), inst.c.Port, inst.port)
+	b.WriteString(inst.extra)
 	if inst.token != "" {
 		fmt.Fprintf(&b, "  auth_token: %q\n", inst.token)
 	}
