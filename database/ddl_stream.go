@@ -34,6 +34,12 @@ func WriteSnapshot(ctx context.Context, db *sql.DB, searchPath string) (Snapshot
 		if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, ddlLockKey); err != nil {
 			return err
 		}
+		// A DDL transaction holding a lock the snapshot needs may itself be
+		// waiting for the advisory lock (use_event_triggers): give way to it
+		// rather than deadlock, and try again on the next pass.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '500ms'`); err != nil {
+			return err
+		}
 		snap, text, hash, err := TakeSnapshot(ctx, tx, searchPath)
 		if err != nil {
 			return err
