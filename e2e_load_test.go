@@ -57,15 +57,7 @@ func newLoadPair(t *testing.T, applySchema string, setup func(db *sql.DB, c *dbt
 	p.srcDB, p.srcName = p.src.NewDB(t)
 	p.dstDB, p.dstName = p.dst.NewDB(t)
 	setup(p.srcDB, p.src, p.srcName)
-	p.srcPort, p.dstPort = freePort(t), freePort(t)
-	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", p.dstPort)
-	if applySchema != "" {
-		target += fmt.Sprintf("    apply_schema: %q\n", applySchema)
-	}
-	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
-	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target})
-	p.startDst(t)
-	p.startSrc(t)
+	p.start(t)
 	return p
 }
 

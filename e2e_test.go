@@ -41,16 +41,23 @@ func newPair(t *testing.T, applySchema, schemaSQL string) *pair {
 		execSQL(t, p.dstDB, "CREATE SCHEMA "+applySchema)
 	}
 	execSQL(t, p.dstDB, "BEGIN; SET LOCAL search_path = "+dstSchema+"; "+schemaSQL+"; COMMIT")
+	p.start(t)
+	return p
+}
+
+// start writes both configs, the source sending public.* to the target
+// (into applySchema when set), and starts both instances.
+func (p *pair) start(t *testing.T) {
+	t.Helper()
 	p.srcPort, p.dstPort = freePort(t), freePort(t)
 	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", p.dstPort)
-	if applySchema != "" {
-		target += fmt.Sprintf("    apply_schema: %q\n", applySchema)
+	if p.applySchema != "" {
+		target += fmt.Sprintf("    apply_schema: %q\n", p.applySchema)
 	}
 	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
 	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target})
 	p.startDst(t)
 	p.startSrc(t)
-	return p
 }
 
 func (p *pair) startSrc(t *testing.T) {
