@@ -110,32 +110,47 @@ func (f LoadFilter) Underway() bool { return f.underway }
 
 // Filter returns evs without the events a loaded table's copy already holds.
 // While the load is under way, an event on one of its tables or a schema
-// change is ErrLoadUnderway, naming the table.
+// change is ErrLoadUnderway, naming the table. When it drops nothing it
+// returns evs itself, so the apply path copies a chunk only when it must.
 func (f LoadFilter) Filter(evs []Event) ([]Event, error) {
 	if f.tables == nil {
 		return evs, nil
 	}
-	out := make([]Event, 0, len(evs))
-	for _, e := range evs {
-		if e.Op == OpSchema {
-			if f.underway {
-				return nil, fmt.Errorf("%w to finish before changing the schema", ErrLoadUnderway)
-			}
-			out = append(out, e)
-			continue
-		}
-		snap, ok := f.tables[[2]string{e.Schema, e.Table}]
+	var out []Event // nil until an event is dropped
+	for i, e := range evs {
+		keep, err := f.keep(e)
 		switch {
-		case !ok:
-			out = append(out, e)
-		case f.underway:
-			return nil, fmt.Errorf("%w of %s to finish", ErrLoadUnderway, QuoteQualified(e.Schema, e.Table))
-		case e.XID == 0:
-			return nil, fmt.Errorf("event %d on loaded table %s carries no transaction id: "+
-				"the source runs an older teleport; upgrade it", e.ID, QuoteQualified(e.Schema, e.Table))
-		case !snap.Sees(e.XID):
+		case err != nil:
+			return nil, err
+		case !keep && out == nil:
+			out = append(make([]Event, 0, len(evs)-1), evs[:i]...)
+		case keep && out != nil:
 			out = append(out, e)
 		}
 	}
+	if out == nil {
+		return evs, nil
+	}
 	return out, nil
+}
+
+// keep says whether e is applied: not a loaded table's, or not seen by its copy.
+func (f LoadFilter) keep(e Event) (bool, error) {
+	if e.Op == OpSchema {
+		if f.underway {
+			return false, fmt.Errorf("%w to finish before changing the schema", ErrLoadUnderway)
+		}
+		return true, nil
+	}
+	snap, ok := f.tables[[2]string{e.Schema, e.Table}]
+	switch {
+	case !ok:
+		return true, nil
+	case f.underway:
+		return false, fmt.Errorf("%w of %s to finish", ErrLoadUnderway, QuoteQualified(e.Schema, e.Table))
+	case e.XID == 0:
+		return false, fmt.Errorf("event %d on loaded table %s carries no transaction id: "+
+			"the source runs an older teleport; upgrade it", e.ID, QuoteQualified(e.Schema, e.Table))
+	}
+	return !snap.Sees(e.XID), nil
 }
