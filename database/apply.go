@@ -1,7 +1,6 @@
 package database
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -250,46 +249,18 @@ func (t *applyTable) columnsFor(keys []string) ([]applyColumn, error) {
 // firstRowKeys returns the column names of the event's first row: every row
 // of one event has the same (row_to_json of one table).
 func firstRowKeys(op Op, data json.RawMessage) ([]string, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	expect := func(d json.Delim) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("read data: %w", err)
-		}
-		if tok != d {
-			return fmt.Errorf("read data: found %v where %v was expected", tok, d)
-		}
-		return nil
-	}
-	if err := expect('['); err != nil {
-		return nil, err
-	}
-	if !dec.More() {
-		return nil, errors.New("read data: no rows")
+	row, err := firstElem(data)
+	if err != nil {
+		return nil, fmt.Errorf("read data: %w", err)
 	}
 	if op == OpUpdate {
-		if err := expect('['); err != nil {
-			return nil, err
+		if row, _, err = updatePair(row); err != nil {
+			return nil, fmt.Errorf("read data: %w", err)
 		}
-	}
-	if err := expect('{'); err != nil {
-		return nil, err
 	}
 	var keys []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("read data: %w", err)
-		}
-		k, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("read data: found %v where a column name was expected", tok)
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil, fmt.Errorf("read data: %w", err)
-		}
-		keys = append(keys, k)
+	if err := objectMembers(row, func(name, _ []byte) { keys = append(keys, string(name)) }); err != nil {
+		return nil, fmt.Errorf("read data: %w", err)
 	}
 	return keys, nil
 }

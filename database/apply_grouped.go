@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -126,36 +125,28 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 // touches adds to seen the primary keys e's rows have, before and after,
 // and reports false, adding nothing, when one of them is there already.
 func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
-	var rows []json.RawMessage
-	if err := json.Unmarshal(e.Data, &rows); err != nil {
-		return false, fmt.Errorf("event %d: read data: %w", e.ID, err)
-	}
 	var keys []string
-	add := func(row json.RawMessage) error {
-		k, err := rowKey(row, pk)
-		if err != nil {
-			return fmt.Errorf("event %d: %w", e.ID, err)
+	var err error
+	add := func(row []byte) bool {
+		var k string
+		if k, err = rowKey(row, pk); err != nil {
+			return false
 		}
 		keys = append(keys, k)
-		return nil
+		return true
 	}
-	for _, r := range rows {
+	serr := arrayElems(e.Data, func(r []byte) bool {
 		if e.Op != OpUpdate {
-			if err := add(r); err != nil {
-				return false, err
-			}
-			continue
+			return add(r)
 		}
-		var pair [2]json.RawMessage
-		if err := json.Unmarshal(r, &pair); err != nil {
-			return false, fmt.Errorf("event %d: read row pair: %w", e.ID, err)
+		var old, new []byte
+		if old, new, err = updatePair(r); err != nil {
+			return false
 		}
-		if err := add(pair[0]); err != nil {
-			return false, err
-		}
-		if err := add(pair[1]); err != nil {
-			return false, err
-		}
+		return add(old) && add(new)
+	})
+	if err = errors.Join(serr, err); err != nil {
+		return false, fmt.Errorf("event %d: read data: %w", e.ID, err)
 	}
 	for _, k := range keys {
 		if seen[k] {
@@ -170,14 +161,26 @@ func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
 
 // rowKey returns the primary key values of a row, as the JSON text of each,
 // which is the same for the same value.
-func rowKey(row json.RawMessage, pk []string) (string, error) {
-	var cols map[string]json.RawMessage
-	if err := json.Unmarshal(row, &cols); err != nil {
+func rowKey(row []byte, pk []string) (string, error) {
+	vals := make([][]byte, len(pk))
+	err := objectMembers(row, func(name, value []byte) {
+		for i, c := range pk {
+			if string(name) == c {
+				vals[i] = value
+			}
+		}
+	})
+	if err != nil {
 		return "", fmt.Errorf("read row: %w", err)
 	}
+	n := 0
+	for _, v := range vals {
+		n += len(v) + 1
+	}
 	var k strings.Builder
-	for _, c := range pk {
-		k.Write(cols[c])
+	k.Grow(n)
+	for _, v := range vals {
+		k.Write(v)
 		k.WriteByte(0)
 	}
 	return k.String(), nil
@@ -193,12 +196,19 @@ var errCompact = errors.New("updates cannot be folded")
 // key through key changes. The final state is the same; the rows in between
 // are never seen, as the run applies inside one transaction.
 func compactUpdates(evs []Event, pk []string) (Event, error) {
-	var pairs [][2]json.RawMessage
+	var pairs [][2][]byte
 	at := map[string]int{} // a row's current key -> its pair
 	olds := map[string]bool{}
 	for _, e := range evs {
-		var rows [][2]json.RawMessage
-		if err := json.Unmarshal(e.Data, &rows); err != nil {
+		var rows [][2][]byte
+		var perr error
+		err := arrayElems(e.Data, func(r []byte) bool {
+			var old, new []byte
+			old, new, perr = updatePair(r)
+			rows = append(rows, [2][]byte{old, new})
+			return perr == nil
+		})
+		if err = errors.Join(err, perr); err != nil {
 			return Event{}, fmt.Errorf("event %d: read data: %w", e.ID, err)
 		}
 		// One statement's rows may move keys onto each other's: resolve

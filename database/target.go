@@ -5,9 +5,9 @@ import (
 	"compress/gzip"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -91,13 +91,15 @@ func ChunkEvents(ctx context.Context, q Querier, source string, seq int64, chunk
 	if err != nil {
 		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
 	}
-	var c struct {
-		Events []Event `json:"events"`
-	}
-	if err := json.NewDecoder(zr).Decode(&c); err != nil {
+	js, err := io.ReadAll(zr)
+	if err != nil {
 		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
 	}
-	return c.Events, nil
+	evs, err := decodeStoredEvents(js)
+	if err != nil {
+		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
+	}
+	return evs, nil
 }
 
 // LockSource locks source's row until the transaction ends, so two appliers

@@ -1,4 +1,5 @@
 -- Events of transactions that ended before the horizon's snapshot: every
--- target has stored them (or never takes them). A chunk at a time.
+-- target has stored them (or never takes them). A chunk at a time, found
+-- through the xid index and deleted by their row addresses.
 DELETE FROM teleport.event
-WHERE id IN (SELECT id FROM teleport.event WHERE xid < $1::text::xid8 LIMIT $2)
+WHERE ctid = ANY (ARRAY(SELECT ctid FROM teleport.event WHERE xid < $1::text::xid8 LIMIT $2))

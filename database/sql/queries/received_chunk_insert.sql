@@ -1,8 +1,13 @@
 -- Stores one received chunk, creating its source's row on first contact. A
 -- chunk already stored, or one of a batch already applied (its chunks may be
--- vacuumed by now), is left alone: a resend changes nothing.
+-- vacuumed by now), is left alone: a resend changes nothing. The source row
+-- is inserted only when it is not there: an INSERT that meets it waits for
+-- the transaction applying that source, which updates the row, and storing
+-- must not wait for applying.
 WITH new_source AS (
-    INSERT INTO teleport.source (name) VALUES ($1) ON CONFLICT (name) DO NOTHING
+    INSERT INTO teleport.source (name)
+    SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM teleport.source WHERE name = $1)
+    ON CONFLICT (name) DO NOTHING
 )
 INSERT INTO teleport.received_chunk (source, seq, chunk, last, events, nrows, tick_time, body)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8

@@ -1,0 +1,273 @@
+package database
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// The apply path reads only the outline of an event's rows: the elements of
+// its arrays, the names of a row's columns and the text of its key values.
+// encoding/json validates and copies every value to get there, and on an
+// OLTP backlog that cost as much CPU as applying the rows. These functions
+// walk the text without decoding it. The values themselves are parsed by
+// PostgreSQL when the rows are applied, which rejects malformed JSON; here
+// malformed input gives an error, never a panic.
+
+var errJSONEnd = errors.New("unexpected end of JSON")
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the end of the string starting at b[i], a quote.
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errJSONEnd
+}
+
+// skipValue returns the end of the value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errJSONEnd
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				j, err := skipString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = j
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, nil
+				}
+			}
+			i++
+		}
+		return 0, errJSONEnd
+	case ',', ':', '}', ']':
+		return 0, fmt.Errorf("JSON: found %q where a value was expected", b[i])
+	default: // number, true, false, null
+		j := i
+	scan:
+		for ; j < len(b); j++ {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				break scan
+			}
+		}
+		return j, nil
+	}
+}
+
+// arrayElems calls fn with the text of each element of the array b, in
+// order, until fn returns false.
+func arrayElems(b []byte, fn func(elem []byte) bool) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return errors.New("JSON: not an array")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return nil
+	}
+	for {
+		j, err := skipValue(b, i)
+		if err != nil {
+			return err
+		}
+		if !fn(b[i:j]) {
+			return nil
+		}
+		i = skipSpace(b, j)
+		if i >= len(b) {
+			return errJSONEnd
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return nil
+		default:
+			return fmt.Errorf("JSON: found %q after an array element", b[i])
+		}
+	}
+}
+
+// firstElem returns the text of the first element of the array b.
+func firstElem(b []byte) ([]byte, error) {
+	var first []byte
+	if err := arrayElems(b, func(e []byte) bool { first = e; return false }); err != nil {
+		return nil, err
+	}
+	if first == nil {
+		return nil, errors.New("JSON: empty array")
+	}
+	return first, nil
+}
+
+// objectMembers calls fn with the name, unescaped, and the value's text of
+// each member of the object b, in order.
+func objectMembers(b []byte, fn func(name, value []byte)) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errors.New("JSON: not an object")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return errors.New("JSON: expected a member name")
+		}
+		j, err := skipString(b, i)
+		if err != nil {
+			return err
+		}
+		name := b[i+1 : j-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(b[i:j], &s); err != nil {
+				return fmt.Errorf("JSON: member name: %w", err)
+			}
+			name = []byte(s)
+		}
+		i = skipSpace(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return errors.New("JSON: expected ':' after a member name")
+		}
+		i = skipSpace(b, i+1)
+		j, err = skipValue(b, i)
+		if err != nil {
+			return err
+		}
+		fn(name, b[i:j])
+		i = skipSpace(b, j)
+		if i >= len(b) {
+			return errJSONEnd
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return nil
+		default:
+			return fmt.Errorf("JSON: found %q after an object member", b[i])
+		}
+	}
+}
+
+// updatePair splits an update's [old, new] pair.
+func updatePair(b []byte) (old, new []byte, err error) {
+	n := 0
+	err = arrayElems(b, func(e []byte) bool {
+		switch n {
+		case 0:
+			old = e
+		case 1:
+			new = e
+		}
+		n++
+		return n <= 2
+	})
+	if err == nil && n != 2 {
+		err = errors.New("JSON: an update's row is not an [old, new] pair")
+	}
+	return old, new, err
+}
+
+// decodeStoredEvents reads the events of a chunk body the server validated
+// when it stored it (with encoding/json, into the same Event fields): the
+// same events encoding/json would give, without validating every row again.
+func decodeStoredEvents(js []byte) ([]Event, error) {
+	var events []Event
+	var err error
+	found := false
+	serr := objectMembers(js, func(name, value []byte) {
+		if string(name) != "events" || err != nil {
+			return
+		}
+		found = true
+		aerr := arrayElems(value, func(ev []byte) bool {
+			var e Event
+			if e, err = decodeEvent(ev); err != nil {
+				return false
+			}
+			events = append(events, e)
+			return true
+		})
+		err = errors.Join(err, aerr)
+	})
+	if err = errors.Join(serr, err); err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errors.New("JSON: no events")
+	}
+	return events, nil
+}
+
+func decodeEvent(b []byte) (Event, error) {
+	var e Event
+	var errs []error
+	num := func(v []byte, dst any) {
+		if err := json.Unmarshal(v, dst); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	str := func(v []byte) string {
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && bytes.IndexByte(v, '\\') < 0 {
+			return string(v[1 : len(v)-1])
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			errs = append(errs, err)
+		}
+		return s
+	}
+	err := objectMembers(b, func(name, v []byte) {
+		switch string(name) {
+		case "id":
+			num(v, &e.ID)
+		case "xid":
+			num(v, &e.XID)
+		case "schema":
+			e.Schema = str(v)
+		case "table":
+			e.Table = str(v)
+		case "op":
+			e.Op = Op(str(v))
+		case "rows":
+			num(v, &e.Rows)
+		case "data":
+			e.Data = v
+		}
+	})
+	if err = errors.Join(append(errs, err)...); err != nil {
+		return Event{}, fmt.Errorf("event: %w", err)
+	}
+	return e, nil
+}
