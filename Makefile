@@ -23,6 +23,12 @@ clean:
 demo:
 	./demo.sh
 
-## bench: replication figures beside references measured in the same run (minutes; needs pgbench)
+## bench: replication figures beside references measured in the same run (about 12 minutes; needs pgbench, and PgQ for the capture reference, which it installs with apt-get when missing)
 bench:
-	TELEPORT_BENCH=1 $(GO) test -count=1 -run 'TestBench' -timeout 60m -v . | grep -v '^\s*main_test.go'
+	@pgbin=$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1); \
+	major=$$(basename $$(dirname "$$pgbin")); \
+	if [ -n "$$major" ] && [ ! -f /usr/share/postgresql/$$major/extension/pgq.control ] && command -v apt-get >/dev/null; then \
+		echo "bench: installing postgresql-$$major-pgq3, the capture reference"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$$major-pgq3 >/dev/null; \
+	fi
+	TELEPORT_BENCH=1 $(GO) test -count=1 -run '^TestBench$$' -timeout 60m -v . | grep -v '^\s*main_test.go'

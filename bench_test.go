@@ -181,8 +181,8 @@ func waitApplied(t *testing.T, p *benchPair, timeout time.Duration) time.Time {
 // workloads, as the reference: the subscription is disabled while the
 // backlog is written, then enabled, and timed until the target has it all.
 type nativeRef struct {
-	bulkRowsPerSec, oltpTxPerSec float64
-	lag                          lagFigures
+	insertRowsPerSec, updateRowsPerSec, oltpTxPerSec float64
+	lag                                              lagFigures
 }
 
 func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
@@ -217,7 +217,14 @@ func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
 	start := time.Now()
 	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench ENABLE`)
 	dbtest.WaitFor(t, 10*time.Minute, "native replication of the bulk insert", func() bool { return count(dstDB, "public.bulk") == 1000000 })
-	ref.bulkRowsPerSec = 1e6 / time.Since(start).Seconds()
+	ref.insertRowsPerSec = 1e6 / time.Since(start).Seconds()
+
+	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+	execSQL(t, srcAdmin, `UPDATE public.bulk SET abalance = abalance + 1`)
+	start = time.Now()
+	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench ENABLE`)
+	dbtest.WaitFor(t, 10*time.Minute, "native replication of the bulk update", func() bool { return count(dstDB, "public.bulk WHERE abalance = 1") == 1000000 })
+	ref.updateRowsPerSec = 1e6 / time.Since(start).Seconds()
 
 	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
 	pgbench(t, src, srcName, "-c", strconv.Itoa(clients), "-j", "2", "-M", "prepared", "-t", strconv.Itoa(perClient))
@@ -296,39 +303,50 @@ func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB) 
 	return lagFigures{p50: lags[len(lags)/2], p99: lags[len(lags)*99/100], max: lags[len(lags)-1]}
 }
 
-func TestBench_Replication(t *testing.T) {
-	benchOnly(t)
-	const clients, perClient = 4, 5000
+// benchReplication measures catch-up and lag against native logical
+// replication: backlogs written while the target side is stopped (for
+// Teleport, the target instance; for native, the subscription), then timed
+// until the target has them all.
+func benchReplication(t *testing.T) []benchRow {
+	const clients, perClient = 4, 25000
 	native := measureNative(t, 10, clients, perClient)
 	p := newBenchPair(t, 10)
 	ctx := context.Background()
 	var table []benchRow
+	ratio := func(a, b float64) string { return fmt.Sprintf("%.2f", a/b) }
+
+	// drain starts both instances (the source restarts with the target, so
+	// the drain does not wait out the transmitter's backoff from the time
+	// the target was down) and times them until every batch is applied.
+	var src, dst *proc
+	var srcRSS, dstRSS float64
+	drain := func() time.Duration {
+		waitCut(t, p.srcDB)
+		src.stop()
+		start := time.Now()
+		dst = startProc(t, p.dstCfg)
+		src = startProc(t, p.srcCfg)
+		waitApplied(t, p, 10*time.Minute)
+		took := time.Since(start)
+		srcRSS, dstRSS = max(srcRSS, src.peakRSS()), max(dstRSS, dst.peakRSS())
+		return took
+	}
 
 	// Bulk catch-up: one transaction inserts 1,000,000 rows while the target
-	// instance is stopped; then it starts and drains.
-	src := startProc(t, p.srcCfg)
-	waitCapture(t, p.srcDB)
-	start := time.Now()
-	execSQL(t, p.srcDB, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
-	insertTook := time.Since(start)
-	execSQL(t, p.srcDB, `ALTER TABLE public.bulk DISABLE TRIGGER USER`)
-	start = time.Now()
-	execSQL(t, p.srcDB, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1000001, 2000000) i`)
-	plainTook := time.Since(start)
-	execSQL(t, p.srcDB, `DELETE FROM public.bulk WHERE aid > 1000000; ALTER TABLE public.bulk ENABLE TRIGGER USER`)
-	table = append(table, benchRow{"INSERT 1,000,000 rows, s, capture on (ref: off)", secs(insertTook), secs(plainTook), fmt.Sprintf("%.2f", insertTook.Seconds()/plainTook.Seconds())})
-	waitCut(t, p.srcDB)
-	// The source restarts with the target, so the drain does not wait out
-	// the transmitter's backoff from the time the target was down.
-	src.stop()
-	start = time.Now()
-	dst := startProc(t, p.dstCfg)
+	// instance is stopped; then it starts and drains. Then one UPDATE of
+	// them all, the same way.
 	src = startProc(t, p.srcCfg)
-	waitApplied(t, p, 10*time.Minute)
-	drain := time.Since(start)
-	table = append(table, benchRow{"1,000,000-row transaction backlog, rows/s (ref: native)", fmt.Sprintf("%.0f", 1e6/drain.Seconds()),
-		fmt.Sprintf("%.0f", native.bulkRowsPerSec), fmt.Sprintf("%.2f", 1e6/drain.Seconds()/native.bulkRowsPerSec)})
-	table = append(table, benchRow{"peak RSS during it, MiB: source / target", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
+	waitCapture(t, p.srcDB)
+	execSQL(t, p.srcDB, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
+	took := drain()
+	table = append(table, benchRow{"1,000,000-row INSERT backlog, rows/s (ref: native)", fmt.Sprintf("%.0f", 1e6/took.Seconds()),
+		fmt.Sprintf("%.0f", native.insertRowsPerSec), ratio(1e6/took.Seconds(), native.insertRowsPerSec)})
+	dst.stop()
+	execSQL(t, p.srcDB, `UPDATE public.bulk SET abalance = abalance + 1`)
+	took = drain()
+	table = append(table, benchRow{"1,000,000-row UPDATE backlog, rows/s (ref: native)", fmt.Sprintf("%.0f", 1e6/took.Seconds()),
+		fmt.Sprintf("%.0f", native.updateRowsPerSec), ratio(1e6/took.Seconds(), native.updateRowsPerSec)})
+	table = append(table, benchRow{"peak RSS during them, MiB: source / target", fmt.Sprintf("%.0f / %.0f", srcRSS, dstRSS), "", ""})
 	dst.stop()
 
 	// OLTP catch-up: pgbench transactions queued while the target instance is
@@ -343,21 +361,16 @@ func TestBench_Replication(t *testing.T) {
 	if err := p.srcDB.QueryRowContext(ctx, `SELECT coalesce(sum(nrows), 0) FROM teleport.batch WHERE target = 'dst' AND seq > $1`, before).Scan(&events); err != nil {
 		t.Fatal(err)
 	}
-	src.stop()
-	start = time.Now()
-	dst = startProc(t, p.dstCfg)
-	src = startProc(t, p.srcCfg)
-	waitApplied(t, p, 10*time.Minute)
-	drain = time.Since(start)
-	tps := clients * perClient / drain.Seconds()
+	took = drain()
+	tps := clients * perClient / took.Seconds()
 	table = append(table, benchRow{fmt.Sprintf("%d pgbench transactions backlog, tx/s (ref: native)", clients*perClient), fmt.Sprintf("%.0f", tps),
-		fmt.Sprintf("%.0f", native.oltpTxPerSec), fmt.Sprintf("%.2f", tps/native.oltpTxPerSec)})
-	table = append(table, benchRow{"  same, target instance CPU s / drain s", fmt.Sprintf("%.1f / %.1f", dst.cpuSeconds(), drain.Seconds()), "", ""})
-	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/drain.Seconds()), "", ""})
+		fmt.Sprintf("%.0f", native.oltpTxPerSec), ratio(tps, native.oltpTxPerSec)})
+	table = append(table, benchRow{"  same, target instance CPU s / drain s", fmt.Sprintf("%.1f / %.1f", dst.cpuSeconds(), took.Seconds()), "", ""})
+	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/took.Seconds()), "", ""})
 
 	lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB)
 	table = append(table, benchRow{"lag at 500 TPS, ms p50 / p99 / max (ref: native)", lag.String(), native.lag.String(), ""})
-	table = append(table, benchRow{"peak RSS during the lag run, MiB: source / target", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
+	table = append(table, benchRow{"peak RSS during the OLTP backlog and lag run, MiB: src / dst", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
 	waitCut(t, p.srcDB)
 	waitApplied(t, p, 5*time.Minute)
 	src.stop()
@@ -369,8 +382,7 @@ func TestBench_Replication(t *testing.T) {
 			t.Errorf("after the benchmark, %s differs: source %s, target %s", tbl, a, b)
 		}
 	}
-
-	printBench(t, table)
+	return table
 }
 
 type benchRow struct {
@@ -387,28 +399,30 @@ func printBench(t *testing.T, table []benchRow) {
 	fmt.Print(b.String())
 }
 
-// rowLevelCapture is the alternative the statement-level triggers were
-// measured against: one event per row, written by a row-level trigger.
-const rowLevelCapture = `
-CREATE FUNCTION teleport.bench_capture_row() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
-    VALUES (TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, left(TG_OP, 1),
-            nullif(current_setting('teleport.origin', true), ''), 1,
-            CASE TG_OP WHEN 'INSERT' THEN json_build_array(row_to_json(NEW.*))
-                       WHEN 'DELETE' THEN json_build_array(row_to_json(OLD.*))
-                       ELSE json_build_array(json_build_array(row_to_json(OLD.*), row_to_json(NEW.*))) END);
-    RETURN NULL;
-END
-$$`
-
-// TestBench_Capture measures what capture costs the source's writers: no
-// capture, Teleport's statement-level triggers, and row-level triggers, on
-// pgbench's TPC-B-like load and on bulk statements. No instance runs, so
-// only the triggers are measured.
-func TestBench_Capture(t *testing.T) {
+// TestBench runs every scenario and prints one table: Teleport's figure,
+// the reference measured in the same run, and their ratio.
+func TestBench(t *testing.T) {
 	benchOnly(t)
+	var table []benchRow
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T) []benchRow
+	}{{"capture", benchCapture}, {"replication", benchReplication}, {"load", benchLoad}} {
+		t.Run(sc.name, func(t *testing.T) { table = append(table, sc.run(t)...) })
+	}
+	printBench(t, table)
+}
+
+// pgqTrigger is the peer capture is measured against: PgQ's C row trigger
+// (Debian's postgresql-NN-pgq3), which writes one event per row into its
+// queue table.
+const pgqTrigger = "bench_pgq"
+
+// benchCapture measures what capture costs the source's writers: no capture,
+// Teleport's statement-level triggers, and PgQ's C trigger, on pgbench's
+// TPC-B-like load (runs alternated, medians of three) and on bulk
+// statements. No instance runs, so only the triggers are measured.
+func benchCapture(t *testing.T) []benchRow {
 	ctx := context.Background()
 	c := dbtest.Start(t)
 	db, name := c.NewDB(t)
@@ -416,27 +430,36 @@ func TestBench_Capture(t *testing.T) {
 	if _, err := database.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	execSQL(t, db, rowLevelCapture)
 	execSQL(t, db, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)
+	admin := c.Admin(t, name)
+	if _, err := admin.Exec(`CREATE EXTENSION pgq`); err != nil {
+		var major int
+		_ = admin.QueryRow(`SELECT current_setting('server_version_num')::int / 10000`).Scan(&major)
+		t.Fatalf("PgQ, the reference for capture, is not installed (%v): install postgresql-%d-pgq3 (make bench does)", err, major)
+	}
+	execSQL(t, admin, `GRANT pgq_writer TO `+dbtest.Role)
 	tables := []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers", "public.pgbench_history", "public.bulk"}
-	modes := []string{"none", "statement", "row"}
+	modes := []string{"none", "teleport", "pgq"}
 	setMode := func(mode string) {
 		dropCapture(t, db)
-		execSQL(t, db, `DROP TRIGGER IF EXISTS bench_capture_row ON public.pgbench_accounts`)
 		for _, tbl := range tables {
-			execSQL(t, db, `DROP TRIGGER IF EXISTS bench_capture_row ON `+tbl)
+			execSQL(t, admin, `DROP TRIGGER IF EXISTS `+pgqTrigger+` ON `+tbl)
 		}
+		execSQL(t, admin, `SELECT pgq.drop_queue(queue_name, true) FROM pgq.queue`)
+		execSQL(t, db, `TRUNCATE teleport.event`)
 		switch mode {
-		case "statement":
-			if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
+		case "teleport":
+			if _, err := database.InstallCapture(ctx, db, func(schema, _ string) bool { return schema == "public" }, false); err != nil {
 				t.Fatal(err)
 			}
-		case "row":
+		case "pgq":
+			execSQL(t, admin, `SELECT pgq.create_queue('bench')`)
 			for _, tbl := range tables {
-				execSQL(t, db, `CREATE TRIGGER bench_capture_row AFTER INSERT OR UPDATE OR DELETE ON `+tbl+` FOR EACH ROW EXECUTE FUNCTION teleport.bench_capture_row()`)
+				execSQL(t, admin, `CREATE TRIGGER `+pgqTrigger+` AFTER INSERT OR UPDATE OR DELETE ON `+tbl+` FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('bench')`)
 			}
 		}
-		execSQL(t, db, `TRUNCATE teleport.event`)
+		execSQL(t, db, `VACUUM ANALYZE`)
+		execSQL(t, admin, `CHECKPOINT`)
 	}
 	tps := map[string][]float64{}
 	for round := range 3 {
@@ -444,29 +467,35 @@ func TestBench_Capture(t *testing.T) {
 			setMode(mode)
 			tps[mode] = append(tps[mode], pgbenchTPS(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "-T", "8"))
 		}
-		t.Logf("round %d: tps none %.0f, statement %.0f, row %.0f", round+1, tps["none"][round], tps["statement"][round], tps["row"][round])
+		t.Logf("round %d: tps none %.0f, teleport %.0f, pgq %.0f", round+1, tps["none"][round], tps["teleport"][round], tps["pgq"][round])
 	}
 	bulk := map[string][2]time.Duration{}
 	for _, mode := range modes {
 		setMode(mode)
 		execSQL(t, db, `TRUNCATE public.bulk`)
+		execSQL(t, admin, `CHECKPOINT`)
 		start := time.Now()
 		execSQL(t, db, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
 		ins := time.Since(start)
+		execSQL(t, db, `VACUUM public.bulk`)
+		execSQL(t, admin, `CHECKPOINT`)
 		start = time.Now()
 		execSQL(t, db, `UPDATE public.bulk SET abalance = abalance + 1`)
 		bulk[mode] = [2]time.Duration{ins, time.Since(start)}
-		execSQL(t, db, `VACUUM public.bulk`)
 	}
+	setMode("none")
 	none := median(tps["none"])
-	table := []benchRow{}
+	ratio := func(a, b float64) string { return fmt.Sprintf("%.2f", a/b) }
+	var table []benchRow
 	for _, mode := range modes[1:] {
-		table = append(table,
-			benchRow{"pgbench tps (4 clients), capture: " + mode + " (ref: none)", fmt.Sprintf("%.0f", median(tps[mode])), fmt.Sprintf("%.0f", none), fmt.Sprintf("%.2f", median(tps[mode])/none)},
-			benchRow{"INSERT 1,000,000 rows, s, capture: " + mode, secs(bulk[mode][0]), secs(bulk["none"][0]), fmt.Sprintf("%.2f", bulk[mode][0].Seconds()/bulk["none"][0].Seconds())},
-			benchRow{"UPDATE 1,000,000 rows, s, capture: " + mode, secs(bulk[mode][1]), secs(bulk["none"][1]), fmt.Sprintf("%.2f", bulk[mode][1].Seconds()/bulk["none"][1].Seconds())})
+		table = append(table, benchRow{"pgbench TPS, capture: " + mode + " (ref: none)", fmt.Sprintf("%.0f", median(tps[mode])), fmt.Sprintf("%.0f", none), ratio(median(tps[mode]), none)})
 	}
-	printBench(t, table)
+	for i, stmt := range []string{"INSERT", "UPDATE"} {
+		for _, mode := range modes[1:] {
+			table = append(table, benchRow{stmt + " 1,000,000 rows, s, capture: " + mode + " (ref: none)", secs(bulk[mode][i]), secs(bulk["none"][i]), ratio(bulk[mode][i].Seconds(), bulk["none"][i].Seconds())})
+		}
+	}
+	return table
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
@@ -528,12 +557,11 @@ func loadRuns() int {
 	return 3
 }
 
-// TestBench_Load times an initial load of a pgbench database against the
+// benchLoad times an initial load of a pgbench database against the
 // practical limit between the same two clusters: psql's COPY (SELECT ...)
 // TO STDOUT piped into psql's COPY ... FROM STDIN, table by table, into the
 // same empty tables. Runs alternate, loadRuns of each; the table shows medians.
-func TestBench_Load(t *testing.T) {
-	benchOnly(t)
+func benchLoad(t *testing.T) []benchRow {
 	setPasswordEnv(t)
 	src, dst := dbtest.Start(t), dbtest.Start(t)
 	srcDB, srcName := src.NewDB(t)
@@ -619,9 +647,9 @@ func TestBench_Load(t *testing.T) {
 	}
 	mib := float64(last.bytes) / (1 << 20)
 	tp, pp := mib/median(loads), mib/median(pipes)
-	printBench(t, []benchRow{
+	return []benchRow{
 		{fmt.Sprintf("initial load, pgbench scale %d (%.0f MiB of COPY text), MiB/s (ref: psql COPY pipe)", loadScale, mib),
 			fmt.Sprintf("%.1f", tp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", tp/pp)},
 		{"peak RSS during it, MiB: source / target / load command", fmt.Sprintf("%.0f / %.0f / %.0f", last.srcRSS, last.dstRSS, last.loadRSS), "", ""},
-	})
+	}
 }

@@ -238,8 +238,11 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 		if err != nil {
 			return err
 		}
+		// One cache for the transaction: its batches apply the same few
+		// statements, each read and prepared once.
+		cache := database.NewTableCache()
 		for _, b := range group {
-			if err := applyBatch(ctx, tx, b, load); err != nil {
+			if err := applyBatch(ctx, tx, b, load, cache); err != nil {
 				return fmt.Errorf("apply batch %d: %w", b.Seq, err)
 			}
 		}
@@ -250,13 +253,12 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 // applyBatch applies one batch's chunks in order, one in memory at a time,
 // and records the batch as applied. Events an initial load's copy already
 // holds are left out; during a load, events on its tables wait for it.
-func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load database.LoadFilter) error {
+func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load database.LoadFilter, cache *database.TableCache) error {
 	ahead, err := database.AppliedAhead(ctx, tx, b.Source, b.Seq)
 	if err != nil {
 		return err
 	}
 	k := 0 // rank of the next schema change in the batch
-	cache := database.NewTableCache()
 	var carry []database.Event
 	for c := range b.Chunks {
 		evs, err := database.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
@@ -300,7 +302,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 				if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
 					return fmt.Errorf("schema change: %w", err)
 				}
-				cache = database.NewTableCache()
+				cache.Forget()
 			}
 			k++
 			evs = evs[i+1:]

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lib/pq"
@@ -55,6 +56,17 @@ type TableCache struct {
 // NewTableCache returns an empty cache.
 func NewTableCache() *TableCache {
 	return &TableCache{tables: map[[2]string]*applyTable{}}
+}
+
+// Forget empties the cache, after a schema change: tables are read and
+// statements prepared again.
+func (c *TableCache) Forget() {
+	for _, t := range c.tables {
+		for _, st := range t.stmts {
+			_ = st.Close() // a statement of a changed table may no longer be valid; closing only frees it
+		}
+	}
+	clear(c.tables)
 }
 
 type applyTable struct {
@@ -315,14 +327,33 @@ func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 		q := QuoteIdent(c.name)
 		match = append(match, "t."+q+" = o."+q)
 	}
-	// The records are functions in FROM, evaluated once per pair; as
-	// (record).column in a select list they would be evaluated per column.
-	stmt := "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")" +
-		" FROM pg_catalog.json_array_elements($1::json) e," +
-		" pg_catalog.json_populate_record(NULL::" + t.name + ", e->0) o," +
-		" pg_catalog.json_populate_record(NULL::" + t.name + ", e->1) n" +
-		" WHERE " + strings.Join(match, " AND ")
-	n, err := execCount(ctx, tx, t, stmt, string(e.Data))
+	// The old and new rows go as two arrays, each parsed once by
+	// json_populate_recordset and paired by position. A table with a column
+	// named ordinality would make the pairing column ambiguous: its pairs
+	// are parsed one by one, each a record function in FROM, evaluated once
+	// per pair (as (record).column in a select list, once per column).
+	var stmt string
+	var args []any
+	if t.column("ordinality") {
+		stmt = "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")" +
+			" FROM pg_catalog.json_array_elements($1::json) e," +
+			" pg_catalog.json_populate_record(NULL::" + t.name + ", e->0) o," +
+			" pg_catalog.json_populate_record(NULL::" + t.name + ", e->1) n" +
+			" WHERE " + strings.Join(match, " AND ")
+		args = []any{string(e.Data)}
+	} else {
+		olds, news, err := splitPairs(e.Data)
+		if err != nil {
+			return fmt.Errorf("event %d: read data: %w", e.ID, err)
+		}
+		stmt = "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")" +
+			" FROM ROWS FROM (pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json)) WITH ORDINALITY o" +
+			" JOIN ROWS FROM (pg_catalog.json_populate_recordset(NULL::" + t.name + ", $2::json)) WITH ORDINALITY n" +
+			" ON n.ordinality = o.ordinality" +
+			" WHERE " + strings.Join(match, " AND ")
+		args = []any{olds, news}
+	}
+	n, err := execCount(ctx, tx, t, stmt, args...)
 	if err != nil {
 		return err
 	}
@@ -395,6 +426,42 @@ func findRow(t *applyTable, cols []applyColumn) string {
 	return "SELECT s.tableoid, s.ctid FROM " + t.name + " s," +
 		" pg_catalog.json_populate_record(NULL::" + t.name + ", $1::json) o" +
 		" WHERE ROW(" + colList("s.", cols) + ")::text = ROW(" + colList("o.", cols) + ")::text LIMIT 1"
+}
+
+// column reports whether t has a column called name.
+func (t *applyTable) column(name string) bool {
+	return slices.ContainsFunc(t.cols, func(c applyColumn) bool { return c.name == name })
+}
+
+// splitPairs turns an update's [[old, new], ...] into the JSON arrays of
+// its old rows and of its new rows, in the same order.
+func splitPairs(data []byte) (olds, news string, err error) {
+	var o, n strings.Builder
+	o.Grow(len(data) / 2)
+	n.Grow(len(data) / 2)
+	o.WriteByte('[')
+	n.WriteByte('[')
+	var perr error
+	serr := arrayElems(data, func(p []byte) bool {
+		old, new, err := updatePair(p)
+		if err != nil {
+			perr = err
+			return false
+		}
+		if o.Len() > 1 {
+			o.WriteByte(',')
+			n.WriteByte(',')
+		}
+		o.Write(old)
+		n.Write(new)
+		return true
+	})
+	if err := errors.Join(serr, perr); err != nil {
+		return "", "", err
+	}
+	o.WriteByte(']')
+	n.WriteByte(']')
+	return o.String(), n.String(), nil
 }
 
 // keyIn returns the primary key's columns when the table has one and the

@@ -229,6 +229,38 @@ func TestApplyEvents_NoPrimaryKey(t *testing.T) {
 	}
 }
 
+// Updates pair old and new rows by position; a column named ordinality,
+// the pairing's own column, takes the other statement.
+func TestApplyEvents_UpdatePairs(t *testing.T) {
+	t.Parallel()
+	db, _ := migrated(t)
+	for _, tbl := range []string{"keyed", "ord"} {
+		cols := `(id int PRIMARY KEY, v text)`
+		if tbl == "ord" {
+			cols = `(id int PRIMARY KEY, ordinality int, v text)`
+		}
+		src, dst := "public.src_"+tbl, "public."+tbl
+		mustExec(t, db, `CREATE TABLE `+src+` `+cols)
+		mustExec(t, db, `CREATE TABLE `+dst+` `+cols)
+		mustExec(t, db, `INSERT INTO `+src+` (id, v) SELECT i, 'v' || i FROM generate_series(1, 50) i`)
+		ev := func(id int64, op database.Op, rows int, data json.RawMessage) database.Event {
+			return database.Event{ID: id, Schema: "public", Table: tbl, Op: op, Rows: rows, Data: data}
+		}
+		mustApply(t, db, ev(1, database.OpInsert, 50, rowsJSON(t, db, `SELECT * FROM `+src+` ORDER BY id`)))
+		// Rows in an order that is not the key's, one moving to a free key.
+		olds := rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 ORDER BY id DESC`)
+		mustExec(t, db, `UPDATE `+src+` SET v = v || ' changed', id = CASE id WHEN 3 THEN 1003 ELSE id END WHERE id % 3 = 0`)
+		news := rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 OR id = 1003 ORDER BY CASE id WHEN 1003 THEN 3 ELSE id END DESC`)
+		if tbl == "ord" {
+			mustExec(t, db, `UPDATE `+src+` SET ordinality = id`)
+			news = rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 OR id = 1003 ORDER BY CASE id WHEN 1003 THEN 3 ELSE id END DESC`)
+			mustExec(t, db, `UPDATE `+src+` SET ordinality = NULL WHERE id % 3 <> 0 AND id <> 1003`)
+		}
+		mustApply(t, db, ev(2, database.OpUpdate, 16, pairs(t, olds, news)))
+		sameRows(t, db, src, dst, "id", tbl+": after the update")
+	}
+}
+
 func TestApplyEvents_Truncate(t *testing.T) {
 	t.Parallel()
 	db, _ := migrated(t)
