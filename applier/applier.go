@@ -238,28 +238,83 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 		if err != nil {
 			return err
 		}
-		// One cache for the transaction: its batches apply the same few
-		// statements, each read and prepared once.
-		cache := database.NewTableCache()
+		// One cache and one run of row changes for the transaction: its
+		// batches apply the same few statements, each read and prepared
+		// once, and a row changed in several batches is written once.
+		run := &rowRun{cache: database.NewTableCache()}
 		for _, b := range group {
-			if err := applyBatch(ctx, tx, b, load, cache); err != nil {
+			if err := applyBatch(ctx, tx, b, load, run); err != nil {
 				return fmt.Errorf("apply batch %d: %w", b.Seq, err)
 			}
+		}
+		if err := run.flush(ctx, tx, false); err != nil {
+			return fmt.Errorf("apply batch %d: %w", group[len(group)-1].Seq, err)
 		}
 		return nil
 	})
 }
 
-// applyBatch applies one batch's chunks in order, one in memory at a time,
-// and records the batch as applied. Events an initial load's copy already
-// holds are left out; during a load, events on its tables wait for it.
-func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load database.LoadFilter, cache *database.TableCache) error {
+// runMaxBytes bounds the row changes an apply transaction holds in memory
+// before it applies them.
+const runMaxBytes = 16 << 20
+
+// rowRun holds the row changes of an apply transaction not applied yet, in
+// order, across chunks and batches: applied together, runs of changes to
+// one table become one statement, and a row updated by many source
+// transactions is updated once. A row updated many times in one target
+// transaction leaves a version per update that no one can prune until it
+// commits, and every later lookup of the row (a foreign key check from
+// another table, say) walks them all: on a pgbench backlog, applying each
+// batch's changes separately made the check of pgbench_tellers seven times
+// slower than applying the transaction's changes together.
+type rowRun struct {
+	cache *database.TableCache
+	evs   []database.Event
+	bytes int
+}
+
+func (r *rowRun) add(evs []database.Event) {
+	for _, e := range evs {
+		r.bytes += len(e.Data)
+	}
+	r.evs = append(r.evs, evs...)
+}
+
+// flush applies the held changes. With keepTruncates, truncates at the end
+// stay held: tables linked by foreign keys must be truncated together, and
+// the rest of the run may come in the next chunk.
+func (r *rowRun) flush(ctx context.Context, tx *sql.Tx, keepTruncates bool) error {
+	n := len(r.evs)
+	if keepTruncates {
+		for n > 0 && r.evs[n-1].Op == database.OpTruncate {
+			n--
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := applyRows(ctx, tx, r.cache, r.evs[:n]); err != nil {
+		return err
+	}
+	r.evs = slices.Delete(r.evs, 0, n)
+	r.bytes = 0
+	for _, e := range r.evs {
+		r.bytes += len(e.Data)
+	}
+	return nil
+}
+
+// applyBatch applies one batch's chunks in order, one in memory at a time
+// beside the changes run holds, and records the batch as applied. Schema
+// changes are applied in their place: the row changes before one are
+// applied first. Events an initial load's copy already holds are left out;
+// during a load, events on its tables wait for it.
+func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load database.LoadFilter, run *rowRun) error {
 	ahead, err := database.AppliedAhead(ctx, tx, b.Source, b.Seq)
 	if err != nil {
 		return err
 	}
 	k := 0 // rank of the next schema change in the batch
-	var carry []database.Event
 	for c := range b.Chunks {
 		evs, err := database.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
 		if err != nil {
@@ -268,31 +323,15 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 		if evs, err = load.Filter(evs); err != nil {
 			return err
 		}
-		evs = slices.Concat(carry, evs)
-		carry = nil
-		// Truncates at a chunk's end wait for those at the next one's
-		// start: tables linked by foreign keys must be truncated together.
-		if c < b.Chunks-1 {
-			i := len(evs)
-			for i > 0 && evs[i-1].Op == database.OpTruncate {
-				i--
-			}
-			evs, carry = evs[:i], evs[i:]
-		}
-		// Schema changes split the chunk: the rows before one are applied
-		// before it, and the tables are read again after it.
 		for len(evs) > 0 {
 			i := slices.IndexFunc(evs, func(e database.Event) bool { return e.Op == database.OpSchema })
 			if i < 0 {
-				i = len(evs)
-			}
-			if i > 0 {
-				if err := applyChunk(ctx, tx, cache, evs[:i]); err != nil {
-					return err
-				}
-			}
-			if i == len(evs) {
+				run.add(evs)
 				break
+			}
+			run.add(evs[:i])
+			if err := run.flush(ctx, tx, false); err != nil {
+				return err
 			}
 			if !ahead[k] {
 				ddl, err := database.ReadDDL(evs[i].Data)
@@ -302,10 +341,15 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 				if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
 					return fmt.Errorf("schema change: %w", err)
 				}
-				cache.Forget()
+				run.cache.Forget()
 			}
 			k++
 			evs = evs[i+1:]
+		}
+		if run.bytes >= runMaxBytes {
+			if err := run.flush(ctx, tx, true); err != nil {
+				return err
+			}
 		}
 	}
 	if len(ahead) > 0 {
@@ -410,11 +454,11 @@ func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn
 	return nil
 }
 
-// applyChunk applies a chunk's events grouped by table, a few statements
-// for many small source transactions, and falls back to applying them one by
-// one, in order, when the grouped apply declines or fails: a savepoint undoes
-// what it did. Either way the chunk ends in the state ordered apply gives.
-func applyChunk(ctx context.Context, tx *sql.Tx, cache *database.TableCache, evs []database.Event) error {
+// applyRows applies events grouped by table, a few statements for many
+// small source transactions, and falls back to applying them one by one, in
+// order, when the grouped apply declines or fails: a savepoint undoes what
+// it did. Either way the events end in the state ordered apply gives.
+func applyRows(ctx context.Context, tx *sql.Tx, cache *database.TableCache, evs []database.Event) error {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT teleport_grouped`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}

@@ -197,6 +197,50 @@ func TestWorker_OneBatchPerTransaction(t *testing.T) {
 	}
 }
 
+// statements returns how many statements wrote public.t.
+func statements(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM public.tx_log`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Batches sharing a transaction share one run of row changes: a row
+// updated in every batch is updated once. When the run grows past its
+// bound it is applied at a chunk's end, but truncates there wait for the
+// rest of their run.
+func TestWorker_RowsAppliedAcrossBatches(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	w := applier.New(db, time.Second, 1000, dbtest.Logger(t))
+	put(t, db, "a", 1, []database.Event{ins(1, "a"), ins(2, "a")})
+	put(t, db, "a", 2, []database.Event{upd(1, "a", "b")})
+	put(t, db, "a", 3, []database.Event{upd(1, "b", "c"), upd(2, "a", "b")})
+	if res := runOnce(t, w); res != (applier.Result{Batches: 3, Events: 5}) {
+		t.Errorf("RunOnce = %+v, want 3 batches, 5 events", res)
+	}
+	if got, want := rows(t, db), []string{"(1,c)", "(2,b)"}; !slices.Equal(got, want) {
+		t.Errorf("rows = %v, want %v", got, want)
+	}
+	if n := statements(t, db); n != 2 {
+		t.Errorf("three batches wrote t in %d statements, want 2: one insert, one update", n)
+	}
+
+	exec(t, db, `CREATE TABLE public.parent (id int PRIMARY KEY); CREATE TABLE public.child (id int REFERENCES public.parent);
+		INSERT INTO public.parent VALUES (1); INSERT INTO public.child VALUES (1)`)
+	big := strings.Repeat("x", 17<<20)
+	put(t, db, "a", 4, []database.Event{ins(3, big), trunc("child")}, []database.Event{trunc("parent")})
+	if res := runOnce(t, w); res != (applier.Result{Batches: 1, Events: 3}) {
+		t.Fatalf("RunOnce = %+v, want 1 batch, 3 events; source state %+v", res, state(t, db, "a"))
+	}
+	var n int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM public.parent) + (SELECT count(*) FROM public.child) + (SELECT count(*) FROM public.t WHERE id = 3)`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("parent, child and the large row: %d rows (%v), want 1", n, err)
+	}
+}
+
 // logBuffer collects what the worker logs.
 type logBuffer struct {
 	mu sync.Mutex
