@@ -199,33 +199,37 @@ func updatePair(b []byte) (old, new []byte, err error) {
 	return old, new, err
 }
 
-// decodeStoredEvents reads the events of a chunk body the server validated
-// when it stored it (with encoding/json, into the same Event fields): the
-// same events encoding/json would give, without validating every row again.
-func decodeStoredEvents(js []byte) ([]Event, error) {
+// DecodeChunk reads a batch chunk's JSON, which must be valid (json.Valid):
+// the events of its "events" member, with the fields encoding/json would
+// fill in Event (names matched exactly), and every other top-level member
+// passed to head. A chunk holds thousands of events, and reading them this
+// way costs a fraction of encoding/json's reflection.
+func DecodeChunk(js []byte, head func(name string, value []byte) error) ([]Event, error) {
 	var events []Event
-	var err error
-	found := false
-	serr := objectMembers(js, func(name, value []byte) {
-		if string(name) != "events" || err != nil {
+	var errs []error
+	err := objectMembers(js, func(name, value []byte) {
+		if string(name) != "events" {
+			if err := head(string(name), value); err != nil {
+				errs = append(errs, err)
+			}
 			return
 		}
-		found = true
-		aerr := arrayElems(value, func(ev []byte) bool {
-			var e Event
-			if e, err = decodeEvent(ev); err != nil {
+		events = []Event{}
+		err := arrayElems(value, func(ev []byte) bool {
+			e, err := decodeEvent(ev)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("events[%d]: %w", len(events), err))
 				return false
 			}
 			events = append(events, e)
 			return true
 		})
-		err = errors.Join(err, aerr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("events: %w", err))
+		}
 	})
-	if err = errors.Join(serr, err); err != nil {
+	if err = errors.Join(append(errs, err)...); err != nil {
 		return nil, err
-	}
-	if !found {
-		return nil, errors.New("JSON: no events")
 	}
 	return events, nil
 }

@@ -3,6 +3,7 @@ package database
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 )
@@ -115,7 +116,7 @@ func FuzzScan(f *testing.F) {
 	})
 }
 
-func TestDecodeStoredEvents_AgreesWithEncodingJSON(t *testing.T) {
+func TestDecodeChunk_AgreesWithEncodingJSON(t *testing.T) {
 	body := []byte(`{"source":"s","seq":3,"events":[
 		{"id":1,"xid":77,"schema":"public","table":"t","op":"I","rows":2,"data":[{"a":1},{"a":"x\"y"}]},
 		{"id":2,"schema":"we\"ird\\schema","table":"t\u00e9","op":"T","rows":0},
@@ -127,9 +128,13 @@ func TestDecodeStoredEvents_AgreesWithEncodingJSON(t *testing.T) {
 	if err := json.Unmarshal(body, &want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeStoredEvents(body)
+	head := map[string]string{}
+	got, err := DecodeChunk(body, func(name string, v []byte) error { head[name] = string(v); return nil })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := map[string]string{"source": `"s"`, "seq": "3", "tick_time": `"2026-11-24T00:00:00Z"`}; !maps.Equal(head, want) {
+		t.Errorf("head members = %v, want %v", head, want)
 	}
 	if len(got) != len(want.Events) {
 		t.Fatalf("%d events, want %d", len(got), len(want.Events))
@@ -140,8 +145,8 @@ func TestDecodeStoredEvents_AgreesWithEncodingJSON(t *testing.T) {
 			t.Errorf("event %d = %+v (data %s), want %+v (data %s)", i, g, g.Data, w, w.Data)
 		}
 	}
-	for _, bad := range []string{`{}`, `{"events":[{"id":"x"}]}`, `{"events":[{"id":1,"schema":5}]}`, `{"events":[1]}`} {
-		if _, err := decodeStoredEvents([]byte(bad)); err == nil {
+	for _, bad := range []string{`[]`, `{"events":[{"id":"x"}]}`, `{"events":[{"id":1,"schema":5}]}`, `{"events":[1]}`, `{"events":{}}`} {
+		if _, err := DecodeChunk([]byte(bad), func(string, []byte) error { return nil }); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
 	}

@@ -95,7 +95,7 @@ func ChunkEvents(ctx context.Context, q Querier, source string, seq int64, chunk
 	if err != nil {
 		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
 	}
-	evs, err := decodeStoredEvents(js)
+	evs, err := DecodeChunk(js, func(string, []byte) error { return nil }) // validated when stored
 	if err != nil {
 		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
 	}

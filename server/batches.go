@@ -108,14 +108,49 @@ func (s *Server) readChunk(w http.ResponseWriter, r *http.Request) ([]byte, Batc
 	if int64(len(js)) > s.maxDecompressed {
 		return nil, c, fmt.Errorf("body over %d bytes decompressed: %w", s.maxDecompressed, errTooLarge)
 	}
-	// Data is a json.RawMessage, which Unmarshal copies verbatim.
-	if err := json.Unmarshal(js, &c); err != nil {
+	if c, err = decodeChunk(js); err != nil {
 		return nil, c, fmt.Errorf("decode chunk: %w", err)
 	}
 	if err := s.checkChunk(c); err != nil {
 		return nil, c, err
 	}
 	return body, c, nil
+}
+
+// decodeChunk reads a chunk's JSON into c as json.Unmarshal would, each
+// event's data kept as the bytes sent. The body is checked valid as a whole
+// first; the events are then read by database.DecodeChunk, several times
+// faster than encoding/json on a chunk of thousands of small events.
+func decodeChunk(js []byte) (BatchChunk, error) {
+	var c BatchChunk
+	if !json.Valid(js) {
+		return c, json.Unmarshal(js, &c) // its error says what and where
+	}
+	var err error
+	c.Events, err = database.DecodeChunk(js, func(name string, v []byte) error {
+		var dst any
+		switch name {
+		case "source":
+			dst = &c.Source
+		case "target":
+			dst = &c.Target
+		case "seq":
+			dst = &c.Seq
+		case "chunk":
+			dst = &c.Chunk
+		case "last":
+			dst = &c.Last
+		case "tick_time":
+			dst = &c.TickTime
+		default:
+			return nil // unknown members are ignored, as json.Unmarshal does
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+	return c, err
 }
 
 func (s *Server) checkChunk(c BatchChunk) error {
