@@ -112,14 +112,21 @@ func writeLiteral(b *strings.Builder, c byte) {
 	b.WriteByte(c)
 }
 
-// Run calls RunOnce at once and then every interval until ctx is done.
+// Run calls RunOnce at once and then again after nextPass, until ctx is done.
 // A failed pass is logged and retried on the next tick; Run returns nil on
 // shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	tick := time.NewTicker(w.interval)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	last := time.Now()
 	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
 		res, err := w.RunOnce(ctx)
+		now := time.Now()
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -128,12 +135,26 @@ func (w *Worker) Run(ctx context.Context) error {
 		case res.Batches > 0:
 			w.log.Debug("batches cut", "batches", res.Batches, "events", res.Events)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+		timer.Reset(w.nextPass(res, now.Sub(last)))
+		last = now
 	}
+}
+
+// quickBelow is the rate of events under which the batcher cuts quickly.
+const quickBelow = 10000 // events per second
+
+// nextPass is how long to wait after a pass that cut res from the events
+// of the last since: the interval, or a fifth of it (at least 10 ms) when
+// the pass cut a batch and events came at under quickBelow a second. While
+// changes trickle in, each then waits a fifth of an interval to be cut
+// instead of up to a whole one, which is most of its way to the target.
+// A busy stream keeps the interval, so its batches stay large: each batch
+// costs a few milliseconds of work on either side whatever its size.
+func (w *Worker) nextPass(res Result, since time.Duration) time.Duration {
+	if res.Batches == 0 || since <= 0 || float64(res.Events)/since.Seconds() >= quickBelow {
+		return w.interval
+	}
+	return min(w.interval, max(w.interval/5, 10*time.Millisecond))
 }
 
 // SyncTargets records the configured targets, once: a new target starts at
