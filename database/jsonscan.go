@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // The apply path reads only the outline of an event's rows: the elements of
@@ -237,9 +238,14 @@ func DecodeChunk(js []byte, head func(name string, value []byte) error) ([]Event
 func decodeEvent(b []byte) (Event, error) {
 	var e Event
 	var errs []error
-	num := func(v []byte, dst any) {
-		if err := json.Unmarshal(v, dst); err != nil {
-			errs = append(errs, err)
+	// Integers read as json.Unmarshal reads them into these fields: null
+	// leaves the field as it is, anything but a whole number in range fails.
+	num := func(name string, v []byte, parse func(string) error) {
+		if string(v) == "null" {
+			return
+		}
+		if err := parse(string(v)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s is not a whole number in range", name, v))
 		}
 	}
 	str := func(v []byte) string {
@@ -255,9 +261,9 @@ func decodeEvent(b []byte) (Event, error) {
 	err := objectMembers(b, func(name, v []byte) {
 		switch string(name) {
 		case "id":
-			num(v, &e.ID)
+			num("id", v, func(s string) (err error) { e.ID, err = strconv.ParseInt(s, 10, 64); return err })
 		case "xid":
-			num(v, &e.XID)
+			num("xid", v, func(s string) (err error) { e.XID, err = strconv.ParseUint(s, 10, 64); return err })
 		case "schema":
 			e.Schema = str(v)
 		case "table":
@@ -265,7 +271,7 @@ func decodeEvent(b []byte) (Event, error) {
 		case "op":
 			e.Op = Op(str(v))
 		case "rows":
-			num(v, &e.Rows)
+			num("rows", v, func(s string) (err error) { e.Rows, err = strconv.Atoi(s); return err })
 		case "data":
 			e.Data = v
 		}

@@ -119,7 +119,7 @@ func FuzzScan(f *testing.F) {
 func TestDecodeChunk_AgreesWithEncodingJSON(t *testing.T) {
 	body := []byte(`{"source":"s","seq":3,"events":[
 		{"id":1,"xid":77,"schema":"public","table":"t","op":"I","rows":2,"data":[{"a":1},{"a":"x\"y"}]},
-		{"id":2,"schema":"we\"ird\\schema","table":"t\u00e9","op":"T","rows":0},
+		{"id":2,"schema":"we\"ird\\schema","table":"t\u00e9","op":"T","rows":0,"xid":null},
 		{"id":3,"xid":18446744073709551615,"schema":"s","table":"u","op":"U","rows":1,"data":[[{"k":1},{"k":2}]],"extra":{"x":[1]}}
 	],"tick_time":"2026-11-24T00:00:00Z"}`)
 	var want struct {
@@ -145,7 +145,7 @@ func TestDecodeChunk_AgreesWithEncodingJSON(t *testing.T) {
 			t.Errorf("event %d = %+v (data %s), want %+v (data %s)", i, g, g.Data, w, w.Data)
 		}
 	}
-	for _, bad := range []string{`[]`, `{"events":[{"id":"x"}]}`, `{"events":[{"id":1,"schema":5}]}`, `{"events":[1]}`, `{"events":{}}`} {
+	for _, bad := range []string{`[]`, `{"events":[{"id":"x"}]}`, `{"events":[{"id":1,"schema":5}]}`, `{"events":[1]}`, `{"events":{}}`, `{"events":[{"rows":1.5}]}`, `{"events":[{"xid":-1}]}`, `{"events":[{"id":1e3}]}`, `{"events":[{"rows":99999999999999999999}]}`} {
 		if _, err := DecodeChunk([]byte(bad), func(string, []byte) error { return nil }); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
