@@ -31,4 +31,4 @@ bench:
 		echo "bench: installing postgresql-$$major-pgq3, the capture reference"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$$major-pgq3 >/dev/null; \
 	fi
-	TELEPORT_BENCH=1 $(GO) test -count=1 -run '^TestBench$$' -timeout 60m -v . | grep -v '^\s*main_test.go'
+	bash -o pipefail -c "TELEPORT_BENCH=1 $(GO) test -count=1 -run '^TestBench\$$' -timeout 60m -v . | grep -v '^\s*main_test.go'"
