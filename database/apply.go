@@ -332,25 +332,23 @@ func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	// named ordinality would make the pairing column ambiguous: its pairs
 	// are parsed one by one, each a record function in FROM, evaluated once
 	// per pair (as (record).column in a select list, once per column).
+	head := "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")"
+	where := " WHERE " + strings.Join(match, " AND ")
 	var stmt string
 	var args []any
 	if t.column("ordinality") {
-		stmt = "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")" +
-			" FROM pg_catalog.json_array_elements($1::json) e," +
+		stmt = head + " FROM pg_catalog.json_array_elements($1::json) e," +
 			" pg_catalog.json_populate_record(NULL::" + t.name + ", e->0) o," +
-			" pg_catalog.json_populate_record(NULL::" + t.name + ", e->1) n" +
-			" WHERE " + strings.Join(match, " AND ")
+			" pg_catalog.json_populate_record(NULL::" + t.name + ", e->1) n" + where
 		args = []any{string(e.Data)}
 	} else {
 		olds, news, err := splitPairs(e.Data)
 		if err != nil {
 			return fmt.Errorf("event %d: read data: %w", e.ID, err)
 		}
-		stmt = "UPDATE " + t.name + " t SET (" + colList("", set) + ") = ROW(" + colList("n.", set) + ")" +
-			" FROM ROWS FROM (pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json)) WITH ORDINALITY o" +
+		stmt = head + " FROM ROWS FROM (pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json)) WITH ORDINALITY o" +
 			" JOIN ROWS FROM (pg_catalog.json_populate_recordset(NULL::" + t.name + ", $2::json)) WITH ORDINALITY n" +
-			" ON n.ordinality = o.ordinality" +
-			" WHERE " + strings.Join(match, " AND ")
+			" ON n.ordinality = o.ordinality" + where
 		args = []any{olds, news}
 	}
 	n, err := execCount(ctx, tx, t, stmt, args...)
