@@ -3,6 +3,8 @@ package database_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,10 +110,13 @@ func TestInstallCapture_Chunks(t *testing.T) {
 	}
 }
 
-// TestCapture_SearchPathCannotHijack: a writer whose search_path puts its own
-// schema, holding an operator like one the capture uses (bigint - integer),
-// before pg_catalog still records its change with the real one, and its
-// operator never runs as the teleport role.
+// TestCapture_SearchPathCannotHijack: the capture functions run as the
+// teleport role with the writer's search_path (they do not pin one: see
+// migration 0009). A writer whose search_path puts its own schema, holding
+// look-alikes of the functions, operators and aggregates the capture
+// bodies call, before pg_catalog still records its changes with the real
+// ones, on every path (one row, many rows, insert, update, delete), and
+// none of its objects ever runs as the teleport role.
 func TestCapture_SearchPathCannotHijack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -122,29 +127,71 @@ func TestCapture_SearchPathCannotHijack(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.CreateRole(t, "tp_writer", "pw", "NOSUPERUSER")
-	c.AdminExec(t, name, `CREATE SCHEMA evil AUTHORIZATION tp_writer; GRANT INSERT ON public.t TO tp_writer`)
+	c.AdminExec(t, name, `CREATE SCHEMA evil AUTHORIZATION tp_writer; GRANT INSERT, UPDATE, DELETE, SELECT ON public.t TO tp_writer`)
 	writer := sqlOpen(t, c.DSN("tp_writer", "pw", name))
+	writer.SetMaxOpenConns(1) // one session: the temporary tables below stay the writer's
 	if _, err := writer.Exec(`
 		GRANT USAGE ON SCHEMA evil TO PUBLIC;
-		CREATE TABLE evil.ran (who text);
+		CREATE TABLE evil.ran (what text, who text);
 		GRANT INSERT ON evil.ran TO PUBLIC;
-		CREATE FUNCTION evil.minus(bigint, integer) RETURNS bigint LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES (current_user) RETURNING 0::bigint $$;
-		CREATE OPERATOR evil.- (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = evil.minus)`); err != nil {
+		CREATE FUNCTION evil.op(bigint, integer) RETURNS bigint LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('op', current_user) RETURNING 0::bigint $$;
+		CREATE OPERATOR evil.- (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = evil.op);
+		CREATE OPERATOR evil./ (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = evil.op);
+		CREATE FUNCTION evil.eq(bigint, integer) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('=', current_user) RETURNING true $$;
+		CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = evil.eq);
+		CREATE FUNCTION evil.plus(bigint, bigint) RETURNS bigint LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('+', current_user) RETURNING 0::bigint $$;
+		CREATE OPERATOR evil.+ (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.plus);
+		CREATE FUNCTION evil.left(text, integer) RETURNS text LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('left', current_user) RETURNING 'I' $$;
+		CREATE FUNCTION evil.current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('current_setting', current_user) RETURNING 'x' $$;
+		CREATE FUNCTION evil.row_to_json(record) RETURNS json LANGUAGE plpgsql AS $$ BEGIN INSERT INTO evil.ran VALUES ('row_to_json', current_user); RETURN '{}'; END $$;
+		CREATE FUNCTION evil.json_build_array(json) RETURNS json LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('json_build_array', current_user) RETURNING '[]'::json $$;
+		CREATE FUNCTION evil.json_build_array(json, json) RETURNS json LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('json_build_array', current_user) RETURNING '[]'::json $$;
+		CREATE FUNCTION evil.step(bigint) RETURNS bigint LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('count', current_user) RETURNING 0::bigint $$;
+		CREATE AGGREGATE evil.count(*) (SFUNC = evil.step, STYPE = bigint, INITCOND = '0');
+		CREATE FUNCTION evil.jstep(json, json) RETURNS json LANGUAGE sql AS $$ INSERT INTO evil.ran VALUES ('json_agg', current_user) RETURNING '[]'::json $$;
+		CREATE AGGREGATE evil.json_agg(json) (SFUNC = evil.jstep, STYPE = json);
+		CREATE TEMP TABLE changed_rows (id int);
+		CREATE TEMP TABLE new_rows (id int)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := writer.Exec(`SET search_path = evil, pg_catalog, public; INSERT INTO public.t VALUES (1), (2)`); err != nil {
-		t.Fatalf("insert as the writer: %v", err)
+	for _, q := range []string{
+		`INSERT INTO public.t VALUES (1), (2)`,
+		`INSERT INTO public.t VALUES (3)`,
+		`UPDATE public.t SET id = id + 10 WHERE id < 3`,
+		`UPDATE public.t SET id = 30 WHERE id = 3`,
+		`DELETE FROM public.t WHERE id = 30`,
+		`DELETE FROM public.t`,
+	} {
+		if _, err := writer.Exec(`SET search_path = evil, pg_temp, pg_catalog, public; ` + q); err != nil {
+			t.Fatalf("%s as the writer: %v", q, err)
+		}
 	}
-	var ran int
-	if err := writer.QueryRow(`SELECT count(*) FROM evil.ran`).Scan(&ran); err != nil {
+	var ran []string
+	rows, err := writer.Query(`SELECT what || ' as ' || who FROM evil.ran`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if ran != 0 {
-		t.Errorf("the writer's functions ran %d times inside the capture trigger", ran)
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		ran = append(ran, r)
 	}
-	_, nrows, ids := captured(t, db)
-	if len(nrows) != 1 || nrows[0] != 2 || len(ids[0]) != 2 || ids[0][1] != 2 {
-		t.Errorf("captured %v rows with ids %v, want one event with rows 1 and 2", nrows, ids)
+	if len(ran) != 0 {
+		t.Errorf("the writer's objects ran inside the capture trigger: %v", ran)
+	}
+	ops, nrows, ids := captured(t, db)
+	want := []string{"I [1 2]", "I [3]", "U [11 12]", "U [30]", "D [30]", "D [11 12]"}
+	var got []string
+	for i := range ops {
+		got = append(got, fmt.Sprintf("%s %v", ops[i], ids[i]))
+		if nrows[i] != len(ids[i]) {
+			t.Errorf("event %d: nrows %d for %d rows", i, nrows[i], len(ids[i]))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("captured %q, want %q", got, want)
 	}
 }
 
