@@ -111,17 +111,9 @@ func arrayElems(b []byte, fn func(elem []byte) bool) error {
 		if !fn(b[i:j]) {
 			return nil
 		}
-		i = skipSpace(b, j)
-		if i >= len(b) {
-			return errJSONEnd
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return nil
-		default:
-			return fmt.Errorf("JSON: found %q after an array element", b[i])
+		var done bool
+		if i, done, err = afterItem(b, j, ']', "an array element"); done || err != nil {
+			return err
 		}
 	}
 }
@@ -175,19 +167,27 @@ func objectMembers(b []byte, fn func(name, value []byte)) error {
 			return err
 		}
 		fn(name, b[i:j])
-		i = skipSpace(b, j)
-		if i >= len(b) {
-			return errJSONEnd
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return nil
-		default:
-			return fmt.Errorf("JSON: found %q after an object member", b[i])
+		var done bool
+		if i, done, err = afterItem(b, j, '}', "an object member"); done || err != nil {
+			return err
 		}
 	}
+}
+
+// afterItem reads what follows an array element or object member ending at
+// b[j]: a comma, after which it returns the start of the next item, or the
+// container's closing byte, after which it reports done.
+func afterItem(b []byte, j int, closing byte, item string) (next int, done bool, err error) {
+	i := skipSpace(b, j)
+	switch {
+	case i >= len(b):
+		return 0, false, errJSONEnd
+	case b[i] == ',':
+		return skipSpace(b, i+1), false, nil
+	case b[i] == closing:
+		return i, true, nil
+	}
+	return 0, false, fmt.Errorf("JSON: found %q after %s", b[i], item)
 }
 
 // updatePair splits an update's [old, new] pair.
