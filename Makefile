@@ -1,14 +1,40 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 
-.PHONY: build test lint demo bench clean
+.PHONY: build test test-one lint demo bench clean
 
 ## build: the teleport binary, static, with its version
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o teleport .
 
-## test: every test against throwaway PostgreSQL clusters (needs initdb and pg_ctl, see README)
+# The PostgreSQL majors the suite runs on, the one whose run has the race
+# detector on, and the source:target pairs of the end-to-end tests across majors.
+MAJORS     ?= 13 14 15 16 17 18
+RACE_MAJOR ?= 15
+PAIRS      ?= 13:18 15:17 17:15
+
+## test: the whole suite on every PostgreSQL major from 13 to 18, then the end-to-end tests across majors; installs the majors it lacks (.ci/pg-majors)
 test:
+	./.ci/pg-majors $(MAJORS)
+	@root=$$(./.ci/pg-majors --root); set -e; \
+	for m in $(MAJORS); do \
+		race=; [ "$$m" = "$(RACE_MAJOR)" ] && race=-race; \
+		echo "=== PostgreSQL $$m: go test $$race ./..."; \
+		start=$$(date +%s); \
+		PG_BINDIR=$$root/$$m/bin $(GO) test $$race -count=1 -timeout 20m -skip '^TestCrossMajor' ./...; \
+		echo "=== PostgreSQL $$m: passed in $$(( $$(date +%s) - start )) s"; \
+	done; \
+	echo "=== across majors: the schema differ"; \
+	$(GO) test -count=1 -timeout 10m -run '^TestCrossMajor' ./...; \
+	for p in $(PAIRS); do \
+		echo "=== across majors: source $${p%:*}, target $${p#*:}: end-to-end and crash tests"; \
+		start=$$(date +%s); \
+		TELEPORT_TEST_MAJORS=$$p $(GO) test -count=1 -timeout 20m -run '^Test(E2E|Crash)_' .; \
+		echo "=== source $${p%:*}, target $${p#*:}: passed in $$(( $$(date +%s) - start )) s"; \
+	done
+
+## test-one: the whole suite on one PostgreSQL server only (PG_BINDIR, else the newest installed), with the race detector
+test-one:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## lint: formatting and vet

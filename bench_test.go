@@ -133,7 +133,7 @@ var tpsRE = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection tim
 // pgbench runs pgbench as the unprivileged role and returns its output.
 func pgbench(t *testing.T, c *dbtest.Cluster, dbname string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(c.BinPath("pgbench"), append([]string{"-h", c.Host, "-p", strconv.Itoa(c.Port), "-U", dbtest.Role}, append(args, dbname)...)...)
+	cmd := exec.Command(c.ClientPath("pgbench"), append([]string{"-h", c.Host, "-p", strconv.Itoa(c.Port), "-U", dbtest.Role}, append(args, dbname)...)...)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+dbtest.RolePassword)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -572,7 +572,7 @@ func benchLoad(t *testing.T) []benchRow {
 		_, name := dst.NewDB(t)
 		pgbench(t, dst, name, "-i", "-q", "-I", "dtp", "-s", strconv.Itoa(loadScale)) // the tables and keys, no rows
 		psql := func(c *dbtest.Cluster, db, sql string) string {
-			return fmt.Sprintf("%s -X -q -h %s -p %d -U %s -d %s -c '%s'", c.BinPath("psql"), c.Host, c.Port, dbtest.Role, db, sql)
+			return fmt.Sprintf("%s -X -q -h %s -p %d -U %s -d %s -c '%s'", c.ClientPath("psql"), c.Host, c.Port, dbtest.Role, db, sql)
 		}
 		start := time.Now()
 		for _, tbl := range tables {

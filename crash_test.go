@@ -235,7 +235,7 @@ const crashApplySchema = "test"
 func newCrashPair(t *testing.T, schemaSQL string, o crashPairOptions) *crashPair {
 	t.Helper()
 	setPasswordEnv(t)
-	p := &crashPair{src: dbtest.Shared(t), dst: dbtest.Start(t)}
+	p := &crashPair{src: sourceCluster(t), dst: targetCluster(t)}
 	var srcName, dstName string
 	p.srcDB, srcName = p.src.NewDB(t)
 	p.dstDB, dstName = p.dst.NewDB(t)

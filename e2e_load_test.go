@@ -53,7 +53,7 @@ var loadTables = []string{"nopk", "blobs", "odd", "parent", "child", "measure"}
 func newLoadPair(t *testing.T, applySchema string, setup func(db *sql.DB, c *dbtest.Cluster, name string)) *pair {
 	t.Helper()
 	setPasswordEnv(t)
-	p := &pair{src: dbtest.Shared(t), dst: dbtest.Start(t), applySchema: applySchema}
+	p := &pair{src: sourceCluster(t), dst: targetCluster(t), applySchema: applySchema}
 	p.srcDB, p.srcName = p.src.NewDB(t)
 	p.dstDB, p.dstName = p.dst.NewDB(t)
 	setup(p.srcDB, p.src, p.srcName)
@@ -190,7 +190,7 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 		var out []byte
 		var err error
 		for ctx.Err() == nil && err == nil {
-			cmd := exec.CommandContext(ctx, p.src.BinPath("pgbench"), "-h", p.src.Host, "-p", strconv.Itoa(p.src.Port), "-U", dbtest.Role,
+			cmd := exec.CommandContext(ctx, p.src.ClientPath("pgbench"), "-h", p.src.Host, "-p", strconv.Itoa(p.src.Port), "-U", dbtest.Role,
 				"-c", "2", "-j", "2", "--rate", "200", "-T", "5", p.srcName)
 			cmd.Env = append(os.Environ(), "PGPASSWORD="+dbtest.RolePassword)
 			out, err = cmd.CombinedOutput()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,66 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
+
+// The end-to-end tests run a source and a target cluster of PG_BINDIR's
+// major. TELEPORT_TEST_MAJORS=13:18 runs every pair across two majors
+// instead, source on 13 and target on 18, as `make test` does for the
+// upgrade and downgrade pairs it tests.
+var testMajors = sync.OnceValues(func() ([2]int, error) {
+	v := os.Getenv("TELEPORT_TEST_MAJORS")
+	if v == "" {
+		return [2]int{}, nil
+	}
+	a, b, ok := strings.Cut(v, ":")
+	src, err1 := strconv.Atoi(a)
+	dst, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil {
+		return [2]int{}, fmt.Errorf("TELEPORT_TEST_MAJORS=%q: want SOURCE:TARGET, such as 13:18", v)
+	}
+	return [2]int{src, dst}, nil
+})
+
+// testMajor is the major TELEPORT_TEST_MAJORS sets for the source (side 0)
+// or the target (side 1), 0 for PG_BINDIR's.
+func testMajor(t testing.TB, side int) int {
+	t.Helper()
+	m, err := testMajors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m[side]
+}
+
+// sourceCluster is the cluster a test's source database lives in: the
+// shared one, of the source major when TELEPORT_TEST_MAJORS sets one.
+func sourceCluster(t testing.TB) *dbtest.Cluster {
+	t.Helper()
+	if m := testMajor(t, 0); m != 0 {
+		return dbtest.SharedMajor(t, m)
+	}
+	return dbtest.Shared(t)
+}
+
+// targetCluster starts a private cluster for a test's target database, of
+// the target major when TELEPORT_TEST_MAJORS sets one. Each setting is a
+// postgresql.conf line.
+func targetCluster(t testing.TB, settings ...string) *dbtest.Cluster {
+	t.Helper()
+	if m := testMajor(t, 1); m != 0 {
+		return dbtest.StartMajor(t, m, settings...)
+	}
+	return dbtest.Start(t, settings...)
+}
+
+// privateSourceCluster starts a private cluster for a source database, for
+// tests that stop it or change its settings.
+func privateSourceCluster(t testing.TB, settings ...string) *dbtest.Cluster {
+	t.Helper()
+	if m := testMajor(t, 0); m != 0 {
+		return dbtest.StartMajor(t, m, settings...)
+	}
+	return dbtest.Start(t, settings...)
+}
 
 // freePort returns a loopback TCP port nobody listens on right now.
 func freePort(t testing.TB) int {
@@ -83,28 +144,66 @@ server:
 	return p
 }
 
-// startInstance runs an instance in-process and returns a func that stops it
-// and reports what run returned.
-func startInstance(t testing.TB, cfgPath string) (stop func() error) {
+// inProc is an instance running in-process.
+type inProc struct {
+	done chan struct{} // closed when run has returned
+	err  error         // what run returned, once done is closed
+	stop func() error  // cancels run and reports what it returned
+}
+
+// spawnInstance runs an instance in-process without waiting for it to serve.
+// It is stopped in t.Cleanup.
+func spawnInstance(t testing.TB, cfgPath string) *inProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-config", cfgPath}, os.Stdout, testWriter{t}) }()
+	p := &inProc{done: make(chan struct{})}
+	go func() {
+		p.err = run(ctx, []string{"-config", cfgPath}, os.Stdout, testWriter{t})
+		close(p.done)
+	}()
 	var once sync.Once
 	var err error
-	stop = func() error {
+	p.stop = func() error {
 		once.Do(func() {
 			cancel()
 			select {
-			case err = <-done:
+			case <-p.done:
+				err = p.err
 			case <-time.After(10 * time.Second):
 				err = fmt.Errorf("instance did not stop within 10s")
 			}
 		})
 		return err
 	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	t.Cleanup(func() { _ = p.stop() })
+	return p
+}
+
+// waitUp waits until the instance serves /status on port and returns it; an
+// instance that stops instead fails the test at once, with its error.
+func (p *inProc) waitUp(t testing.TB, port int, token string) server.Status {
+	t.Helper()
+	var st server.Status
+	dbtest.WaitFor(t, 20*time.Second, fmt.Sprintf("instance on port %d to serve /status", port), func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("instance for port %d stopped during start-up: %v", port, p.err)
+		default:
+		}
+		s, code, err := getStatus(port, token)
+		st = s
+		return err == nil && code == http.StatusOK
+	})
+	return st
+}
+
+// startInstance runs an instance in-process, waits until it serves /status on
+// port and returns a func that stops it and reports what run returned.
+func startInstance(t testing.TB, cfgPath string, port int, token string) (stop func() error) {
+	t.Helper()
+	p := spawnInstance(t, cfgPath)
+	p.waitUp(t, port, token)
+	return p.stop
 }
 
 // testWriter sends an instance's log lines to t.Log.
@@ -147,8 +246,9 @@ func TestRun_StartsAsUnprivilegedRole(t *testing.T) {
 	db, name := c.NewDB(t)
 	inst := instance{name: "source-1", c: c, dbname: name, port: freePort(t), token: "tok-1",
 		targets: "  my-target:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: 3001\n    apply_schema: \"test\"\n"}
-	stop := startInstance(t, writeConfig(t, inst))
-	st := waitStatus(t, inst.port, inst.token)
+	p := spawnInstance(t, writeConfig(t, inst))
+	st := p.waitUp(t, inst.port, inst.token)
+	stop := p.stop
 	if st.Name != "source-1" || st.Role != "source" {
 		t.Errorf("/status = %+v, want name source-1, role source", st)
 	}
@@ -174,9 +274,10 @@ func TestRun_TwoInstancesStartAtOnce(t *testing.T) {
 	a := instance{name: "a", c: c, dbname: name, port: freePort(t)}
 	b := instance{name: "b", c: c, dbname: name, port: freePort(t)}
 	pa, pb := writeConfig(t, a), writeConfig(t, b)
-	stopA, stopB := startInstance(t, pa), startInstance(t, pb)
-	waitStatus(t, a.port, "")
-	waitStatus(t, b.port, "")
+	procA, procB := spawnInstance(t, pa), spawnInstance(t, pb)
+	procA.waitUp(t, a.port, "")
+	procB.waitUp(t, b.port, "")
+	stopA, stopB := procA.stop, procB.stop
 	if err := stopA(); err != nil {
 		t.Errorf("instance a: %v", err)
 	}

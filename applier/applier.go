@@ -338,7 +338,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 				if err != nil {
 					return err
 				}
-				if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
+				if err := applyDDL(ctx, tx, b.Source, ddl); err != nil {
 					return fmt.Errorf("schema change: %w", err)
 				}
 				run.cache.Forget()
@@ -358,6 +358,21 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 		}
 	}
 	return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+}
+
+// applyDDL applies a schema change from source in tx and records, in the
+// same transaction, what this target's PostgreSQL major left out of it.
+func applyDDL(ctx context.Context, tx *sql.Tx, source string, ddl database.DDL) error {
+	skipped, err := database.ApplyDDL(ctx, tx, ddl)
+	if err != nil {
+		return err
+	}
+	for _, u := range skipped {
+		if err := database.SaveSourceSkipped(ctx, tx, source, u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applyAhead applies, in a transaction of its own, the first schema change
@@ -393,7 +408,7 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 				if load, err := database.ReadLoadFilter(ctx, tx, source); err != nil || load.Underway() {
 					return cmp.Or(err, errMoved) // no schema change while tables load
 				}
-				if err := database.ApplyDDL(ctx, tx, ddl); err != nil {
+				if err := applyDDL(ctx, tx, source, ddl); err != nil {
 					return err
 				}
 				return database.RecordAppliedAhead(ctx, tx, source, b.Seq, k)

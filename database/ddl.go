@@ -29,6 +29,23 @@ type DDLItem struct {
 	// the target before the batch that carries them: a label added in a
 	// transaction cannot be used until it commits.
 	Early bool `json:"early,omitempty"`
+	// MinMajor, when set, is the oldest PostgreSQL major that takes SQL: a
+	// target on an older major runs Older instead, or nothing when Older is
+	// "". Why, when set, says what such a target does without, and the
+	// target reports it under Object in its /status (schema_skipped).
+	MinMajor int    `json:"min_major,omitempty"`
+	Older    string `json:"older,omitempty"`
+	Why      string `json:"why,omitempty"`
+	Object   string `json:"object,omitempty"`
+}
+
+// For returns the statement a target on PostgreSQL major runs for the
+// item, "" for none.
+func (it DDLItem) For(major int) string {
+	if major < it.MinMajor {
+		return it.Older
+	}
+	return it.SQL
 }
 
 // Unsupported is an object the diff leaves out, and why.
@@ -118,6 +135,29 @@ type differ struct {
 
 func (d *differ) add(phase int, key, sql string) {
 	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != ""})
+}
+
+// addNewer adds a statement only PostgreSQL minMajor and later take: an
+// older target runs older instead ("" for nothing) and, when why is set,
+// reports object as left out for that reason.
+func (d *differ) addNewer(phase int, key, sql string, minMajor int, older, object, why string) {
+	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != "",
+		MinMajor: minMajor, Older: older, Object: object, Why: why})
+}
+
+// newerSyntax returns the oldest major that takes a constraint or index
+// definition (pg_get_constraintdef, pg_get_indexdef) and what an older one
+// lacks, or 0 when every supported major takes it.
+func newerSyntax(def string) (int, string) {
+	switch {
+	case strings.Contains(def, " WITHOUT OVERLAPS") || strings.Contains(def, "PERIOD "):
+		return 18, "temporal keys (WITHOUT OVERLAPS, PERIOD) need PostgreSQL 18"
+	case strings.Contains(def, " NOT ENFORCED"):
+		return 18, "NOT ENFORCED constraints need PostgreSQL 18"
+	case strings.Contains(def, " NULLS NOT DISTINCT"):
+		return 15, "NULLS NOT DISTINCT needs PostgreSQL 15"
+	}
+	return 0, ""
 }
 
 func (d *differ) skip(object, reason string) {
@@ -509,6 +549,11 @@ func (d *differ) functions() {
 				kind = "FUNCTION"
 			}
 			name := d.name(n.Schema, n.Name)
+			// A SQL-standard body (BEGIN ATOMIC or RETURN, PostgreSQL 14) has no prosrc.
+			minMajor, why := 0, ""
+			if n.Language == "sql" && n.Body == "" {
+				minMajor, why = 14, "SQL-standard function bodies (BEGIN ATOMIC, RETURN) need PostgreSQL 14"
+			}
 			if o != nil && (o.Name != n.Name || o.Schema != n.Schema) {
 				d.add(phaseRenames, "", fmt.Sprintf("ALTER %s %s(%s) RENAME TO %s", kind, d.name(o.Schema, o.Name), o.IdentityArgs, QuoteIdent(n.Name)))
 				if o.Schema != n.Schema {
@@ -527,7 +572,7 @@ func (d *differ) functions() {
 			if o == nil {
 				key = fmt.Sprintf("function %s(%s)", name, n.IdentityArgs)
 			}
-			d.add(phaseFunctions, key, fmt.Sprintf("CREATE OR REPLACE %s %s(%s", kind, name, def))
+			d.addNewer(phaseFunctions, key, fmt.Sprintf("CREATE OR REPLACE %s %s(%s", kind, name, def), minMajor, "", what, why)
 		})
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -61,14 +62,22 @@ func setDDLPath(ctx context.Context, tx *sql.Tx, schema string) error {
 //
 // An adoptable item whose object the target already has is skipped when the
 // target's definition is the same and is an error naming both when not.
-func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) error {
+//
+// Items a newer PostgreSQL major than the target's asks for run in the form
+// the target takes (DDLItem.For); what the target then does without is
+// returned, for the caller to report.
+func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 	if d.SearchPath != "" {
 		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+QuoteIdent(d.SearchPath)); err != nil {
-			return fmt.Errorf("create schema %s: %w", QuoteIdent(d.SearchPath), err)
+			return nil, fmt.Errorf("create schema %s: %w", QuoteIdent(d.SearchPath), err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "SET LOCAL check_function_bodies TO off"); err != nil {
-		return err
+		return nil, err
+	}
+	items, skipped, err := forServer(ctx, tx, d.Items)
+	if err != nil {
+		return nil, err
 	}
 	// The target's own definitions, by key, read when the first CREATE
 	// comes: after the drops and renames before it.
@@ -96,16 +105,16 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) error {
 		return false, fmt.Errorf("the target already has %s, defined differently: the source has\n  %s\nthe target has\n  %s\nmake the target's definition the same as the source's (or drop it there) and the batch is applied on the next pass", it.Key, it.SQL, def)
 	}
 	if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
-		return err
+		return nil, err
 	}
-	pending := d.Items
+	pending := items
 	for len(pending) > 0 {
 		var retry []DDLItem
 		var firstErr error
 		for _, it := range pending {
 			skip, err := adopted(it)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if skip {
 				continue
@@ -119,15 +128,42 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) error {
 					firstErr = fmt.Errorf("%s: %w", it.SQL, err)
 				}
 			default:
-				return fmt.Errorf("%s: %w", it.SQL, err)
+				return nil, fmt.Errorf("%s: %w", it.SQL, err)
 			}
 		}
 		if len(retry) == len(pending) {
-			return firstErr
+			return nil, firstErr
 		}
 		pending = retry
 	}
-	return setDDLPath(ctx, tx, "")
+	return skipped, setDDLPath(ctx, tx, "")
+}
+
+// forServer returns the items as the server q talks to runs them: each in
+// the form its major takes, those it runs nothing for left out, and what it
+// does without. It asks the server its major only when an item depends on it.
+func forServer(ctx context.Context, q Querier, items []DDLItem) ([]DDLItem, []Unsupported, error) {
+	if !slices.ContainsFunc(items, func(it DDLItem) bool { return it.MinMajor > 0 }) {
+		return items, nil, nil
+	}
+	var major int
+	if err := q.QueryRowContext(ctx, `SELECT pg_catalog.current_setting('server_version_num')::int / 10000`).Scan(&major); err != nil {
+		return nil, nil, fmt.Errorf("read the server's major version: %w", err)
+	}
+	out := make([]DDLItem, 0, len(items))
+	var skipped []Unsupported
+	for _, it := range items {
+		stmt := it.For(major)
+		if major < it.MinMajor && it.Why != "" {
+			skipped = append(skipped, Unsupported{Object: it.Object, Reason: fmt.Sprintf("%s; this target runs PostgreSQL %d", it.Why, major)})
+		}
+		if stmt == "" {
+			continue
+		}
+		it.SQL = stmt
+		out = append(out, it)
+	}
+	return out, skipped, nil
 }
 
 // ApplyEarlyDDL commits, in a transaction of its own, the items of d that
@@ -135,11 +171,18 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) error {
 // those whose type the target does not have yet: the batch creates it, and
 // a label added with the type can be used at once.
 func ApplyEarlyDDL(ctx context.Context, db *sql.DB, d DDL) error {
+	if !slices.ContainsFunc(d.Items, func(it DDLItem) bool { return it.Early }) {
+		return nil
+	}
 	return InTx(ctx, db, func(tx *sql.Tx) error {
 		if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
 			return err
 		}
-		for _, it := range d.Items {
+		items, _, err := forServer(ctx, tx, d.Items) // ApplyDDL reports what is left out
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
 			if !it.Early {
 				continue
 			}

@@ -236,19 +236,40 @@ type Skipped struct {
 
 // SkippedByTarget returns, per target, the objects left out of its schema.
 func SkippedByTarget(ctx context.Context, q Querier) (map[string][]Skipped, error) {
-	rows, err := q.QueryContext(ctx, query("schema_skipped_list"))
+	return readSkipped(ctx, q, "schema_skipped_list")
+}
+
+// SaveSourceSkipped records, for /status, that this target left out u of
+// source's schema.
+func SaveSourceSkipped(ctx context.Context, q Querier, source string, u Unsupported) error {
+	if _, err := q.ExecContext(ctx, query("source_schema_skipped_save"), source, u.Object, u.Reason); err != nil {
+		return fmt.Errorf("record %s of source %s as left out: %w", u.Object, source, err)
+	}
+	return nil
+}
+
+// SkippedBySource returns, per source, the objects of its schema this
+// target left out.
+func SkippedBySource(ctx context.Context, q Querier) (map[string][]Skipped, error) {
+	return readSkipped(ctx, q, "source_schema_skipped_list")
+}
+
+// readSkipped runs a query listing (peer, object, reason, first seen, last
+// seen) and groups the rows by peer.
+func readSkipped(ctx context.Context, q Querier, name string) (map[string][]Skipped, error) {
+	rows, err := q.QueryContext(ctx, query(name))
 	if err != nil {
 		return nil, fmt.Errorf("read objects not replicated: %w", err)
 	}
 	defer rows.Close()
 	out := map[string][]Skipped{}
 	for rows.Next() {
-		var target string
+		var peer string
 		var s Skipped
-		if err := rows.Scan(&target, &s.Object, &s.Reason, &s.FirstSeen, &s.LastSeen); err != nil {
+		if err := rows.Scan(&peer, &s.Object, &s.Reason, &s.FirstSeen, &s.LastSeen); err != nil {
 			return nil, fmt.Errorf("read objects not replicated: %w", err)
 		}
-		out[target] = append(out[target], s)
+		out[peer] = append(out[peer], s)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read objects not replicated: %w", err)

@@ -42,13 +42,18 @@ func (d *differ) tables() {
 	})
 }
 
-func (d *differ) columnDef(c *Column) string {
+// columnDef is a column's definition in CREATE TABLE or ADD COLUMN of table
+// (its bare name). stored writes a virtual generated column as STORED, for
+// a target older than PostgreSQL 18.
+func (d *differ) columnDef(table string, c *Column, stored bool) string {
 	var b strings.Builder
 	b.WriteString(QuoteIdent(c.Name) + " " + c.Type)
 	if c.Collation != nil {
 		b.WriteString(" COLLATE " + *c.Collation)
 	}
 	switch {
+	case c.Generated != nil && c.Virtual && !stored:
+		b.WriteString(" GENERATED ALWAYS AS (" + *c.Generated + ") VIRTUAL")
 	case c.Generated != nil:
 		b.WriteString(" GENERATED ALWAYS AS (" + *c.Generated + ") STORED")
 	case c.Identity == "a":
@@ -59,9 +64,28 @@ func (d *differ) columnDef(c *Column) string {
 		b.WriteString(" DEFAULT " + *c.Default)
 	}
 	if c.NotNull && c.Identity == "" {
+		// Every major takes a named NOT NULL; before 18 the name is dropped.
+		if name, ok := notNullName(table, c); ok {
+			b.WriteString(" CONSTRAINT " + QuoteIdent(name))
+		}
 		b.WriteString(" NOT NULL")
 	}
 	return b.String()
+}
+
+// notNullName returns the name of a column's NOT NULL constraint when it is
+// not the one PostgreSQL 18 chooses (table_column_not_null), as pg_dump
+// does: a default name is left to the target, which chooses its own.
+func notNullName(table string, c *Column) (string, bool) {
+	if c.NotNullName == nil || *c.NotNullName == table+"_"+c.Name+"_not_null" {
+		return "", false
+	}
+	return *c.NotNullName, true
+}
+
+// virtualColumns reports whether cols has a VIRTUAL generated column.
+func virtualColumns(cols []Column) bool {
+	return slices.ContainsFunc(cols, func(c Column) bool { return c.Generated != nil && c.Virtual })
 }
 
 func (d *differ) createTable(t *Relation) {
@@ -79,24 +103,34 @@ func (d *differ) createTable(t *Relation) {
 			return
 		}
 		b.WriteString(" PARTITION OF " + d.name(parent.Schema, parent.Name) + " " + *t.Bound)
-	} else {
-		cols := make([]string, 0, len(t.Columns))
-		for i := range t.Columns {
-			cols = append(cols, d.columnDef(&t.Columns[i]))
-		}
-		b.WriteString(" (" + strings.Join(cols, ", ") + ")")
 	}
+	var tail strings.Builder
 	if t.PartitionKey != nil {
-		b.WriteString(" PARTITION BY " + *t.PartitionKey)
+		tail.WriteString(" PARTITION BY " + *t.PartitionKey)
 	}
 	if len(t.Options) > 0 {
 		set, ok := d.storageOptions(t, t.Options)
 		if !ok {
 			return
 		}
-		b.WriteString(" WITH (" + set + ")")
+		tail.WriteString(" WITH (" + set + ")")
 	}
-	d.add(phaseTables, "table "+name, b.String())
+	create := func(stored bool) string {
+		if t.Parent != nil {
+			return b.String() + tail.String()
+		}
+		cols := make([]string, 0, len(t.Columns))
+		for i := range t.Columns {
+			cols = append(cols, d.columnDef(t.Name, &t.Columns[i], stored))
+		}
+		return b.String() + " (" + strings.Join(cols, ", ") + ")" + tail.String()
+	}
+	if t.Parent == nil && virtualColumns(t.Columns) {
+		d.addNewer(phaseTables, "table "+name, create(false), 18, create(true), "table "+QuoteQualified(t.Schema, t.Name),
+			"virtual generated columns need PostgreSQL 18: created STORED, with the same values")
+	} else {
+		d.add(phaseTables, "table "+name, create(false))
+	}
 	if t.Parent != nil {
 		// A partition takes its columns from its parent; its own defaults
 		// and NOT NULLs are set after.
@@ -127,8 +161,13 @@ func (d *differ) addConstraint(table string, c *Constraint) {
 	if c.Type == "f" {
 		phase = phaseForeignKeys
 	}
-	d.add(phase, fmt.Sprintf("constraint %s on %s", QuoteIdent(c.Name), table),
-		fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, QuoteIdent(c.Name), c.Def))
+	key := fmt.Sprintf("constraint %s on %s", QuoteIdent(c.Name), table)
+	stmt := fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, QuoteIdent(c.Name), c.Def)
+	if major, why := newerSyntax(c.Def); major != 0 {
+		d.addNewer(phase, key, stmt, major, "", key, why)
+		return
+	}
+	d.add(phase, key, stmt)
 }
 
 func (d *differ) createIndex(schema, table string, x *Index) {
@@ -143,8 +182,13 @@ func (d *differ) createIndex(schema, table string, x *Index) {
 	}
 	// Without ONLY, an index on a partitioned table is made on its
 	// partitions too, as it was on the source.
-	d.add(phaseIndexes, "index "+d.name(schema, x.Name),
-		fmt.Sprintf("CREATE %sINDEX %s ON %s USING %s", unique, QuoteIdent(x.Name), table, tail))
+	key := "index " + d.name(schema, x.Name)
+	stmt := fmt.Sprintf("CREATE %sINDEX %s ON %s USING %s", unique, QuoteIdent(x.Name), table, tail)
+	if major, why := newerSyntax(x.Def); major != 0 {
+		d.addNewer(phaseIndexes, key, stmt, major, "", key, why)
+		return
+	}
+	d.add(phaseIndexes, key, stmt)
 }
 
 // createTrigger creates a trigger disabled: rows applied on the target must
@@ -197,12 +241,21 @@ func (d *differ) alterTable(o, n *Relation) {
 		p := old[c.Num]
 		delete(old, c.Num)
 		if p == nil {
-			if n.Parent == nil || c.Local {
-				d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", name, d.columnDef(c)))
+			if n.Parent != nil && !c.Local {
+				continue
+			}
+			add := func(stored bool) string {
+				return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", name, d.columnDef(n.Name, c, stored))
+			}
+			if c.Generated != nil && c.Virtual {
+				d.addNewer(phaseColumns, "", add(false), 18, add(true), fmt.Sprintf("column %s of %s", QuoteIdent(c.Name), QuoteQualified(n.Schema, n.Name)),
+					"virtual generated columns need PostgreSQL 18: created STORED, with the same values")
+			} else {
+				d.add(phaseColumns, "", add(false))
 			}
 			continue
 		}
-		d.alterColumn(name, n.Parent != nil, p, c)
+		d.alterColumn(name, n.Name, n.Parent != nil, p, c)
 	}
 	for _, num := range slices.Sorted(maps.Keys(old)) {
 		if c := old[num]; n.Parent == nil || c.Local {
@@ -271,7 +324,7 @@ func quoteIdentOf(name string) string {
 	return name
 }
 
-func (d *differ) alterColumn(table string, partition bool, p, c *Column) {
+func (d *differ) alterColumn(table, bare string, partition bool, p, c *Column) {
 	col := QuoteIdent(c.Name)
 	alter := func(format string, args ...any) {
 		d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s ", table, col)+fmt.Sprintf(format, args...))
@@ -316,8 +369,18 @@ func (d *differ) alterColumn(table string, partition bool, p, c *Column) {
 			alter("SET DEFAULT %s", *c.Default)
 		}
 	}
-	if p.NotNull != c.NotNull && c.Identity == "" {
-		alter("%s NOT NULL", map[bool]string{true: "SET", false: "DROP"}[c.NotNull])
+	switch {
+	case c.Identity != "":
+	case p.NotNull != c.NotNull:
+		setNotNull := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s %s NOT NULL", table, col, map[bool]string{true: "SET", false: "DROP"}[c.NotNull])
+		if name, ok := notNullName(bare, c); ok {
+			// Only PostgreSQL 18 names a NOT NULL it adds to a column.
+			d.addNewer(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s NOT NULL %s", table, QuoteIdent(name), col), 18, setNotNull, "", "")
+		} else {
+			d.add(phaseColumns, "", setNotNull)
+		}
+	case c.NotNull && p.NotNullName != nil && c.NotNullName != nil && *p.NotNullName != *c.NotNullName:
+		d.addNewer(phaseRenames, "", fmt.Sprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", table, QuoteIdent(*p.NotNullName), QuoteIdent(*c.NotNullName)), 18, "", "", "")
 	}
 }
 

@@ -163,7 +163,7 @@ func TestDiffAdopts(t *testing.T) {
 	}
 
 	mustExec(t, dst, `DROP INDEX public.t_note; CREATE INDEX t_note ON public.t (lower(note))`)
-	err := database.InTx(ctx, dst, func(tx *sql.Tx) error { return database.ApplyDDL(ctx, tx, ddl) })
+	err := database.InTx(ctx, dst, func(tx *sql.Tx) error { _, err := database.ApplyDDL(ctx, tx, ddl); return err })
 	if err == nil || !strings.Contains(err.Error(), `"t_note"`) || !strings.Contains(err.Error(), "lower(note)") {
 		t.Fatalf("different index: %v, want an error naming both definitions", err)
 	}
@@ -189,7 +189,7 @@ func applyDDL(t *testing.T, db *sql.DB, ddl database.DDL) {
 	if err := database.ApplyEarlyDDL(ctx, db, ddl); err != nil {
 		t.Fatalf("early DDL: %v", err)
 	}
-	if err := database.InTx(ctx, db, func(tx *sql.Tx) error { return database.ApplyDDL(ctx, tx, ddl) }); err != nil {
+	if err := database.InTx(ctx, db, func(tx *sql.Tx) error { _, err := database.ApplyDDL(ctx, tx, ddl); return err }); err != nil {
 		var b strings.Builder
 		for _, it := range ddl.Items {
 			b.WriteString("  " + it.SQL + "\n")

@@ -101,10 +101,14 @@ type Column struct {
 	Type      string  `json:"type"`
 	NotNull   bool    `json:"not_null"`
 	Default   *string `json:"default"`
-	Generated *string `json:"generated"` // GENERATED ALWAYS AS (...) STORED
-	Identity  string  `json:"identity"`  // "a" always, "d" by default, "" none
-	Collation *string `json:"collation"` // when not the type's own
-	Local     bool    `json:"local"`     // defined by the table, not only inherited
+	Generated *string `json:"generated"` // GENERATED ALWAYS AS (...) STORED, or VIRTUAL
+	Virtual   bool    `json:"virtual"`   // a VIRTUAL generated column (PostgreSQL 18)
+	// NotNullName names the column's NOT NULL constraint (PostgreSQL 18;
+	// nil before): kept when it is not the name PostgreSQL would choose.
+	NotNullName *string `json:"not_null_name"`
+	Identity    string  `json:"identity"`  // "a" always, "d" by default, "" none
+	Collation   *string `json:"collation"` // when not the type's own
+	Local       bool    `json:"local"`     // defined by the table, not only inherited
 }
 
 // Constraint is a table's or a domain's constraint.

@@ -95,6 +95,10 @@ type SourceStatus struct {
 	// (never below 0); the source's own view of this lag, in its targets,
 	// has no skew.
 	LagSeconds float64 `json:"lag_seconds"`
+	// SchemaSkipped lists what this source's schema changes asked for that
+	// this target's PostgreSQL major cannot take, and what it does without
+	// (a target older than its source); never null.
+	SchemaSkipped []SkippedObject `json:"schema_skipped"`
 }
 
 // ErrorResponse is the body of every 4xx and 5xx answer.

@@ -65,6 +65,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		{"teleport_source_applied_seq", "Last batch applied from the source.", func(s SourceStatus) float64 { return float64(s.AppliedSeq) }},
 		{"teleport_source_held", "1 while a batch from the source is held by an error (see /status).", func(s SourceStatus) float64 { return bool01(s.Held) }},
 		{"teleport_source_lag_seconds", "This database's now minus the source tick time of the last applied batch, while batches wait.", func(s SourceStatus) float64 { return s.LagSeconds }},
+		{"teleport_source_schema_skipped", "Objects of the source's schema this target's PostgreSQL major cannot take (see /status).", func(s SourceStatus) float64 { return float64(len(s.SchemaSkipped)) }},
 	}
 	for _, g := range sourceGauges {
 		gauge(g.name, g.help)

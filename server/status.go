@@ -62,12 +62,8 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 		return nil, nil, err
 	}
 	for _, t := range ts {
-		sk := []SkippedObject{}
-		for _, s := range skipped[t.Name] {
-			sk = append(sk, SkippedObject{Object: s.Object, Reason: s.Reason, FirstSeen: s.FirstSeen.UTC(), LastSeen: s.LastSeen.UTC()})
-		}
 		targets = append(targets, TargetStatus{
-			SchemaSkipped: sk,
+			SchemaSkipped: skippedObjects(skipped[t.Name]),
 			Name:          t.Name,
 			LastSeq:       t.LastSeq,
 			AckedSeq:      t.AckedSeq,
@@ -82,25 +78,39 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 	if err != nil {
 		return nil, nil, err
 	}
+	left, err := database.SkippedBySource(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, src := range ss {
 		lag, err := sourceLag(ctx, q, src, now)
 		if err != nil {
 			return nil, nil, err
 		}
 		sources = append(sources, SourceStatus{
-			Name:        src.Name,
-			ReceivedSeq: src.ReceivedSeq,
-			AppliedSeq:  src.AppliedSeq,
-			AppliedAt:   timeOrNil(src.AppliedAt),
-			Held:        src.Error != "",
-			HeldSeq:     src.ErrorSeq,
-			Error:       src.Error,
-			ErrorSince:  timeOrNil(src.ErrorAt),
-			SkipSeq:     src.SkipSeq,
-			LagSeconds:  lag.Seconds(),
+			Name:          src.Name,
+			ReceivedSeq:   src.ReceivedSeq,
+			AppliedSeq:    src.AppliedSeq,
+			AppliedAt:     timeOrNil(src.AppliedAt),
+			Held:          src.Error != "",
+			HeldSeq:       src.ErrorSeq,
+			Error:         src.Error,
+			ErrorSince:    timeOrNil(src.ErrorAt),
+			SkipSeq:       src.SkipSeq,
+			LagSeconds:    lag.Seconds(),
+			SchemaSkipped: skippedObjects(left[src.Name]),
 		})
 	}
 	return targets, sources, nil
+}
+
+// skippedObjects lists skipped objects for /status; never nil, so it encodes as [].
+func skippedObjects(ss []database.Skipped) []SkippedObject {
+	out := []SkippedObject{}
+	for _, s := range ss {
+		out = append(out, SkippedObject{Object: s.Object, Reason: s.Reason, FirstSeen: s.FirstSeen.UTC(), LastSeen: s.LastSeen.UTC()})
+	}
+	return out
 }
 
 // sourceLag is now minus the source's tick time of the last applied batch

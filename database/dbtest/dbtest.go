@@ -76,12 +76,16 @@ var clusters struct {
 	list []*Cluster
 }
 
-// shared is the cluster returned by Shared; err is reported to every caller if it failed to start.
+// shared holds the clusters returned by Shared and SharedMajor, by bin directory; err is reported
+// to every caller if one failed to start.
 var shared struct {
-	mu   sync.Mutex
-	done bool
-	c    *Cluster
-	err  error
+	mu sync.Mutex
+	m  map[string]sharedCluster
+}
+
+type sharedCluster struct {
+	c   *Cluster
+	err error
 }
 
 // Run runs the tests (m.Run) and then stops every cluster this package started, whether or not the
@@ -105,7 +109,7 @@ func Run(m *testing.M) int {
 		}
 	}
 	shared.mu.Lock()
-	shared.done, shared.c, shared.err = false, nil, nil
+	shared.m = nil
 	shared.mu.Unlock()
 	return code
 }
@@ -116,16 +120,40 @@ func Run(m *testing.M) int {
 // use Start for a cluster of your own.
 func Shared(t testing.TB) *Cluster {
 	t.Helper()
+	bin, err := binDir()
+	if err != nil {
+		failStart(t, err)
+	}
+	return sharedIn(t, bin)
+}
+
+// SharedMajor is Shared for one PostgreSQL major (see MajorBinDir): one cluster per major for the
+// whole test binary. A major that is not installed skips the test, or fails it under CI=true.
+func SharedMajor(t testing.TB, major int) *Cluster {
+	t.Helper()
+	bin, err := MajorBinDir(major)
+	if err != nil {
+		failStart(t, err)
+	}
+	return sharedIn(t, bin)
+}
+
+func sharedIn(t testing.TB, bin string) *Cluster {
+	t.Helper()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	if !shared.done {
-		shared.c, shared.err = start(nil)
-		shared.done = true
+	sc, ok := shared.m[bin]
+	if !ok {
+		sc.c, sc.err = start(bin, nil)
+		if shared.m == nil {
+			shared.m = map[string]sharedCluster{}
+		}
+		shared.m[bin] = sc
 	}
-	if shared.err != nil {
-		failStart(t, shared.err)
+	if sc.err != nil {
+		failStart(t, sc.err)
 	}
-	return shared.c
+	return sc.c
 }
 
 // Start starts a new private cluster for this test (end-to-end tests need two), on its own port
@@ -133,7 +161,32 @@ func Shared(t testing.TB) *Cluster {
 // postgresql.conf line added to the defaults, such as "wal_level = logical".
 func Start(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
-	c, err := start(settings)
+	bin, err := binDir()
+	if err != nil {
+		failStart(t, err)
+	}
+	return startIn(t, bin, settings)
+}
+
+// StartMajor is Start with the server of one PostgreSQL major (see MajorBinDir), whatever
+// PG_BINDIR says: tests across majors start one cluster of each. A major that is not installed
+// skips the test, or fails it under CI=true.
+func StartMajor(t testing.TB, major int, settings ...string) *Cluster {
+	t.Helper()
+	bin, err := MajorBinDir(major)
+	if err != nil {
+		failStart(t, err)
+	}
+	c := startIn(t, bin, settings)
+	if c.Major() != major {
+		t.Fatalf("dbtest: the server in %s is PostgreSQL %d, not %d", bin, c.Major(), major)
+	}
+	return c
+}
+
+func startIn(t testing.TB, bin string, settings []string) *Cluster {
+	t.Helper()
+	c, err := start(bin, settings)
 	if err != nil {
 		failStart(t, err)
 	}
@@ -159,11 +212,7 @@ func failStart(t testing.TB, err error) {
 }
 
 // start creates, starts and prepares a cluster and registers it for Run.
-func start(settings []string) (*Cluster, error) {
-	bin, err := binDir()
-	if err != nil {
-		return nil, err
-	}
+func start(bin string, settings []string) (*Cluster, error) {
 	cred, err := serverCredential()
 	if err != nil {
 		return nil, err
@@ -210,6 +259,9 @@ func (c *Cluster) init() error {
 	}
 	return nil
 }
+
+// Major is the server's major version: 13, 14, ... 18.
+func (c *Cluster) Major() int { return c.version / 10000 }
 
 // destroy stops the server (immediate) if it runs, removes the cluster's directories and
 // unregisters it. It is safe to call twice.

@@ -155,3 +155,59 @@ func TestFailStart(t *testing.T) {
 		}
 	}
 }
+
+func TestMajorBinDir(t *testing.T) {
+	root, lib := t.TempDir(), t.TempDir()
+	old := debianLibDir
+	debianLibDir = lib
+	t.Cleanup(func() { debianLibDir = old })
+	t.Setenv("TELEPORT_PG_ROOT", root)
+
+	ours, debian := fakeServer(t, root, "13"), fakeServer(t, lib, "15")
+	fakeServer(t, lib, "13")
+	if got, err := MajorBinDir(13); got != ours || err != nil {
+		t.Errorf("MajorBinDir(13) = %q, %v, want %q (TELEPORT_PG_ROOT before Debian's)", got, err, ours)
+	}
+	if got, err := MajorBinDir(15); got != debian || err != nil {
+		t.Errorf("MajorBinDir(15) = %q, %v, want %q", got, err, debian)
+	}
+	if _, err := MajorBinDir(17); !errors.Is(err, errNoBinaries) || !strings.Contains(err.Error(), ".ci/pg-majors 17") {
+		t.Errorf("MajorBinDir(17) with none installed = %v, want errNoBinaries saying how to install it", err)
+	}
+}
+
+func TestClientPath(t *testing.T) {
+	root, lib, own := t.TempDir(), t.TempDir(), t.TempDir()
+	old := debianLibDir
+	debianLibDir = lib
+	t.Cleanup(func() { debianLibDir = old })
+	t.Setenv("TELEPORT_PG_ROOT", root)
+	t.Setenv("PG_CLIENT_BINDIR", "")
+	program := func(dir, name string) string {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c := &Cluster{BinDir: own}
+	built := program(filepath.Join(root, "client", "bin"), "pg_dump")
+	program(filepath.Join(lib, "15", "bin"), "pg_dump")
+	psql := program(filepath.Join(lib, "15", "bin"), "psql")
+	program(filepath.Join(lib, "13", "bin"), "psql")
+	only := program(own, "only_here")
+	for name, want := range map[string]string{"pg_dump": built, "psql": psql, "only_here": only, "missing": filepath.Join(own, "missing")} {
+		if got := c.ClientPath(name); got != want {
+			t.Errorf("ClientPath(%q) = %q, want %q", name, got, want)
+		}
+	}
+	chosen := program(t.TempDir(), "pg_dump")
+	t.Setenv("PG_CLIENT_BINDIR", filepath.Dir(chosen))
+	if got := c.ClientPath("pg_dump"); got != chosen {
+		t.Errorf("ClientPath(pg_dump) with PG_CLIENT_BINDIR = %q, want %q", got, chosen)
+	}
+}

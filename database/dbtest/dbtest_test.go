@@ -144,8 +144,8 @@ func TestStart(t *testing.T) {
 		t.Errorf("Start = port %d dir %s socket %s, same as Shared's port %d dir %s socket %s",
 			c.Port, c.Dir, c.Socket, shared.Port, shared.Dir, shared.Socket)
 	}
-	if _, err := os.Stat(c.BinPath("psql")); err != nil {
-		t.Errorf("BinPath(psql): %v", err)
+	if _, err := os.Stat(c.ClientPath("psql")); err != nil {
+		t.Errorf("ClientPath(psql): %v", err)
 	}
 
 	db, name := c.NewDB(t)

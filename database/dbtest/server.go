@@ -56,16 +56,9 @@ func findBinDir() (string, error) {
 			return d, nil
 		}
 	}
-	dirs, err := filepath.Glob(filepath.Join(debianLibDir, "*", "bin"))
-	if err != nil {
-		return "", fmt.Errorf("list %s: %w", debianLibDir, err)
-	}
-	slices.SortFunc(dirs, func(a, b string) int {
-		return compareVersions(filepath.Base(filepath.Dir(a)), filepath.Base(filepath.Dir(b)))
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if hasServer(dirs[i]) {
-			return dirs[i], nil
+	for _, d := range debianBinDirs() {
+		if hasServer(d) {
+			return d, nil
 		}
 	}
 	return "", errNoBinaries
@@ -257,10 +250,72 @@ func (c *Cluster) stopWatchdog() {
 	c.watchdog, c.wdCmd = nil, nil
 }
 
-// BinPath returns the full path of a PostgreSQL client or server program in BinDir
-// (e.g. "pgbench", "pg_dump", "psql"). It does not check that the program exists.
+// BinPath returns the full path of a server program (initdb, pg_ctl, postgres) in BinDir.
+// It does not check that the program exists.
 func (c *Cluster) BinPath(name string) string {
 	return filepath.Join(c.BinDir, name)
+}
+
+// ClientPath returns the full path of a client program ("pgbench", "pg_dump", "psql") that talks
+// to this cluster. The server packages of other majors (see MajorBinDir) carry no client programs,
+// and a pg_dump refuses a server newer than itself, so it looks, in order, in $PG_CLIENT_BINDIR,
+// in $TELEPORT_PG_ROOT/client/bin (the pg_dump 18 that .ci/pg-majors builds), in the newest
+// /usr/lib/postgresql/*/bin and in BinDir, and takes the first that has the program. Every
+// cluster of a test binary therefore uses the same pg_dump, whatever its major. With none found it
+// returns the BinDir path, whose error names the program when run.
+func (c *Cluster) ClientPath(name string) string {
+	dirs := []string{os.Getenv("PG_CLIENT_BINDIR"), filepath.Join(pgRoot(), "client", "bin")}
+	dirs = append(dirs, debianBinDirs()...)
+	for _, d := range append(dirs, c.BinDir) {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode().Perm()&0o111 != 0 {
+			return p
+		}
+	}
+	return c.BinPath(name)
+}
+
+// pgRoot is where .ci/pg-majors installs the server of each major: $TELEPORT_PG_ROOT, by default
+// /var/cache/teleport-pg for root and ~/.cache/teleport-pg for anyone else.
+func pgRoot() string {
+	if d := os.Getenv("TELEPORT_PG_ROOT"); d != "" {
+		return d
+	}
+	if os.Geteuid() != 0 {
+		if d, err := os.UserCacheDir(); err == nil {
+			return filepath.Join(d, "teleport-pg")
+		}
+	}
+	return "/var/cache/teleport-pg"
+}
+
+// debianBinDirs lists /usr/lib/postgresql/*/bin, newest version first.
+func debianBinDirs() []string {
+	dirs, err := filepath.Glob(filepath.Join(debianLibDir, "*", "bin"))
+	if err != nil {
+		return nil // the pattern is fixed and valid: Glob fails only on a bad pattern
+	}
+	slices.SortFunc(dirs, func(a, b string) int {
+		return -compareVersions(filepath.Base(filepath.Dir(a)), filepath.Base(filepath.Dir(b)))
+	})
+	return dirs
+}
+
+// MajorBinDir finds the server binaries of one PostgreSQL major: $TELEPORT_PG_ROOT/<major>/bin
+// (installed by .ci/pg-majors), else /usr/lib/postgresql/<major>/bin. The error wraps
+// errNoBinaries, so a test asking for a major that is not installed is skipped (failed under CI=true).
+func MajorBinDir(major int) (string, error) {
+	m := strconv.Itoa(major)
+	for _, d := range []string{filepath.Join(pgRoot(), m, "bin"), filepath.Join(debianLibDir, m, "bin")} {
+		if hasServer(d) {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("PostgreSQL %d: no server binaries in %s or %s (.ci/pg-majors %d installs them): %w",
+		major, filepath.Join(pgRoot(), m, "bin"), filepath.Join(debianLibDir, m, "bin"), major, errNoBinaries)
 }
 
 // run runs a server program as the server's OS user; the error names the command and holds its output.

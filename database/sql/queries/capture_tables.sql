@@ -15,5 +15,5 @@ LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = c.oid AND t.tgname LIKE 'telepo
 WHERE c.relkind IN ('r', 'p')
   AND n.nspname NOT IN ('teleport', 'pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_(toast|temp_)'
-GROUP BY c.oid, n.nspname, c.relname
+GROUP BY c.oid, n.nspname, c.relname, c.relispartition, c.relowner  -- all of them: PostgreSQL 13 has no primary key on pg_class
 ORDER BY n.nspname, c.relname

@@ -81,6 +81,11 @@ SELECT pg_catalog.json_build_object(
                               'not_null', a.attnotnull,
                               'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
                               'generated', CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
+                              'virtual', a.attgenerated = 'v',  -- PostgreSQL 18's virtual generated columns
+                              -- PostgreSQL 18 names NOT NULL constraints (contype 'n'); earlier majors have none.
+                              'not_null_name', CASE WHEN a.attnotnull THEN (
+                                  SELECT k.conname FROM pg_catalog.pg_constraint k
+                                  WHERE k.conrelid = r.oid AND k.contype = 'n' AND k.conkey[1] = a.attnum) END,
                               'identity', a.attidentity,
                               'collation', CASE WHEN a.attcollation <> t.typcollation THEN
                                   (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
