@@ -250,8 +250,17 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 		if err := run.flush(ctx, tx, false); err != nil {
 			return fmt.Errorf("apply batch %d: %w", group[len(group)-1].Seq, err)
 		}
+		w.reportLeftOut(source, run.leftOut)
 		return nil
 	})
+}
+
+// reportLeftOut logs what this target's PostgreSQL major left out of a
+// source's schema changes (also in /status, see applyDDL).
+func (w *Worker) reportLeftOut(source string, us []database.Unsupported) {
+	for _, u := range us {
+		w.log.Warn("schema change left out: this target's PostgreSQL cannot take it", "source", source, "object", u.Object, "reason", u.Reason)
+	}
 }
 
 // runMaxBytes bounds the row changes an apply transaction holds in memory
@@ -268,9 +277,10 @@ const runMaxBytes = 16 << 20
 // batch's changes separately made the check of pgbench_tellers seven times
 // slower than applying the transaction's changes together.
 type rowRun struct {
-	cache *database.TableCache
-	evs   []database.Event
-	bytes int
+	cache   *database.TableCache
+	evs     []database.Event
+	bytes   int
+	leftOut []database.Unsupported // by the schema changes applied, see applyDDL
 }
 
 func (r *rowRun) add(evs []database.Event) {
@@ -338,9 +348,11 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 				if err != nil {
 					return err
 				}
-				if err := applyDDL(ctx, tx, b.Source, ddl); err != nil {
+				left, err := applyDDL(ctx, tx, b.Source, ddl)
+				if err != nil {
 					return fmt.Errorf("schema change: %w", err)
 				}
+				run.leftOut = append(run.leftOut, left...)
 				run.cache.Forget()
 			}
 			k++
@@ -361,18 +373,19 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 }
 
 // applyDDL applies a schema change from source in tx and records, in the
-// same transaction, what this target's PostgreSQL major left out of it.
-func applyDDL(ctx context.Context, tx *sql.Tx, source string, ddl database.DDL) error {
+// same transaction, what this target's PostgreSQL major left out of it,
+// which it returns.
+func applyDDL(ctx context.Context, tx *sql.Tx, source string, ddl database.DDL) ([]database.Unsupported, error) {
 	skipped, err := database.ApplyDDL(ctx, tx, ddl)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, u := range skipped {
 		if err := database.SaveSourceSkipped(ctx, tx, source, u); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return skipped, nil
 }
 
 // applyAhead applies, in a transaction of its own, the first schema change
@@ -408,9 +421,11 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 				if load, err := database.ReadLoadFilter(ctx, tx, source); err != nil || load.Underway() {
 					return cmp.Or(err, errMoved) // no schema change while tables load
 				}
-				if err := applyDDL(ctx, tx, source, ddl); err != nil {
+				left, err := applyDDL(ctx, tx, source, ddl)
+				if err != nil {
 					return err
 				}
+				w.reportLeftOut(source, left)
 				return database.RecordAppliedAhead(ctx, tx, source, b.Seq, k)
 			})
 			switch {

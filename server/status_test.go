@@ -105,6 +105,10 @@ func TestServer_StatusReplication(t *testing.T) {
 	if err := database.SkipBatch(ctx, db, "held", 2); err != nil {
 		t.Fatal(err)
 	}
+	left := database.Unsupported{Object: `index "public"."t_code"`, Reason: "NULLS NOT DISTINCT needs PostgreSQL 15; this target runs PostgreSQL 13"}
+	if err := database.SaveSourceSkipped(ctx, db, "held", left); err != nil {
+		t.Fatal(err)
+	}
 	store("idle", 1, now.Add(-time.Hour))
 	if err := database.MarkBatchApplied(ctx, db, "idle", 1, now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
@@ -149,6 +153,13 @@ func TestServer_StatusReplication(t *testing.T) {
 	if held.LagSeconds < 300 || held.LagSeconds > 360 {
 		t.Errorf("GET /status sources[0].lag_seconds = %v, want about 300: batch 1's tick time", held.LagSeconds)
 	}
+	if len(held.SchemaSkipped) != 1 || held.SchemaSkipped[0].Object != left.Object || held.SchemaSkipped[0].Reason != left.Reason ||
+		held.SchemaSkipped[0].FirstSeen.IsZero() {
+		t.Errorf("GET /status sources[0].schema_skipped = %+v, want %+v with when it was seen", held.SchemaSkipped, left)
+	}
+	if idle.SchemaSkipped == nil || len(idle.SchemaSkipped) != 0 {
+		t.Errorf("GET /status sources[1].schema_skipped = %#v, want empty, not null", idle.SchemaSkipped)
+	}
 	if idle.Name != "idle" || idle.ReceivedSeq != 1 || idle.AppliedSeq != 1 || idle.Held || idle.Error != "" ||
 		idle.ErrorSince != nil || idle.LagSeconds != 0 {
 		t.Errorf("GET /status sources[1] = %+v, want idle caught up, not held, lag 0", idle)
@@ -165,7 +176,7 @@ func TestServer_StatusReplication(t *testing.T) {
 	}
 	keys := map[string][]string{
 		"targets": {"name", "last_seq", "acked_seq", "applied_seq", "unsent_batches", "pending_events", "lag_seconds", "last_tick_at", "schema_skipped"},
-		"sources": {"name", "received_seq", "applied_seq", "applied_at", "held", "held_seq", "error", "error_since", "skip_seq", "lag_seconds"},
+		"sources": {"name", "received_seq", "applied_seq", "applied_at", "held", "held_seq", "error", "error_since", "skip_seq", "lag_seconds", "schema_skipped"},
 	}
 	for list, want := range keys {
 		items, _ := raw[list].([]any)
@@ -191,6 +202,7 @@ func TestServer_StatusReplication(t *testing.T) {
 		`teleport_target_applied_seq{target="dst"} 1` + "\n",
 		`teleport_source_held{source="held"} 1` + "\n",
 		`teleport_source_held{source="idle"} 0` + "\n",
+		`teleport_source_schema_skipped{source="held"} 1` + "\n",
 		"# TYPE teleport_target_lag_seconds gauge\n",
 	} {
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
