@@ -15,6 +15,9 @@ import (
 type DDL struct {
 	SearchPath string    `json:"search_path"`
 	Items      []DDLItem `json:"items"`
+	// SourceMajor is the source's PostgreSQL major (0 when not known): a
+	// target on an older one leaves out the Optional items it cannot take.
+	SourceMajor int `json:"source_major,omitempty"`
 }
 
 // DDLItem is one statement of a DDL change.
@@ -37,7 +40,15 @@ type DDLItem struct {
 	Older    string `json:"older,omitempty"`
 	Why      string `json:"why,omitempty"`
 	Object   string `json:"object,omitempty"`
+	// Optional items make objects no row change needs (functions, views,
+	// indexes, constraints, triggers): a target on an older major than the
+	// source's that cannot take one leaves it out and reports it.
+	Optional bool `json:"optional,omitempty"`
 }
+
+// optionalPhases make objects no row change needs.
+var optionalPhases = map[int]bool{phaseFunctions: true, phaseAggregates: true, phaseViews: true, phaseIndexes: true,
+	phaseConstraints: true, phaseForeignKeys: true, phaseTriggers: true}
 
 // For returns the statement a target on PostgreSQL major runs for the
 // item, "" for none.
@@ -86,7 +97,7 @@ func Diff(old *Snapshot, cur *Snapshot, scope Scope) (DDL, []Unsupported) {
 	for _, p := range d.phases {
 		items = append(items, p...)
 	}
-	return DDL{SearchPath: cur.SearchPath, Items: items}, d.unsupported
+	return DDL{SearchPath: cur.SearchPath, Items: items, SourceMajor: cur.Major}, d.unsupported
 }
 
 // The phases of a diff, run in this order.
@@ -134,14 +145,14 @@ type differ struct {
 }
 
 func (d *differ) add(phase int, key, sql string) {
-	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != ""})
+	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != "", Optional: optionalPhases[phase]})
 }
 
 // addNewer adds a statement only PostgreSQL minMajor and later take: an
 // older target runs older instead ("" for nothing) and, when why is set,
 // reports object as left out for that reason.
 func (d *differ) addNewer(phase int, key, sql string, minMajor int, older, object, why string) {
-	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != "",
+	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != "", Optional: optionalPhases[phase],
 		MinMajor: minMajor, Older: older, Object: object, Why: why})
 }
 

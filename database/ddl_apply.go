@@ -1,6 +1,7 @@
 package database
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -75,9 +76,25 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 	if _, err := tx.ExecContext(ctx, "SET LOCAL check_function_bodies TO off"); err != nil {
 		return nil, err
 	}
-	items, skipped, err := forServer(ctx, tx, d.Items)
+	major := serverMajor(ctx, tx)
+	items, skipped, err := forServer(d.Items, major)
 	if err != nil {
 		return nil, err
+	}
+	// leaveOut reports whether the target leaves out an item that failed
+	// with err, and records it: only an optional item, on a target older
+	// than the source.
+	leaveOut := func(it DDLItem, err error) (bool, error) {
+		if !it.Optional || d.SourceMajor == 0 {
+			return false, nil
+		}
+		m, merr := major()
+		if merr != nil || m >= d.SourceMajor {
+			return false, merr
+		}
+		skipped = append(skipped, Unsupported{Object: cmp.Or(it.Object, it.Key, it.SQL),
+			Reason: fmt.Sprintf("PostgreSQL %d cannot take what PostgreSQL %d wrote: %v", m, d.SourceMajor, err)})
+		return true, nil
 	}
 	// The target's own definitions, by key, read when the first CREATE
 	// comes: after the drops and renames before it.
@@ -110,7 +127,7 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 	pending := items
 	for len(pending) > 0 {
 		var retry []DDLItem
-		var firstErr error
+		var errs []error // of each item to retry
 		for _, it := range pending {
 			skip, err := adopted(it)
 			if err != nil {
@@ -124,38 +141,75 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 			case err == nil:
 			case missingObject(err):
 				retry = append(retry, it)
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", it.SQL, err)
-				}
+				errs = append(errs, err)
 			default:
+				if left, lerr := leaveOut(it, err); left || lerr != nil {
+					if lerr != nil {
+						return nil, lerr
+					}
+					continue
+				}
 				return nil, fmt.Errorf("%s: %w", it.SQL, err)
 			}
 		}
 		if len(retry) == len(pending) {
-			return nil, firstErr
+			// Nothing more succeeds: what an older target may leave out
+			// goes, and the rest is tried once more.
+			var keep []DDLItem
+			for i, it := range retry {
+				left, err := leaveOut(it, errs[i])
+				if err != nil {
+					return nil, err
+				}
+				if !left {
+					keep = append(keep, it)
+				}
+			}
+			if len(keep) == len(retry) {
+				return nil, fmt.Errorf("%s: %w", retry[0].SQL, errs[0])
+			}
+			retry = keep
 		}
 		pending = retry
 	}
 	return skipped, setDDLPath(ctx, tx, "")
 }
 
-// forServer returns the items as the server q talks to runs them: each in
-// the form its major takes, those it runs nothing for left out, and what it
-// does without. It asks the server its major only when an item depends on it.
-func forServer(ctx context.Context, q Querier, items []DDLItem) ([]DDLItem, []Unsupported, error) {
+// serverMajor returns a func that asks the server q talks to for its
+// PostgreSQL major, once.
+func serverMajor(ctx context.Context, q Querier) func() (int, error) {
+	var major int
+	var err error
+	var asked bool
+	return func() (int, error) {
+		if !asked {
+			asked = true
+			err = q.QueryRowContext(ctx, `SELECT pg_catalog.current_setting('server_version_num')::int / 10000`).Scan(&major)
+			if err != nil {
+				err = fmt.Errorf("read the server's major version: %w", err)
+			}
+		}
+		return major, err
+	}
+}
+
+// forServer returns the items as a server of major runs them: each in the
+// form its major takes, those it runs nothing for left out, and what it
+// does without. It asks major only when an item depends on it.
+func forServer(items []DDLItem, major func() (int, error)) ([]DDLItem, []Unsupported, error) {
 	if !slices.ContainsFunc(items, func(it DDLItem) bool { return it.MinMajor > 0 }) {
 		return items, nil, nil
 	}
-	var major int
-	if err := q.QueryRowContext(ctx, `SELECT pg_catalog.current_setting('server_version_num')::int / 10000`).Scan(&major); err != nil {
-		return nil, nil, fmt.Errorf("read the server's major version: %w", err)
+	m, err := major()
+	if err != nil {
+		return nil, nil, err
 	}
 	out := make([]DDLItem, 0, len(items))
 	var skipped []Unsupported
 	for _, it := range items {
-		stmt := it.For(major)
-		if major < it.MinMajor && it.Why != "" {
-			skipped = append(skipped, Unsupported{Object: it.Object, Reason: fmt.Sprintf("%s; this target runs PostgreSQL %d", it.Why, major)})
+		stmt := it.For(m)
+		if m < it.MinMajor && it.Why != "" {
+			skipped = append(skipped, Unsupported{Object: it.Object, Reason: fmt.Sprintf("%s; this target runs PostgreSQL %d", it.Why, m)})
 		}
 		if stmt == "" {
 			continue
@@ -178,7 +232,7 @@ func ApplyEarlyDDL(ctx context.Context, db *sql.DB, d DDL) error {
 		if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
 			return err
 		}
-		items, _, err := forServer(ctx, tx, d.Items) // ApplyDDL reports what is left out
+		items, _, err := forServer(d.Items, serverMajor(ctx, tx)) // ApplyDDL reports what is left out
 		if err != nil {
 			return err
 		}

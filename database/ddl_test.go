@@ -17,7 +17,9 @@ var ddlSteps = []string{
 	 CREATE TYPE mood AS ENUM ('sad', 'ok');
 	 CREATE TYPE address AS (street text, city text);
 	 CREATE DOMAIN positive AS numeric(12,2) CHECK (VALUE > 0) DEFAULT 1;
-	 CREATE TABLE customer (id bigserial PRIMARY KEY, email citext UNIQUE NOT NULL, "Näme" text, home address, m mood DEFAULT 'ok');
+	 CREATE DOMAIN code AS text NOT NULL CHECK (VALUE <> '');
+	 CREATE TABLE customer (id bigserial PRIMARY KEY, email citext UNIQUE NOT NULL, "Näme" text, home address, m mood DEFAULT 'ok',
+	                        ref code DEFAULT 'r');
 	 CREATE TABLE item (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, price positive NOT NULL, qty int NOT NULL DEFAULT 1,
 	                    total numeric GENERATED ALWAYS AS (price * qty) STORED, CHECK (qty > 0));
 	 INSERT INTO customer (email, "Näme") VALUES ('A@x', 'a'), ('b@x', 'b');`,

@@ -32,6 +32,7 @@ func (o *OID) UnmarshalJSON(b []byte) error {
 // search_path reaches are not qualified.
 type Snapshot struct {
 	SearchPath string      `json:"search_path"`
+	Major      int         `json:"major"` // the server's PostgreSQL major
 	Schemas    []Schema    `json:"schemas"`
 	Extensions []Extension `json:"extensions"`
 	Types      []Type      `json:"types"`

@@ -26,6 +26,7 @@ rel AS (
 )
 SELECT pg_catalog.json_build_object(
 'search_path', $1::text,
+'major', pg_catalog.current_setting('server_version_num')::int / 10000,
 'schemas', (
     SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
                'oid', n.oid, 'name', n.nspname) ORDER BY n.nspname), '[]')
@@ -56,7 +57,8 @@ SELECT pg_catalog.json_build_object(
                    SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
                               'oid', k.oid, 'name', k.conname, 'type', k.contype,
                               'def', pg_catalog.pg_get_constraintdef(k.oid)) ORDER BY k.conname)
-                   FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid) END,
+                   -- A domain's NOT NULL is not_null; 17 and later catalog it here too (contype 'n').
+                   FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype <> 'n') END,
                'owned', pg_catalog.pg_has_role(t.typowner, 'USAGE'))
                ORDER BY n.nspname, t.typname), '[]')
     FROM pg_catalog.pg_type t
