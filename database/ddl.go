@@ -148,10 +148,14 @@ func (d *differ) add(phase int, key, sql string) {
 	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != "", Optional: optionalPhases[phase]})
 }
 
-// addNewer adds a statement only PostgreSQL minMajor and later take: an
-// older target runs older instead ("" for nothing) and, when why is set,
-// reports object as left out for that reason.
+// addNewer adds a statement only PostgreSQL minMajor and later take (0:
+// every major): an older target runs older instead ("" for nothing) and,
+// when why is set, reports object as left out for that reason.
 func (d *differ) addNewer(phase int, key, sql string, minMajor int, older, object, why string) {
+	if minMajor == 0 {
+		d.add(phase, key, sql)
+		return
+	}
 	d.phases[phase] = append(d.phases[phase], DDLItem{Key: key, SQL: sql, Adopt: key != "", Optional: optionalPhases[phase],
 		MinMajor: minMajor, Older: older, Object: object, Why: why})
 }

@@ -52,7 +52,7 @@ func (d *differ) columnDef(table string, c *Column, stored bool) string {
 		b.WriteString(" COLLATE " + *c.Collation)
 	}
 	switch {
-	case c.Generated != nil && c.Virtual && !stored:
+	case virtual(*c) && !stored:
 		b.WriteString(" GENERATED ALWAYS AS (" + *c.Generated + ") VIRTUAL")
 	case c.Generated != nil:
 		b.WriteString(" GENERATED ALWAYS AS (" + *c.Generated + ") STORED")
@@ -83,10 +83,10 @@ func notNullName(table string, c *Column) (string, bool) {
 	return *c.NotNullName, true
 }
 
-// virtualColumns reports whether cols has a VIRTUAL generated column.
-func virtualColumns(cols []Column) bool {
-	return slices.ContainsFunc(cols, func(c Column) bool { return c.Generated != nil && c.Virtual })
-}
+// virtual reports whether c is a VIRTUAL generated column.
+func virtual(c Column) bool { return c.Generated != nil && c.Virtual }
+
+const virtualWhy = "virtual generated columns need PostgreSQL 18: created STORED, with the same values"
 
 func (d *differ) createTable(t *Relation) {
 	name := d.name(t.Schema, t.Name)
@@ -125,9 +125,8 @@ func (d *differ) createTable(t *Relation) {
 		}
 		return b.String() + " (" + strings.Join(cols, ", ") + ")" + tail.String()
 	}
-	if t.Parent == nil && virtualColumns(t.Columns) {
-		d.addNewer(phaseTables, "table "+name, create(false), 18, create(true), "table "+QuoteQualified(t.Schema, t.Name),
-			"virtual generated columns need PostgreSQL 18: created STORED, with the same values")
+	if t.Parent == nil && slices.ContainsFunc(t.Columns, virtual) {
+		d.addNewer(phaseTables, "table "+name, create(false), 18, create(true), "table "+QuoteQualified(t.Schema, t.Name), virtualWhy)
 	} else {
 		d.add(phaseTables, "table "+name, create(false))
 	}
@@ -162,12 +161,8 @@ func (d *differ) addConstraint(table string, c *Constraint) {
 		phase = phaseForeignKeys
 	}
 	key := fmt.Sprintf("constraint %s on %s", QuoteIdent(c.Name), table)
-	stmt := fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, QuoteIdent(c.Name), c.Def)
-	if major, why := newerSyntax(c.Def); major != 0 {
-		d.addNewer(phase, key, stmt, major, "", key, why)
-		return
-	}
-	d.add(phase, key, stmt)
+	major, why := newerSyntax(c.Def)
+	d.addNewer(phase, key, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, QuoteIdent(c.Name), c.Def), major, "", key, why)
 }
 
 func (d *differ) createIndex(schema, table string, x *Index) {
@@ -183,12 +178,8 @@ func (d *differ) createIndex(schema, table string, x *Index) {
 	// Without ONLY, an index on a partitioned table is made on its
 	// partitions too, as it was on the source.
 	key := "index " + d.name(schema, x.Name)
-	stmt := fmt.Sprintf("CREATE %sINDEX %s ON %s USING %s", unique, QuoteIdent(x.Name), table, tail)
-	if major, why := newerSyntax(x.Def); major != 0 {
-		d.addNewer(phaseIndexes, key, stmt, major, "", key, why)
-		return
-	}
-	d.add(phaseIndexes, key, stmt)
+	major, why := newerSyntax(x.Def)
+	d.addNewer(phaseIndexes, key, fmt.Sprintf("CREATE %sINDEX %s ON %s USING %s", unique, QuoteIdent(x.Name), table, tail), major, "", key, why)
 }
 
 // createTrigger creates a trigger disabled: rows applied on the target must
@@ -247,9 +238,8 @@ func (d *differ) alterTable(o, n *Relation) {
 			add := func(stored bool) string {
 				return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", name, d.columnDef(n.Name, c, stored))
 			}
-			if c.Generated != nil && c.Virtual {
-				d.addNewer(phaseColumns, "", add(false), 18, add(true), fmt.Sprintf("column %s of %s", QuoteIdent(c.Name), QuoteQualified(n.Schema, n.Name)),
-					"virtual generated columns need PostgreSQL 18: created STORED, with the same values")
+			if virtual(*c) {
+				d.addNewer(phaseColumns, "", add(false), 18, add(true), fmt.Sprintf("column %s of %s", QuoteIdent(c.Name), QuoteQualified(n.Schema, n.Name)), virtualWhy)
 			} else {
 				d.add(phaseColumns, "", add(false))
 			}
