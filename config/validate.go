@@ -41,6 +41,18 @@ const nameRule = "1 to 63 letters, digits, '_', '.' or '-', starting with a lett
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
+// CheckName says why name cannot be an instance's database.name, or returns
+// nil: a target checks the names sources give with it.
+func CheckName(name string) error {
+	if validName.MatchString(name) {
+		return nil
+	}
+	if len(name) > 80 {
+		return fmt.Errorf("a name of %d bytes is not a valid instance name: use %s", len(name), nameRule)
+	}
+	return fmt.Errorf("%q is not a valid instance name: use %s", name, nameRule)
+}
+
 // maxIdentifier is PostgreSQL's limit on an identifier's length, in bytes.
 const maxIdentifier = 63
 

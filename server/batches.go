@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 
 	"github.com/gorilla/mux"
 
+	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 )
 
@@ -157,6 +159,9 @@ func (s *Server) checkChunk(c BatchChunk) error {
 	var errs []error
 	if c.Source == "" {
 		errs = append(errs, errors.New("source: missing"))
+	} else if err := config.CheckName(c.Source); err != nil {
+		errs = append(errs, fmt.Errorf("source: %w", err))
+		c.Source = "?" // the message below must not repeat it
 	}
 	if c.Target != s.info.Name {
 		errs = append(errs, fmt.Errorf("target: %q, but this instance is %q: the key under targets in the source's config must equal this instance's database.name", c.Target, s.info.Name))
@@ -164,8 +169,8 @@ func (s *Server) checkChunk(c BatchChunk) error {
 	if c.Seq < 1 {
 		errs = append(errs, fmt.Errorf("seq: %d, must be >= 1", c.Seq))
 	}
-	if c.Chunk < 0 {
-		errs = append(errs, fmt.Errorf("chunk: %d, must be >= 0", c.Chunk))
+	if c.Chunk < 0 || c.Chunk > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("chunk: %d, must be from 0 to %d", c.Chunk, math.MaxInt32))
 	}
 	if c.TickTime.IsZero() {
 		errs = append(errs, errors.New("tick_time: missing"))

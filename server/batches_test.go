@@ -163,6 +163,12 @@ func TestBatches_Store(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("GET /batches/src without the token = %d, want 401", rec.Code)
 	}
+	// A name no instance can have is refused before the database sees it.
+	for _, path := range []string{"/batches/a%00b", "/batches/" + strings.Repeat("n", 64), "/batches/x%27%3B%20--"} {
+		if rec := get(path); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "not a valid instance name") {
+			t.Errorf("GET %s = %d %s, want 400 naming the rule", path, rec.Code, rec.Body)
+		}
+	}
 }
 
 func TestBatches_Rejected(t *testing.T) {
@@ -202,6 +208,11 @@ func TestBatches_Rejected(t *testing.T) {
 		{"no source", with(func(c *server.BatchChunk) { c.Source = "" }), "tok", true, http.StatusBadRequest, "source: missing"},
 		{"seq 0", with(func(c *server.BatchChunk) { c.Seq = 0 }), "tok", true, http.StatusBadRequest, "seq"},
 		{"negative chunk", with(func(c *server.BatchChunk) { c.Chunk = -1 }), "tok", true, http.StatusBadRequest, "chunk"},
+		{"chunk 2^31", with(func(c *server.BatchChunk) { c.Chunk = 1 << 31 }), "tok", true, http.StatusBadRequest, "chunk: 2147483648"},
+		{"chunk 2^40", with(func(c *server.BatchChunk) { c.Chunk = 1 << 40 }), "tok", true, http.StatusBadRequest, "chunk: 1099511627776"},
+		{"NUL in source", with(func(c *server.BatchChunk) { c.Source = "src\x00" }), "tok", true, http.StatusBadRequest, "not a valid instance name"},
+		{"SQL in source", with(func(c *server.BatchChunk) { c.Source = `x'); DROP TABLE t; --` }), "tok", true, http.StatusBadRequest, "not a valid instance name"},
+		{"long source", with(func(c *server.BatchChunk) { c.Source = strings.Repeat("s", 10000) }), "tok", true, http.StatusBadRequest, "10000 bytes"},
 		{"no tick time", with(func(c *server.BatchChunk) { c.TickTime = time.Time{} }), "tok", true, http.StatusBadRequest, "tick_time"},
 		{"no events", with(func(c *server.BatchChunk) { c.Events = nil }), "tok", true, http.StatusBadRequest, "events"},
 		{"bad op", with(func(c *server.BatchChunk) { c.Events[1].Op = "X" }), "tok", true, http.StatusBadRequest, `op "X"`},

@@ -58,7 +58,7 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	api := r.NewRoute().Subrouter()
-	api.Use(s.authenticate)
+	api.Use(s.authenticate, checkSourceName)
 	api.HandleFunc("/status", s.status).Methods(http.MethodGet)
 	api.HandleFunc("/metrics", s.metrics).Methods(http.MethodGet)
 	api.HandleFunc("/batches", s.receiveBatch).Methods(http.MethodPost)
@@ -75,6 +75,21 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 	})
 	s.handler = r
 	return s
+}
+
+// checkSourceName answers 400 to a request whose path names a source that no
+// instance can be named (see config.CheckName), before any handler reads or
+// stores anything under it.
+func checkSourceName(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if source, ok := mux.Vars(r)["source"]; ok {
+			if err := config.CheckName(source); err != nil {
+				writeError(w, http.StatusBadRequest, "source in the path: "+err.Error())
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler returns the routes, for tests with httptest.
