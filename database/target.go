@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,11 +26,19 @@ type StoredChunk struct {
 	Body     []byte // the request body as received: gzip of the JSON chunk, which holds "events"
 }
 
+// ErrChunkConflict is a chunk that disagrees with what is stored of its
+// batch: the same number with other contents, or another tick time.
+var ErrChunkConflict = errors.New("chunk conflicts with what is stored of its batch")
+
 // StoreChunk stores a received chunk and creates its source's row if this is
 // the source's first. It reports whether the chunk was new: a chunk already
 // stored, or one of a batch already applied, is left as it is, so a resend
-// changes nothing.
+// changes nothing. A chunk that disagrees with what is stored of its batch
+// (see checkPeers) is not stored: the error wraps ErrChunkConflict.
 func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
+	if err := checkPeers(ctx, q, c); err != nil {
+		return false, err
+	}
 	res, err := q.ExecContext(ctx, query("received_chunk_insert"),
 		c.Source, c.Seq, c.Chunk, c.Last, c.Events, c.Rows, c.TickTime, c.Body)
 	if err != nil {
@@ -39,6 +49,41 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 		return false, fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
 	}
 	return n == 1, nil
+}
+
+// checkPeers compares c with what is stored of its batch: a resend of a
+// stored chunk must say what the stored one says (last, events, rows, tick
+// time), and every chunk carries the tick time of chunk 0. A source resends
+// a chunk identically, so a difference means another writer (a second
+// instance with the same database.name, a forged request) or a changed
+// chunking: keeping either chunk could apply events twice or not at all.
+func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
+	rows, err := q.QueryContext(ctx, query("received_chunk_peers"), c.Source, c.Seq, c.Chunk)
+	if err != nil {
+		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+	}
+	defer rows.Close()
+	var diffs []string
+	for rows.Next() {
+		var o StoredChunk
+		if err := rows.Scan(&o.Chunk, &o.Last, &o.Events, &o.Rows, &o.TickTime); err != nil {
+			return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+		}
+		if !o.TickTime.Equal(c.TickTime) {
+			diffs = append(diffs, fmt.Sprintf("tick_time %s, chunk %d has %s", c.TickTime.UTC().Format(time.RFC3339Nano), o.Chunk, o.TickTime.UTC().Format(time.RFC3339Nano)))
+		}
+		if o.Chunk == c.Chunk && (o.Last != c.Last || o.Events != c.Events || o.Rows != c.Rows) {
+			diffs = append(diffs, fmt.Sprintf("last %t, %d events, %d rows; the stored chunk %d has last %t, %d events, %d rows",
+				c.Last, c.Events, c.Rows, o.Chunk, o.Last, o.Events, o.Rows))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("chunk %d of batch %d from %s: %s: %w", c.Chunk, c.Seq, c.Source, strings.Join(slices.Compact(diffs), "; "), ErrChunkConflict)
+	}
+	return nil
 }
 
 // BatchAckFor reports how far batches from source are stored and applied:

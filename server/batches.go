@@ -54,6 +54,12 @@ func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
 		sc.Rows += int64(e.Rows)
 	}
 	stored, err := database.StoreChunk(r.Context(), s.db, sc)
+	if errors.Is(err, database.ErrChunkConflict) {
+		s.log.Warn("chunk refused: it conflicts with what is stored of its batch", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
+		writeError(w, http.StatusConflict, err.Error()+": is another instance sending as "+c.Source+
+			"? Each source instance needs its own database.name; chunks of a batch not applied yet may be deleted from teleport.received_chunk to receive it again")
+		return
+	}
 	if err != nil {
 		s.log.Error("store chunk", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
 		writeError(w, http.StatusInternalServerError, "store chunk: database error")

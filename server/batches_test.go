@@ -119,16 +119,31 @@ func TestBatches_Store(t *testing.T) {
 	if completed != 1 {
 		t.Errorf("OnBatchStored called %d times after the last chunk, want 1", completed)
 	}
-	// A replayed request and a duplicate with other contents change nothing.
+	// A replayed request changes nothing; a chunk that says something else
+	// than what is stored of its batch (other contents under a stored
+	// number, another tick time) is refused with the difference.
+	if a := decodeAck(t, postRaw(h, first, "tok", true)); a.ReceivedSeq != 1 {
+		t.Errorf("POST chunk 0 of batch 1 again = %+v, want received 1", a)
+	}
 	dup := validChunk(1, 0, true)
 	dup.Events = dup.Events[:1]
-	for _, body := range [][]byte{first, chunkBody(t, dup)} {
-		if a := decodeAck(t, postRaw(h, body, "tok", true)); a.ReceivedSeq != 1 {
-			t.Errorf("POST chunk 0 of batch 1 again = %+v, want received 1", a)
+	otherTick := validChunk(1, 2, true)
+	otherTick.TickTime = otherTick.TickTime.Add(time.Microsecond)
+	for _, tt := range []struct {
+		name string
+		c    server.BatchChunk
+		says string
+	}{
+		{"chunk 0 with other contents", dup, "last true, 1 events, 2 rows; the stored chunk 0 has last false, 2 events, 2 rows"},
+		{"chunk 2 with another tick time", otherTick, "chunk 0 has"},
+	} {
+		rec := postRaw(h, chunkBody(t, tt.c), "tok", true)
+		if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), tt.says) || !strings.Contains(rec.Body.String(), "database.name") {
+			t.Errorf("POST %s = %d %s, want 409 saying %q and what to do", tt.name, rec.Code, rec.Body, tt.says)
 		}
 	}
 	if c, src := countRows(t, db); c != 2 || src != 1 {
-		t.Errorf("after 4 posts of 2 chunks: %d chunks, %d sources stored; want 2, 1", c, src)
+		t.Errorf("after 5 posts of 2 chunks: %d chunks, %d sources stored; want 2, 1", c, src)
 	}
 	var body []byte
 	var events int

@@ -392,8 +392,15 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 	if err != nil {
 		return 0, err
 	}
-	// A 200 to the last chunk means the target stored every chunk of b.
-	received := max(ack.ReceivedSeq, b.Seq)
+	// The target's word, not the 200, says whether it holds all of b: a
+	// chunk it had already, from another writer, is acknowledged without
+	// being stored.
+	received := ack.ReceivedSeq
+	if received < b.Seq {
+		return 0, fmt.Errorf("send batch %d to %s: after its last chunk the target holds the batches up to %d only: "+
+			"it has chunks of batch %d that this source did not send (another instance with database.name %q?)",
+			b.Seq, t.name, received, b.Seq, w.source)
+	}
 	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		if err := database.AckBatches(ctx, tx, t.name, received, ack.AppliedSeq); err != nil {
 			return err

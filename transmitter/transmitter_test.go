@@ -143,6 +143,7 @@ type fakeTarget struct {
 	received int64
 	applied  int64
 	fail     []int // statuses to answer the next POSTs with
+	stale    bool  // answer 200 without storing, as a target holding other chunks of the batch did
 	gets     int
 	hang     chan struct{} // when set, POSTs wait for it or for the client to go
 	hanging  int
@@ -208,6 +209,10 @@ func (f *fakeTarget) handler() http.Handler {
 			code := f.fail[0]
 			f.fail = f.fail[1:]
 			reply(w, code, server.ErrorResponse{Error: "boom"})
+			return
+		}
+		if f.stale {
+			reply(w, http.StatusOK, server.BatchAck{Source: c.Source, ReceivedSeq: f.received, AppliedSeq: f.applied})
 			return
 		}
 		f.chunks = append(f.chunks, c)
@@ -514,6 +519,26 @@ func TestWorker_RunOnce_Retry(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.gets != 2 {
 		t.Errorf("target asked %d times what it has, want 2 (at start and after the error)", f.gets)
+	}
+}
+
+// TestWorker_RunOnce_AckIsTheTargets: a 200 to a batch's last chunk from a
+// target that does not then say it holds the batch (it kept other chunks
+// under the same numbers, from another writer) leaves the batch
+// unacknowledged, so its events are kept, and says why.
+func TestWorker_RunOnce_AckIsTheTargets(t *testing.T) {
+	t.Parallel()
+	s := newSource(t, "tgt")
+	exec(t, s.db, `INSERT INTO t VALUES (1, NULL, 'x')`)
+	s.cut(t, "tgt", 1000)
+	f := &fakeTarget{t: t, stale: true}
+	w := newWorker(t, s.db, map[string]config.Target{"tgt": {TargetExpression: "public.*", Endpoint: serve(t, f)}}, time.Hour, nil)
+	_, err := w.RunOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "holds the batches up to 0 only") || !strings.Contains(err.Error(), "database.name") {
+		t.Fatalf("RunOnce = %v, want an error saying the target does not hold batch 1", err)
+	}
+	if got := s.acked(t, "tgt"); got != 0 {
+		t.Errorf("acked_seq = %d, want 0: the target never said it holds batch 1", got)
 	}
 }
 
