@@ -16,7 +16,7 @@ type DDL struct {
 	SearchPath string    `json:"search_path"`
 	Items      []DDLItem `json:"items"`
 	// SourceMajor is the source's PostgreSQL major (0 when not known): a
-	// target on an older one leaves out the Optional items it cannot take.
+	// target on another one leaves out the Optional items it cannot take.
 	SourceMajor int `json:"source_major,omitempty"`
 }
 
@@ -41,14 +41,15 @@ type DDLItem struct {
 	Why      string `json:"why,omitempty"`
 	Object   string `json:"object,omitempty"`
 	// Optional items make objects no row change needs (functions, views,
-	// indexes, constraints, triggers): a target on an older major than the
-	// source's that cannot take one leaves it out and reports it.
+	// indexes, constraints, triggers, extension versions): a target on
+	// another major than the source's that cannot take one leaves it out
+	// and reports it.
 	Optional bool `json:"optional,omitempty"`
 }
 
 // optionalPhases make objects no row change needs.
-var optionalPhases = map[int]bool{phaseFunctions: true, phaseAggregates: true, phaseViews: true, phaseIndexes: true,
-	phaseConstraints: true, phaseForeignKeys: true, phaseTriggers: true}
+var optionalPhases = map[int]bool{phaseExtensions: true, phaseFunctions: true, phaseAggregates: true, phaseViews: true,
+	phaseIndexes: true, phaseConstraints: true, phaseForeignKeys: true, phaseTriggers: true}
 
 // For returns the statement a target on PostgreSQL major runs for the
 // item, "" for none.

@@ -82,14 +82,15 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 		return nil, err
 	}
 	// leaveOut reports whether the target leaves out an item that failed
-	// with err, and records it: only an optional item, on a target older
-	// than the source.
+	// with err, and records it: only an optional item, on a target of
+	// another major than the source's (older, mostly: newer syntax; newer
+	// at times: an extension version it does not ship).
 	leaveOut := func(it DDLItem, err error) (bool, error) {
 		if !it.Optional || d.SourceMajor == 0 {
 			return false, nil
 		}
 		m, merr := major()
-		if merr != nil || m >= d.SourceMajor {
+		if merr != nil || m == d.SourceMajor {
 			return false, merr
 		}
 		skipped = append(skipped, Unsupported{Object: cmp.Or(it.Object, it.Key, it.SQL),
