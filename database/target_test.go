@@ -59,10 +59,29 @@ func TestStoreChunk(t *testing.T) {
 	if !store(t, db, chunk("a", 1, 0, false)) {
 		t.Error("StoreChunk(a 1/0) = false, want true: it is new")
 	}
-	c := chunk("a", 1, 0, true)
+	// A resend is not stored again, even as other bytes (another gzip).
+	c := chunk("a", 1, 0, false)
 	c.Body = []byte("other")
 	if store(t, db, c) {
 		t.Error("StoreChunk(a 1/0) again = true, want false")
+	}
+	// A chunk that says something else than what is stored of its batch is refused.
+	for _, tt := range []struct {
+		name string
+		edit func(*database.StoredChunk)
+		says string
+	}{
+		{"chunk 0 made last", func(c *database.StoredChunk) { c.Last = true }, "last true, 1 events, 2 rows; the stored chunk 0 has last false"},
+		{"chunk 0 with more rows", func(c *database.StoredChunk) { c.Rows = 3 }, "3 rows; the stored chunk 0"},
+		{"chunk 0 with another tick time", func(c *database.StoredChunk) { c.TickTime = c.TickTime.Add(time.Microsecond) }, "chunk 0 has"},
+		{"chunk 5 with another tick time", func(c *database.StoredChunk) { c.Chunk = 5; c.TickTime = c.TickTime.Add(time.Second) }, "chunk 0 has"},
+	} {
+		c := chunk("a", 1, 0, false)
+		tt.edit(&c)
+		_, err := database.StoreChunk(context.Background(), db, c)
+		if !errors.Is(err, database.ErrChunkConflict) || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("StoreChunk(%s) = %v, want ErrChunkConflict saying %q", tt.name, err, tt.says)
+		}
 	}
 	if r, _ := ack(t, db, "a"); r != 0 {
 		t.Errorf("received_seq with batch 1 half stored = %d, want 0", r)
