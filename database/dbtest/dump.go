@@ -3,12 +3,12 @@ package dbtest
 import (
 	"errors"
 	"os/exec"
-
-	"github.com/lib/pq"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // DumpSchema returns pg_dump --schema-only of one schema of dbname, made
