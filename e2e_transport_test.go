@@ -1,20 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pagarme/teleport/database/dbtest"
 )
 
-// TestE2E_ForgedNextBatchRefused: a client that posts a chunk for the
-// source's next batch before the source does (a second instance with the
-// same database.name, or anyone who may post) no longer makes the source
-// take its real batch for acknowledged and delete its events. The real
-// chunk is refused with 409 naming the difference, the source keeps the
-// batch and says why, and once the stray chunk is deleted on the target,
-// as the answer says, the real batch arrives intact.
+// TestE2E_ForgedNextBatchRefused: chunks posted for the source's next batch
+// by someone else than the source's instance (a forged request, with or
+// without last, or naming another instance) are refused with 409 before
+// anything is stored, and the real batch then arrives intact. Before, such
+// a chunk was stored, the real one acknowledged without being stored, and
+// the source deleted its events.
 func TestE2E_ForgedNextBatchRefused(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, "", `CREATE TABLE kv (k int PRIMARY KEY, v text)`)
@@ -26,40 +29,62 @@ func TestE2E_ForgedNextBatchRefused(t *testing.T) {
 	var next int64
 	execSQLScan(t, p.dstDB, `SELECT applied_seq + 1 FROM teleport.source WHERE name = 'src'`, &next)
 
-	forged := fmt.Sprintf(`{"source":"src","target":"dst","seq":%d,"chunk":0,"last":false,"tick_time":%q,
-		"events":[{"id":1,"schema":"public","table":"kv","op":"I","rows":1,"data":[{"k":999,"v":"forged"}]}]}`,
-		next, time.Now().UTC().Format(time.RFC3339Nano))
 	header := http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}
-	if code, answer := crashPost(t, p.dstPort, header, crashGzip(t, []byte(forged))); code != http.StatusOK {
-		t.Fatalf("POST of the first chunk of batch %d = %d %s, want 200: nothing tells it from a real one yet", next, code, answer)
+	for _, forged := range []struct{ instance, last string }{{"", "false"}, {"", "true"}, {`,"instance":"00000000-0000-4000-8000-000000000009"`, "true"}} {
+		body := fmt.Sprintf(`{"source":"src"%s,"target":"dst","seq":%d,"chunk":0,"last":%s,"tick_time":%q,
+			"events":[{"id":1,"schema":"public","table":"kv","op":"I","rows":1,"data":[{"k":999,"v":"forged"}]}]}`,
+			forged.instance, next, forged.last, time.Now().UTC().Format(time.RFC3339Nano))
+		code, answer := crashPost(t, p.dstPort, header, crashGzip(t, []byte(body)))
+		if code != http.StatusConflict || !strings.Contains(string(answer), "the source's batches come from instance") {
+			t.Errorf("POST of a forged chunk 0 of batch %d (last %s, instance %q) = %d %s, want 409 naming the source's instance",
+				next, forged.last, forged.instance, code, answer)
+		}
+	}
+	var stored int
+	execSQLScan(t, p.dstDB, fmt.Sprintf(`SELECT count(*) FROM teleport.received_chunk WHERE seq >= %d`, next), &stored)
+	if stored != 0 {
+		t.Errorf("the target stored %d forged chunks", stored)
 	}
 
 	execSQL(t, p.srcDB, `INSERT INTO public.kv SELECT i, 'real' FROM generate_series(2, 6) i`)
 	p.startSrc(t)
-	// The source keeps sending batch next and is refused each time.
-	time.Sleep(2 * time.Second)
-	st, _, err := getStatus(p.srcPort, "")
-	if err != nil || len(st.Targets) != 1 {
-		t.Fatalf("source /status: %+v, %v", st, err)
-	}
-	if st.Targets[0].AckedSeq >= next {
-		t.Fatalf("source counts batch %d acknowledged (acked_seq %d) though the target holds another chunk 0 for it", next, st.Targets[0].AckedSeq)
-	}
-	var stray int
-	execSQLScan(t, p.dstDB, `SELECT count(*) FROM public.kv WHERE k = 999`, &stray)
-	if stray != 0 {
-		t.Fatal("the stray chunk's row was applied")
-	}
-
-	// The operator removes the stray chunk, as the 409 says; the real batch follows.
-	execSQL(t, p.dstDB, `DELETE FROM teleport.received_chunk WHERE source = 'src' AND seq = $1`, next)
 	p.waitSame(t, 30*time.Second, "kv")
 	var rows string
 	execSQLScan(t, p.dstDB, `SELECT string_agg(k || ':' || v, ',' ORDER BY k) FROM public.kv`, &rows)
 	if want := "1:first,2:real,3:real,4:real,5:real,6:real"; rows != want {
 		t.Errorf("target kv = %s, want %s", rows, want)
 	}
-	if strings.Contains(rows, "forged") {
-		t.Error("the stray chunk's row reached the target")
+}
+
+// TestE2E_SecondSourceSameNameRefused: a second source instance started
+// with the database.name another source already sends under (a copied
+// config) is refused by the target, which says so, and the source it would
+// have overwritten goes on replicating as before.
+func TestE2E_SecondSourceSameNameRefused(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, "", `CREATE TABLE kv (k int PRIMARY KEY, v text)`)
+	execSQL(t, p.srcDB, `INSERT INTO public.kv VALUES (1, 'first source')`)
+	p.waitSame(t, 30*time.Second, "kv")
+
+	// Another database, same schema, same database.name "src", same target.
+	twinDB, twinName := p.src.NewDB(t)
+	execSQL(t, twinDB, `CREATE TABLE public.kv (k int PRIMARY KEY, v text); INSERT INTO public.kv VALUES (100, 'twin')`)
+	twinPort := freePort(t)
+	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", p.dstPort)
+	log := &syncWriter{w: &bytes.Buffer{}}
+	twin := spawnInstanceLog(t, writeConfig(t, instance{name: "src", c: p.src, dbname: twinName, port: twinPort, targets: target}),
+		io.MultiWriter(testWriter{t}, log))
+	twin.waitUp(t, twinPort, "")
+	execSQL(t, twinDB, `INSERT INTO public.kv VALUES (101, 'twin')`)
+	dbtest.WaitFor(t, 30*time.Second, "the twin to log the target's refusal", func() bool {
+		return strings.Contains(log.String(), "409 Conflict") && strings.Contains(log.String(), "two instances use database.name src")
+	})
+
+	execSQL(t, p.srcDB, `INSERT INTO public.kv VALUES (2, 'first source')`)
+	p.waitSame(t, 30*time.Second, "kv")
+	var twins int
+	execSQLScan(t, p.dstDB, `SELECT count(*) FROM public.kv WHERE v = 'twin'`, &twins)
+	if twins != 0 {
+		t.Errorf("the target holds %d rows of the second instance", twins)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -155,10 +156,16 @@ type inProc struct {
 // It is stopped in t.Cleanup.
 func spawnInstance(t testing.TB, cfgPath string) *inProc {
 	t.Helper()
+	return spawnInstanceLog(t, cfgPath, testWriter{t})
+}
+
+// spawnInstanceLog is spawnInstance with the instance's log written to log.
+func spawnInstanceLog(t testing.TB, cfgPath string, log io.Writer) *inProc {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &inProc{done: make(chan struct{})}
 	go func() {
-		p.err = run(ctx, []string{"-config", cfgPath}, os.Stdout, testWriter{t})
+		p.err = run(ctx, []string{"-config", cfgPath}, os.Stdout, log)
 		close(p.done)
 	}()
 	var once sync.Once

@@ -24,11 +24,57 @@ type StoredChunk struct {
 	Rows     int64
 	TickTime time.Time
 	Body     []byte // the request body as received: gzip of the JSON chunk, which holds "events"
+	// Instance is the sending instance's identity (see InstanceID); ""
+	// from a source that does not send one.
+	Instance string
 }
 
 // ErrChunkConflict is a chunk that disagrees with what is stored of its
 // batch: the same number with other contents, or another tick time.
 var ErrChunkConflict = errors.New("chunk conflicts with what is stored of its batch")
+
+// ErrOtherInstance is a request from another instance than the one a
+// source's chunks come from: two instances use one database.name.
+var ErrOtherInstance = errors.New("another instance sends as this source")
+
+// InstanceID returns this database's identity as a source.
+func InstanceID(ctx context.Context, q Querier) (string, error) {
+	var id string
+	if err := q.QueryRowContext(ctx, query("instance_id")).Scan(&id); err != nil {
+		return "", fmt.Errorf("read this instance's id: %w", err)
+	}
+	return id, nil
+}
+
+// CheckInstance returns an error wrapping ErrOtherInstance when source's
+// chunks come from another instance than instance ("" checks nothing: a
+// source that does not name itself may still ask where it stands).
+func CheckInstance(ctx context.Context, q Querier, source, instance string) error {
+	if instance == "" {
+		return nil
+	}
+	var have sql.NullString
+	err := q.QueryRowContext(ctx, query("source_instance"), source).Scan(&have)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read the instance of source %s: %w", source, err)
+	}
+	return otherInstance(source, have, instance)
+}
+
+// otherInstance is the error for a request from instance ("" for none) to a
+// source whose chunks come from have, or nil when they agree or the source
+// has no instance yet.
+func otherInstance(source string, have sql.NullString, instance string) error {
+	if !have.Valid || have.String == instance {
+		return nil
+	}
+	from := "instance " + instance
+	if instance == "" {
+		from = "no instance"
+	}
+	return fmt.Errorf("source %s: this request names %s, and the source's batches come from instance %s: %w",
+		source, from, have.String, ErrOtherInstance)
+}
 
 // StoreChunk stores a received chunk and creates its source's row if this is
 // the source's first. It reports whether the chunk was new: a chunk already
@@ -39,8 +85,12 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 	if err := checkPeers(ctx, q, c); err != nil {
 		return false, err
 	}
+	var instance sql.NullString
+	if c.Instance != "" {
+		instance = sql.NullString{String: c.Instance, Valid: true}
+	}
 	res, err := q.ExecContext(ctx, query("received_chunk_insert"),
-		c.Source, c.Seq, c.Chunk, c.Last, c.Events, c.Rows, c.TickTime, c.Body)
+		c.Source, c.Seq, c.Chunk, c.Last, c.Events, c.Rows, c.TickTime, c.Body, instance)
 	if err != nil {
 		return false, fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
 	}
@@ -51,9 +101,10 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 	return n == 1, nil
 }
 
-// checkPeers compares c with what is stored of its batch: a resend of a
-// stored chunk must say what the stored one says (last, events, rows, tick
-// time), and every chunk carries the tick time of chunk 0. A source resends
+// checkPeers compares c with what is stored of its source and batch: it must
+// come from the source's instance, once it has one (see CheckInstance), a resend of a stored
+// chunk must say what the stored one says (last, events, rows, tick time),
+// and every chunk carries the tick time of chunk 0. A source resends
 // a chunk identically, so a difference means another writer (a second
 // instance with the same database.name, a forged request) or a changed
 // chunking: keeping either chunk could apply events twice or not at all.
@@ -64,21 +115,40 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 	}
 	defer rows.Close()
 	var diffs []string
+	var have sql.NullString // the source's instance
 	for rows.Next() {
-		var o StoredChunk
-		if err := rows.Scan(&o.Chunk, &o.Last, &o.Events, &o.Rows, &o.TickTime); err != nil {
+		var o struct {
+			Chunk    sql.NullInt64
+			Last     sql.NullBool
+			Events   sql.NullInt64
+			Rows     sql.NullInt64
+			TickTime sql.NullTime
+		}
+		if err := rows.Scan(&have, &o.Chunk, &o.Last, &o.Events, &o.Rows, &o.TickTime); err != nil {
 			return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
 		}
-		if !o.TickTime.Equal(c.TickTime) {
-			diffs = append(diffs, fmt.Sprintf("tick_time %s, chunk %d has %s", c.TickTime.UTC().Format(time.RFC3339Nano), o.Chunk, o.TickTime.UTC().Format(time.RFC3339Nano)))
+		if !o.Chunk.Valid {
+			continue // nothing stored of the batch
 		}
-		if o.Chunk == c.Chunk && (o.Last != c.Last || o.Events != c.Events || o.Rows != c.Rows) {
+		if !o.TickTime.Time.Equal(c.TickTime) {
+			diffs = append(diffs, fmt.Sprintf("tick_time %s, chunk %d has %s", c.TickTime.UTC().Format(time.RFC3339Nano), o.Chunk.Int64, o.TickTime.Time.UTC().Format(time.RFC3339Nano)))
+		}
+		if int(o.Chunk.Int64) == c.Chunk && (o.Last.Bool != c.Last || int(o.Events.Int64) != c.Events || o.Rows.Int64 != c.Rows) {
 			diffs = append(diffs, fmt.Sprintf("last %t, %d events, %d rows; the stored chunk %d has last %t, %d events, %d rows",
-				c.Last, c.Events, c.Rows, o.Chunk, o.Last, o.Events, o.Rows))
+				c.Last, c.Events, c.Rows, o.Chunk.Int64, o.Last.Bool, o.Events.Int64, o.Rows.Int64))
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+	}
+	if err := otherInstance(c.Source, have, c.Instance); err != nil {
+		return err
+	}
+	if c.Instance != "" && !have.Valid {
+		// A source known from before instances were sent: it is this one now.
+		if _, err := q.ExecContext(ctx, query("source_instance_set"), c.Source, c.Instance); err != nil {
+			return fmt.Errorf("record the instance of source %s: %w", c.Source, err)
+		}
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("chunk %d of batch %d from %s: %s: %w", c.Chunk, c.Seq, c.Source, strings.Join(slices.Compact(diffs), "; "), ErrChunkConflict)

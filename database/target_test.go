@@ -110,6 +110,43 @@ func TestStoreChunk(t *testing.T) {
 	}
 }
 
+// TestStoreChunk_Instance: a source's chunks come from one instance, the
+// first that names itself, also for a source known from before instances
+// were sent; another is refused, when storing and when asking.
+func TestStoreChunk_Instance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	const one, other = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+	store(t, db, chunk("old", 1, 0, true)) // no instance: a source from before
+	for _, source := range []string{"new", "old"} {
+		c := chunk(source, 2, 0, true)
+		c.Instance = one
+		store(t, db, c)
+		for _, stranger := range []string{other, ""} {
+			c.Seq, c.Instance = 3, stranger
+			if _, err := database.StoreChunk(ctx, db, c); !errors.Is(err, database.ErrOtherInstance) || !strings.Contains(err.Error(), one) {
+				t.Errorf("StoreChunk(%s) from instance %q = %v, want ErrOtherInstance naming the source's", source, stranger, err)
+			}
+		}
+		if err := database.CheckInstance(ctx, db, source, other); !errors.Is(err, database.ErrOtherInstance) {
+			t.Errorf("CheckInstance(%s, other) = %v, want ErrOtherInstance", source, err)
+		}
+		for _, ok := range []string{one, ""} {
+			if err := database.CheckInstance(ctx, db, source, ok); err != nil {
+				t.Errorf("CheckInstance(%s, %q) = %v, want nil", source, ok, err)
+			}
+		}
+	}
+	if err := database.CheckInstance(ctx, db, "unknown", other); err != nil {
+		t.Errorf("CheckInstance(unknown source) = %v, want nil", err)
+	}
+	id, err := database.InstanceID(ctx, db)
+	if err != nil || len(id) != 36 {
+		t.Errorf("InstanceID = %q, %v, want a uuid", id, err)
+	}
+}
+
 func TestNextBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

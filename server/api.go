@@ -114,6 +114,7 @@ type ErrorResponse struct {
 // database.Event).
 type BatchChunk struct {
 	Source   string           `json:"source"`    // the sending instance's database.name
+	Instance string           `json:"instance"`  // the sending instance's id (its database's teleport.instance); may be absent
 	Target   string           `json:"target"`    // must equal the receiving instance's database.name
 	Seq      int64            `json:"seq"`       // batch sequence number per (source, target), from 1
 	Chunk    int              `json:"chunk"`     // chunk number within the batch, from 0

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -23,6 +24,9 @@ const (
 	defaultMaxBody         = 64 << 20  // compressed, as sent
 	defaultMaxDecompressed = 512 << 20 // the JSON once decompressed
 )
+
+// validInstance is an instance id as PostgreSQL writes a uuid.
+var validInstance = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // errTooLarge is a body over one of the limits: 413.
 var errTooLarge = errors.New("too large")
@@ -49,11 +53,16 @@ func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
 		Events:   len(c.Events),
 		TickTime: c.TickTime,
 		Body:     body,
+		Instance: c.Instance,
 	}
 	for _, e := range c.Events {
 		sc.Rows += int64(e.Rows)
 	}
 	stored, err := database.StoreChunk(r.Context(), s.db, sc)
+	if errors.Is(err, database.ErrOtherInstance) {
+		s.refuseInstance(w, c.Source, err)
+		return
+	}
 	if errors.Is(err, database.ErrChunkConflict) {
 		s.log.Warn("chunk refused: it conflicts with what is stored of its batch", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
 		writeError(w, http.StatusConflict, err.Error()+": is another instance sending as "+c.Source+
@@ -75,9 +84,35 @@ func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // batchAck answers GET /batches/{source}, so a restarted source can ask
-// where to resume.
+// where to resume. With ?instance=ID, a source whose batches come from
+// another instance is 409.
 func (s *Server) batchAck(w http.ResponseWriter, r *http.Request) {
-	s.writeAck(w, r, mux.Vars(r)["source"])
+	source := mux.Vars(r)["source"]
+	instance := r.URL.Query().Get("instance")
+	if instance != "" && !validInstance.MatchString(instance) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("instance: %.40q is not an instance id (a UUID)", instance))
+		return
+	}
+	err := database.CheckInstance(r.Context(), s.db, source, instance)
+	switch {
+	case errors.Is(err, database.ErrOtherInstance):
+		s.refuseInstance(w, source, err)
+		return
+	case err != nil:
+		s.log.Error("read source instance", "source", source, "err", err)
+		writeError(w, http.StatusInternalServerError, "read source instance: database error")
+		return
+	}
+	s.writeAck(w, r, source)
+}
+
+// refuseInstance answers 409 to a request from a second instance using a
+// source's name, and logs it.
+func (s *Server) refuseInstance(w http.ResponseWriter, source string, err error) {
+	s.log.Warn("request refused: another instance sends as this source", "source", source, "err", err)
+	writeError(w, http.StatusConflict, err.Error()+": two instances use database.name "+source+
+		"; give each its own. If the source's database was replaced on purpose, run on this target "+
+		"UPDATE teleport.source SET instance = NULL WHERE name = '"+source+"' and reload it")
 }
 
 func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string) {
@@ -140,6 +175,8 @@ func decodeChunk(js []byte) (BatchChunk, error) {
 		switch name {
 		case "source":
 			dst = &c.Source
+		case "instance":
+			dst = &c.Instance
 		case "target":
 			dst = &c.Target
 		case "seq":
@@ -174,6 +211,9 @@ func (s *Server) checkChunk(c BatchChunk) error {
 	}
 	if c.Seq < 1 {
 		errs = append(errs, fmt.Errorf("seq: %d, must be >= 1", c.Seq))
+	}
+	if c.Instance != "" && !validInstance.MatchString(c.Instance) {
+		errs = append(errs, fmt.Errorf("instance: %.40q is not an instance id (a UUID)", c.Instance))
 	}
 	if c.Chunk < 0 || c.Chunk > math.MaxInt32 {
 		errs = append(errs, fmt.Errorf("chunk: %d, must be from 0 to %d", c.Chunk, math.MaxInt32))

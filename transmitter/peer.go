@@ -80,9 +80,9 @@ func (p *peer) postChunk(ctx context.Context, seq int64, chunk int, body []byte)
 }
 
 // getAck asks the target how far it has received and applied the batches of
-// source.
-func (p *peer) getAck(ctx context.Context, source string) (server.BatchAck, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/batches/"+url.PathEscape(source), nil)
+// source, sent by instance (the target refuses another than the source's).
+func (p *peer) getAck(ctx context.Context, source, instance string) (server.BatchAck, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/batches/"+url.PathEscape(source)+"?instance="+url.QueryEscape(instance), nil)
 	if err != nil {
 		return server.BatchAck{}, fmt.Errorf("ask %s (%s) which batches it has: %w", p.target, p.url, err)
 	}

@@ -65,6 +65,23 @@ type Worker struct {
 	interval time.Duration
 	log      *slog.Logger
 	targets  []*target // sorted by name
+
+	instanceMu sync.Mutex
+	instance   string // this database's id as a source, read once (instanceID)
+}
+
+// instanceID returns this database's id as a source, reading it on first use.
+func (w *Worker) instanceID(ctx context.Context) (string, error) {
+	w.instanceMu.Lock()
+	defer w.instanceMu.Unlock()
+	if w.instance == "" {
+		id, err := database.InstanceID(ctx, w.db)
+		if err != nil {
+			return "", err
+		}
+		w.instance = id
+	}
+	return w.instance, nil
 }
 
 // target is one target's client and what the worker knows of it.
@@ -281,7 +298,11 @@ func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
 	if err != nil || st.AppliedSeq >= st.AckedSeq {
 		return err
 	}
-	ack, err := t.peer.getAck(ctx, w.source)
+	instance, err := w.instanceID(ctx)
+	if err != nil {
+		return err
+	}
+	ack, err := t.peer.getAck(ctx, w.source, instance)
 	if err != nil {
 		return err
 	}
@@ -291,7 +312,11 @@ func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
 // sync asks the target which batches it has and records that, so a restarted
 // source does not resend what the target stored before it could answer.
 func (w *Worker) sync(ctx context.Context, t *target) error {
-	ack, err := t.peer.getAck(ctx, w.source)
+	instance, err := w.instanceID(ctx)
+	if err != nil {
+		return err
+	}
+	ack, err := t.peer.getAck(ctx, w.source, instance)
 	if err != nil {
 		return err
 	}
@@ -324,7 +349,11 @@ func (w *Worker) sync(ctx context.Context, t *target) error {
 // last chunk and returns the received_seq it recorded.
 func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res *Result) (int64, error) {
 	start := time.Now()
-	head, err := chunkHead(w.source, t.name, b)
+	instance, err := w.instanceID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	head, err := chunkHead(w.source, instance, t.name, b)
 	if err != nil {
 		return 0, err
 	}
@@ -429,13 +458,15 @@ type chunk struct {
 // number. The envelope is a server.BatchChunk written by hand so that each
 // event's data goes out as the bytes PostgreSQL produced: json.Marshal
 // would compact it. "last" comes after the events, as it is known only then.
-func chunkHead(source, target string, b database.Batch) ([]byte, error) {
+func chunkHead(source, instance, target string, b database.Batch) ([]byte, error) {
 	tick, err := json.Marshal(b.TickTime.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("send batch %d to %s: encode tick_time: %w", b.Seq, target, err)
 	}
 	h := []byte(`{"source":`)
 	h = appendString(h, source)
+	h = append(h, `,"instance":`...)
+	h = appendString(h, instance)
 	h = append(h, `,"target":`...)
 	h = appendString(h, target)
 	h = append(h, `,"seq":`...)

@@ -5,8 +5,8 @@
 -- the transaction applying that source, which updates the row, and storing
 -- must not wait for applying.
 WITH new_source AS (
-    INSERT INTO teleport.source (name)
-    SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM teleport.source WHERE name = $1)
+    INSERT INTO teleport.source (name, instance)
+    SELECT $1, $9::uuid WHERE NOT EXISTS (SELECT 1 FROM teleport.source WHERE name = $1)
     ON CONFLICT (name) DO NOTHING
 )
 INSERT INTO teleport.received_chunk (source, seq, chunk, last, events, nrows, tick_time, body)

@@ -1,5 +1,8 @@
--- What is stored of batch ($1, $2) that chunk $3 must agree with: the chunk
--- itself, if a chunk with its number is stored, and chunk 0's tick time.
-SELECT c.chunk, c.last, c.events, c.nrows, c.tick_time
-FROM teleport.received_chunk c
-WHERE c.source = $1 AND c.seq = $2 AND c.chunk IN ($3, 0)
+-- What chunk $3 of batch ($1, $2) must agree with: the instance source $1's
+-- chunks come from (NULL before the first that names one), and what is
+-- stored of the batch: the chunk itself, if one with its number is, and
+-- chunk 0. One row at least, chunk columns NULL when nothing is stored.
+SELECT s.instance::text, c.chunk, c.last, c.events, c.nrows, c.tick_time
+FROM (SELECT 1) one
+LEFT JOIN teleport.source s ON s.name = $1
+LEFT JOIN teleport.received_chunk c ON c.source = $1 AND c.seq = $2 AND c.chunk IN ($3, 0)

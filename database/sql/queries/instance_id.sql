@@ -1,0 +1,2 @@
+-- This database's identity as a source.
+SELECT id::text FROM teleport.instance
