@@ -101,17 +101,21 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 	return n == 1, nil
 }
 
-// checkPeers compares c with what is stored of its source and batch: it must
-// come from the source's instance, once it has one (see CheckInstance), a resend of a stored
-// chunk must say what the stored one says (last, events, rows, tick time),
-// and every chunk carries the tick time of chunk 0. A source resends
+// checkPeers compares c with what is stored of its source and batch: it
+// must come from the source's instance, once it has one (see
+// CheckInstance), a resend of a stored chunk must say what the stored one
+// says (last, events, rows, tick time), and every chunk carries the tick
+// time of chunk 0. A source resends
 // a chunk identically, so a difference means another writer (a second
 // instance with the same database.name, a forged request) or a changed
 // chunking: keeping either chunk could apply events twice or not at all.
 func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
+	wrap := func(err error) error {
+		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+	}
 	rows, err := q.QueryContext(ctx, query("received_chunk_peers"), c.Source, c.Seq, c.Chunk)
 	if err != nil {
-		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+		return wrap(err)
 	}
 	defer rows.Close()
 	var diffs []string
@@ -125,7 +129,7 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 			TickTime sql.NullTime
 		}
 		if err := rows.Scan(&have, &o.Chunk, &o.Last, &o.Events, &o.Rows, &o.TickTime); err != nil {
-			return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+			return wrap(err)
 		}
 		if !o.Chunk.Valid {
 			continue // nothing stored of the batch
@@ -139,7 +143,7 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
+		return wrap(err)
 	}
 	if err := otherInstance(c.Source, have, c.Instance); err != nil {
 		return err

@@ -298,25 +298,27 @@ func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
 	if err != nil || st.AppliedSeq >= st.AckedSeq {
 		return err
 	}
-	instance, err := w.instanceID(ctx)
-	if err != nil {
-		return err
-	}
-	ack, err := t.peer.getAck(ctx, w.source, instance)
+	ack, err := w.askTarget(ctx, t)
 	if err != nil {
 		return err
 	}
 	return database.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq)
 }
 
+// askTarget asks t how far it has stored and applied this source's batches,
+// naming this instance.
+func (w *Worker) askTarget(ctx context.Context, t *target) (server.BatchAck, error) {
+	instance, err := w.instanceID(ctx)
+	if err != nil {
+		return server.BatchAck{}, err
+	}
+	return t.peer.getAck(ctx, w.source, instance)
+}
+
 // sync asks the target which batches it has and records that, so a restarted
 // source does not resend what the target stored before it could answer.
 func (w *Worker) sync(ctx context.Context, t *target) error {
-	instance, err := w.instanceID(ctx)
-	if err != nil {
-		return err
-	}
-	ack, err := t.peer.getAck(ctx, w.source, instance)
+	ack, err := w.askTarget(ctx, t)
 	if err != nil {
 		return err
 	}
