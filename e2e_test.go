@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -23,12 +24,26 @@ type pair struct {
 	srcCfg, dstCfg   string
 	applySchema      string // "" keeps public
 	stopSrc, stopDst func() error
+
+	// Set before start, for tests of the link: the port the source sends
+	// to instead of the target's (a proxy's), and lines added to the
+	// source's config, top level and under its target.
+	viaPort                  int
+	srcExtra, srcTargetExtra string
 }
 
 // newPair creates schemaSQL (unqualified names) in public on the source and
 // in applySchema (or public) on the target, writes both configs and starts
 // both instances.
 func newPair(t *testing.T, applySchema, schemaSQL string) *pair {
+	t.Helper()
+	p := newPairStopped(t, applySchema, schemaSQL)
+	p.start(t)
+	return p
+}
+
+// newPairStopped is newPair without starting the instances.
+func newPairStopped(t *testing.T, applySchema, schemaSQL string) *pair {
 	t.Helper()
 	setPasswordEnv(t)
 	p := &pair{src: sourceCluster(t), dst: targetCluster(t), applySchema: applySchema}
@@ -41,7 +56,6 @@ func newPair(t *testing.T, applySchema, schemaSQL string) *pair {
 		execSQL(t, p.dstDB, "CREATE SCHEMA "+applySchema)
 	}
 	execSQL(t, p.dstDB, "BEGIN; SET LOCAL search_path = "+dstSchema+"; "+schemaSQL+"; COMMIT")
-	p.start(t)
 	return p
 }
 
@@ -49,13 +63,16 @@ func newPair(t *testing.T, applySchema, schemaSQL string) *pair {
 // (into applySchema when set), and starts both instances.
 func (p *pair) start(t *testing.T) {
 	t.Helper()
-	p.srcPort, p.dstPort = freePort(t), freePort(t)
-	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", p.dstPort)
+	if p.dstPort == 0 {
+		p.srcPort, p.dstPort = freePort(t), freePort(t)
+	}
+	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n%s",
+		cmp.Or(p.viaPort, p.dstPort), p.srcTargetExtra)
 	if p.applySchema != "" {
 		target += fmt.Sprintf("    apply_schema: %q\n", p.applySchema)
 	}
 	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
-	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target})
+	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target, extra: p.srcExtra})
 	p.startDst(t)
 	p.startSrc(t)
 }

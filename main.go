@@ -55,6 +55,7 @@ type options struct {
 	configPath string
 	mode       string
 	loadTarget string
+	source     string
 	parallel   int
 	overwrite  bool
 	version    bool
@@ -67,8 +68,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("teleport", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.configPath, "config", "config.yml", "path of the YAML configuration file")
-	fs.StringVar(&o.mode, "mode", "replication", "replication: run the instance; initial-load: copy existing data to -load-target")
+	fs.StringVar(&o.mode, "mode", "replication", "replication: run the instance; initial-load: copy existing data to -load-target; "+
+		"uninstall: on a target, remove -source and everything stored for it")
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
+	fs.StringVar(&o.source, "source", "", "source to remove in -mode uninstall (its database.name)")
 	fs.IntVar(&o.parallel, "parallel", 4, "tables copied at once in -mode initial-load")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -90,8 +93,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if o.loadTarget == "" {
 			errs = append(errs, fmt.Errorf("-mode initial-load needs -load-target NAME, a target of the config file"))
 		}
+	case "uninstall":
+		if o.source == "" {
+			errs = append(errs, fmt.Errorf("-mode uninstall needs -source NAME, a source of this target (see sources in /status); "+
+				"removing Teleport from a database altogether is not built yet"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("-mode %q: must be replication or initial-load", o.mode))
+		errs = append(errs, fmt.Errorf("-mode %q: must be replication, initial-load or uninstall", o.mode))
+	}
+	if o.source != "" && o.mode != "uninstall" {
+		errs = append(errs, fmt.Errorf("-source is only used with -mode uninstall"))
 	}
 	if o.parallel < 1 || o.parallel > 64 {
 		errs = append(errs, fmt.Errorf("-parallel %d: must be 1 to 64", o.parallel))
@@ -174,6 +185,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
+	if o.mode == "uninstall" {
+		return removeSource(ctx, db, o.source, stdout, log)
+	}
+
 	info := server.Info{Name: cfg.Database.Name, Version: version, Role: "target"}
 	var runners []runner
 	if cfg.HasTargets() {
@@ -195,6 +210,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err = runAll(ctx, runners)
 	log.Info("stopped")
 	return err
+}
+
+// removeSource removes source and everything stored for it on this target,
+// saying what it removed on stdout. A source not there is not an error:
+// run twice, the second run finds nothing to do.
+func removeSource(ctx context.Context, db *sql.DB, source string, stdout io.Writer, log *slog.Logger) error {
+	rm, ok, err := database.RemoveSource(ctx, db, source)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintf(stdout, "no source %s on this database: nothing to remove\n", source)
+		return nil
+	}
+	log.Warn("source removed", "source", source, "chunks_deleted", rm.Chunks, "applied_seq", rm.AppliedSeq)
+	fmt.Fprintf(stdout, "removed source %s: %d stored chunks deleted; it had applied batches 1 to %d, whose rows stay. "+
+		"It is taken again only from its batch 1 (or an initial load)\n", source, rm.Chunks, rm.AppliedSeq)
+	return nil
 }
 
 // loadLogEvery is how often an initial load logs its progress.

@@ -316,7 +316,9 @@ func TestRun_StartupErrors(t *testing.T) {
 		want []string
 	}{
 		{"missing config", []string{"-config", "/nonexistent/teleport.yml"}, []string{"/nonexistent/teleport.yml"}},
-		{"bad mode", []string{"-config", good, "-mode", "sideways"}, []string{"-mode", "replication or initial-load"}},
+		{"bad mode", []string{"-config", good, "-mode", "sideways"}, []string{"-mode", "replication, initial-load or uninstall"}},
+		{"uninstall without source", []string{"-config", good, "-mode", "uninstall"}, []string{"-mode uninstall needs -source NAME"}},
+		{"-source without uninstall", []string{"-config", good, "-source", "s"}, []string{"-source is only used with -mode uninstall"}},
 		{"initial-load without target", []string{"-config", good, "-mode", "initial-load"}, []string{"-load-target"}},
 		{"initial-load of an unknown target", []string{"-config", good, "-mode", "initial-load", "-load-target", "nope"}, []string{"nope", "no such target"}},
 		{"initial-load with no parallelism", []string{"-config", good, "-mode", "initial-load", "-load-target", "x", "-parallel", "0"}, []string{"-parallel 0", "1 to 64"}},

@@ -27,6 +27,13 @@ import (
 // heldLogEvery is how often a batch held by the same error is logged again.
 const heldLogEvery = time.Minute
 
+// maxHeldWait caps the wait between tries of a held batch: each try reads
+// and decompresses the batch again, so a batch that keeps failing is tried
+// at the interval, then less and less often, up to this; a new batch from
+// its source (which may bring the schema change it waits for) or a skip
+// request makes it tried at once.
+const maxHeldWait = 5 * time.Second
+
 // Worker applies received batches. Its methods must not be called
 // concurrently; two workers, even in two processes, may run on one database
 // (they take turns per source).
@@ -45,6 +52,10 @@ type held struct {
 	since    time.Time // first seen holding seq
 	loggedAt time.Time
 	repeats  int // times seen since loggedAt
+
+	wait     time.Duration // before the next try
+	retryAt  time.Time
+	received int64 // the source's received_seq at the last try
 }
 
 // Result is what one pass did.
@@ -133,6 +144,10 @@ var errMoved = errors.New("applied_seq moved")
 
 func (w *Worker) applySource(ctx context.Context, src database.SourceState, res *Result) error {
 	applied := src.AppliedSeq
+	if h := w.held[src.Name]; h != nil && !h.retryAt.IsZero() && h.seq == applied+1 && src.SkipSeq != h.seq &&
+		src.ReceivedSeq == h.received && time.Now().Before(h.retryAt) {
+		return nil // held, and nothing changed since the last try
+	}
 	// A batch already held is tried alone, so the batches before it in a
 	// shared transaction are not held with it and its error is its own.
 	alone := src.ErrorSeq == applied+1
@@ -207,13 +222,13 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, msg); err != nil {
 				return err
 			}
-			w.reportHeld(src.Name, first.Seq, err)
+			w.reportHeld(src, first.Seq, err)
 			return nil
 		default:
 			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
 				return err
 			}
-			w.reportHeld(src.Name, first.Seq, err)
+			w.reportHeld(src, first.Seq, err)
 			return nil
 		}
 	}
@@ -529,24 +544,27 @@ func (w *Worker) skip(ctx context.Context, b database.ReceivedBatch) error {
 }
 
 // reportHeld logs a held batch once, then once a minute while the same
-// error persists, with the number of attempts in between.
-func (w *Worker) reportHeld(source string, seq int64, err error) {
+// error persists, with the number of attempts in between, and sets when to
+// try it next (see maxHeldWait).
+func (w *Worker) reportHeld(src database.SourceState, seq int64, err error) {
 	now := time.Now()
-	h := w.held[source]
-	if h != nil && h.seq == seq && h.msg == err.Error() && now.Sub(h.loggedAt) < heldLogEvery {
+	h := w.held[src.Name]
+	if h == nil || h.seq != seq {
+		h = &held{seq: seq, since: now}
+		w.held[src.Name] = h
+	}
+	h.wait = min(max(2*h.wait, w.interval), max(maxHeldWait, w.interval))
+	h.retryAt, h.received = now.Add(h.wait), src.ReceivedSeq
+	if h.msg == err.Error() && now.Sub(h.loggedAt) < heldLogEvery {
 		h.repeats++
 		return
 	}
-	attrs := []any{"source", source, "seq", seq, "err", err}
-	since := now
-	if h != nil && h.seq == seq {
-		since = h.since
-		if h.repeats > 0 {
-			attrs = append(attrs, "repeats", h.repeats)
-		}
+	attrs := []any{"source", src.Name, "seq", seq, "err", err}
+	if h.repeats > 0 {
+		attrs = append(attrs, "repeats", h.repeats)
 	}
 	w.log.Error("batch held", attrs...)
-	w.held[source] = &held{seq: seq, msg: err.Error(), since: since, loggedAt: now}
+	h.msg, h.loggedAt, h.repeats = err.Error(), now, 0
 }
 
 // reportWaiting logs once that a source's stream waits for its initial

@@ -128,6 +128,23 @@ type Server struct {
 	TLSCertFile string `yaml:"tls_cert_file"`
 	// TLSKeyFile is the PEM private key file for TLSCertFile.
 	TLSKeyFile string `yaml:"tls_key_file"`
+	// Sources lists the sources (their database.name) this instance takes
+	// batches and loads from. Optional: when empty, a source is admitted
+	// on first contact, by its first batch (sequence number 1) or an
+	// initial load, and any other request naming an unknown source is
+	// refused.
+	Sources []string `yaml:"sources"`
+	// IdleTimeout is how long a request may go without a byte arriving
+	// before the server gives up on it, in milliseconds, so a batch on a
+	// slow link takes as long as it takes while a dead one is dropped.
+	// Default 60000 ms.
+	IdleTimeout Millis `yaml:"idle_timeout"`
+	// MaxChunkMiB is the most JSON one chunk of a batch may expand to, in
+	// MiB; a chunk over it is refused (413) while it is being read. A source
+	// closes a chunk at 8 MiB, plus at most one event (1,000 rows or about
+	// 4 MiB of them, or a single row of any size): raise it only for rows
+	// larger than it. Default 32, at least 16.
+	MaxChunkMiB int `yaml:"max_chunk_mib"`
 }
 
 // Addr returns the host:port to listen on, IPv6 addresses bracketed.
@@ -184,6 +201,23 @@ type Endpoint struct {
 	// CAFile is a PEM bundle of the CAs to trust for HTTPS instead of the
 	// system's. Optional, and only with TLS.
 	CAFile string `yaml:"ca_file"`
+	// IdleTimeout is how long a request to the target may go without a
+	// byte moving either way before it is abandoned and retried, in
+	// milliseconds: a chunk takes as long as the link needs, and a link
+	// that stops moving (a blackhole) is noticed within this time.
+	// Default 30000 ms.
+	IdleTimeout Millis `yaml:"idle_timeout"`
+}
+
+// DefaultIdleTimeout is an endpoint's idle_timeout when the key is left out.
+const DefaultIdleTimeout = 30 * time.Second
+
+// Idle returns the endpoint's idle_timeout, DefaultIdleTimeout when unset.
+func (e Endpoint) Idle() time.Duration {
+	if e.IdleTimeout == 0 {
+		return DefaultIdleTimeout
+	}
+	return e.IdleTimeout.Duration()
 }
 
 // URL returns the base URL of the endpoint, "http://host:port" or
@@ -219,8 +253,10 @@ func Default() Config {
 			SSLMode:  "prefer",
 		},
 		Server: Server{
-			Hostname: "0.0.0.0",
-			Port:     3000,
+			Hostname:    "0.0.0.0",
+			Port:        3000,
+			IdleTimeout: 60000,
+			MaxChunkMiB: 32,
 		},
 	}
 }

@@ -44,7 +44,7 @@ func TestLoad_upstreamExamples(t *testing.T) {
 		Port:     5432,
 		SSLMode:  "prefer",
 	}
-	target.Server = config.Server{Hostname: "target.mydomain.com", Port: 3001}
+	target.Server.Hostname, target.Server.Port = "target.mydomain.com", 3001
 
 	tests := []struct {
 		file string
@@ -211,7 +211,7 @@ func TestLoad_errors(t *testing.T) {
 		{
 			"unknown key in a target",
 			valid + "      prot: 3\n",
-			[]string{`line 9: targets.t.endpoint.prot: unknown key, did you mean "port"? (allowed in targets.t.endpoint: hostname, port, tls, ca_file)`},
+			[]string{`line 9: targets.t.endpoint.prot: unknown key, did you mean "port"? (allowed in targets.t.endpoint: hostname, port, tls, ca_file, idle_timeout)`},
 		},
 		{
 			"unknown key without a close match",
@@ -249,6 +249,10 @@ func TestLoad_errors(t *testing.T) {
 		{"ca_file without tls", valid + "      ca_file: ca.pem\n", []string{"targets.t.endpoint.ca_file: only used with https"}},
 		{"apply_schema with a schema pattern", strings.Replace(valid, `"public.*"`, `"app_*.*"`, 1) + "    apply_schema: replica\n", []string{`targets.t.apply_schema: maps one source schema into "replica", but target_expression "app_*.*" matches schemas by pattern`}},
 		{"apply_schema too long", valid + "    apply_schema: " + strings.Repeat("s", 64) + "\n", []string{"targets.t.apply_schema: is 64 bytes long, more than PostgreSQL's limit of 63"}},
+		{"server idle_timeout too short", "database:\n  name: x\nserver:\n  idle_timeout: 10\n", []string{"server.idle_timeout: must be at least 100 milliseconds, got 10"}},
+		{"endpoint idle_timeout negative", valid + "      idle_timeout: -1\n", []string{"targets.t.endpoint.idle_timeout: must be at least 100 milliseconds, got -1"}},
+		{"max_chunk_mib too small", "database:\n  name: x\nserver:\n  max_chunk_mib: 4\n", []string{"server.max_chunk_mib: must be from 16 to 1024 MiB, got 4"}},
+		{"bad name in server.sources", "database:\n  name: x\nserver:\n  sources: [ok, \"bad name\"]\n", []string{`server.sources[1]: "bad name" is not a valid instance name`}},
 		{"tls cert without key", "database:\n  name: x\nserver:\n  tls_cert_file: cert.pem\n", []string{"server.tls_key_file: required when server.tls_cert_file is set"}},
 		{"tls key without cert", "database:\n  name: x\nserver:\n  tls_key_file: key.pem\n", []string{"server.tls_cert_file: required when server.tls_key_file is set"}},
 		{"unset variable", "database:\n  name: x\n  password: ${TELEPORT_CONFIG_TEST_NEVER_SET}\n", []string{"database.password: environment variable TELEPORT_CONFIG_TEST_NEVER_SET is not set"}},

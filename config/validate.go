@@ -53,6 +53,15 @@ func CheckName(name string) error {
 	return fmt.Errorf("%q is not a valid instance name: use %s", name, nameRule)
 }
 
+// Bounds of the transport settings: an idle timeout shorter than a
+// database's pause would drop working requests; a source's chunk holds up
+// to 8 MiB and one event (see Server.MaxChunkMiB).
+const (
+	minIdle     = 100
+	minChunkMiB = 16
+	maxChunkMiB = 1024
+)
+
 // maxIdentifier is PostgreSQL's limit on an identifier's length, in bytes.
 const maxIdentifier = 63
 
@@ -119,6 +128,18 @@ func (c Config) problems() []problem {
 		add("server.tls_cert_file", "required when server.tls_key_file is set (set both or neither)")
 	}
 
+	if srv.IdleTimeout < minIdle {
+		add("server.idle_timeout", "must be at least %d milliseconds, got %d", minIdle, srv.IdleTimeout)
+	}
+	if srv.MaxChunkMiB < minChunkMiB || srv.MaxChunkMiB > maxChunkMiB {
+		add("server.max_chunk_mib", "must be from %d to %d MiB, got %d", minChunkMiB, maxChunkMiB, srv.MaxChunkMiB)
+	}
+	for i, name := range srv.Sources {
+		if err := CheckName(name); err != nil {
+			add(fmt.Sprintf("server.sources[%d]", i), "%v: list the database.name of each source", err)
+		}
+	}
+
 	mapped := "" // the source schema of the first target with an apply_schema
 	for _, name := range slices.Sorted(maps.Keys(c.Targets)) {
 		t := c.Targets[name]
@@ -135,6 +156,9 @@ func (c Config) problems() []problem {
 			checkHost(add, key+".endpoint.hostname", t.Endpoint.Hostname)
 		}
 		checkPort(add, key+".endpoint.port", t.Endpoint.Port)
+		if t.Endpoint.IdleTimeout != 0 && t.Endpoint.IdleTimeout < minIdle {
+			add(key+".endpoint.idle_timeout", "must be at least %d milliseconds, got %d", minIdle, t.Endpoint.IdleTimeout)
+		}
 		if t.Endpoint.CAFile != "" && !t.Endpoint.TLS {
 			add(key+".endpoint.ca_file", "only used with https: set %s.endpoint.tls: true or remove it", key)
 		}

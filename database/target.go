@@ -27,11 +27,36 @@ type StoredChunk struct {
 	// Instance is the sending instance's identity (see InstanceID); ""
 	// from a source that does not send one.
 	Instance string
+	// Batch identifies the batch as its source cut it; zero from a source
+	// that does not send it.
+	Batch BatchID
+	// Checksum is the SHA-256 of the chunk's JSON; nil when the source sent
+	// none.
+	Checksum []byte
+}
+
+// BatchID is what identifies a batch, the same in each of its chunks: the
+// ticks it spans and its events in all.
+type BatchID struct {
+	FromTick int64 `json:"from_tick"`
+	ToTick   int64 `json:"to_tick"`
+	Events   int   `json:"events"`
+}
+
+func (b BatchID) String() string {
+	return fmt.Sprintf("ticks %d to %d, %d events", b.FromTick, b.ToTick, b.Events)
 }
 
 // ErrChunkConflict is a chunk that disagrees with what is stored of its
 // batch: the same number with other contents, or another tick time.
 var ErrChunkConflict = errors.New("chunk conflicts with what is stored of its batch")
+
+// ErrUnknownSource is a chunk from a source this database has never heard
+// of that is not the source's first batch: a source is admitted by its
+// batch 1 (or an initial load), so a stray or forged request cannot create
+// one, and a source whose earlier batches are not here is told so rather
+// than held at the gap forever.
+var ErrUnknownSource = errors.New("unknown source")
 
 // ErrOtherInstance is a request from another instance than the one a
 // source's chunks come from: two instances use one database.name.
@@ -89,8 +114,15 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 	if c.Instance != "" {
 		instance = sql.NullString{String: c.Instance, Valid: true}
 	}
+	var from, to, events sql.NullInt64
+	if c.Batch != (BatchID{}) {
+		from = sql.NullInt64{Int64: c.Batch.FromTick, Valid: true}
+		to = sql.NullInt64{Int64: c.Batch.ToTick, Valid: true}
+		events = sql.NullInt64{Int64: int64(c.Batch.Events), Valid: true}
+	}
 	res, err := q.ExecContext(ctx, query("received_chunk_insert"),
-		c.Source, c.Seq, c.Chunk, c.Last, c.Events, c.Rows, c.TickTime, c.Body, instance)
+		c.Source, c.Seq, c.Chunk, c.Last, c.Events, c.Rows, c.TickTime, c.Body, instance,
+		from, to, events, c.Checksum)
 	if err != nil {
 		return false, fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
 	}
@@ -101,14 +133,16 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 	return n == 1, nil
 }
 
-// checkPeers compares c with what is stored of its source and batch: it
-// must come from the source's instance, once it has one (see
-// CheckInstance), a resend of a stored chunk must say what the stored one
-// says (last, events, rows, tick time), and every chunk carries the tick
-// time of chunk 0. A source resends
-// a chunk identically, so a difference means another writer (a second
-// instance with the same database.name, a forged request) or a changed
-// chunking: keeping either chunk could apply events twice or not at all.
+// checkPeers compares c with what is stored of its source and batch. The
+// source must be known, or c be of its first batch; c must come from the
+// source's instance, once it has one (see CheckInstance); a resend of a
+// stored chunk must say what the stored one says (last, events, rows,
+// checksum); every chunk carries the tick time and batch identity of chunk
+// 0; and a last chunk must bring the events of the chunks before it to the
+// batch's count. A source resends a chunk identically, so a difference
+// means another writer (a second instance with the same database.name, a
+// forged request) or a changed chunking: keeping either chunk could apply
+// events twice or not at all.
 func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 	wrap := func(err error) error {
 		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
@@ -119,16 +153,20 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 	}
 	defer rows.Close()
 	var diffs []string
+	var known bool
 	var have sql.NullString // the source's instance
 	for rows.Next() {
 		var o struct {
-			Chunk    sql.NullInt64
-			Last     sql.NullBool
-			Events   sql.NullInt64
-			Rows     sql.NullInt64
-			TickTime sql.NullTime
+			Chunk           sql.NullInt64
+			Last            sql.NullBool
+			Events          sql.NullInt64
+			Rows            sql.NullInt64
+			TickTime        sql.NullTime
+			From, To, Batch sql.NullInt64
+			Checksum        []byte
 		}
-		if err := rows.Scan(&have, &o.Chunk, &o.Last, &o.Events, &o.Rows, &o.TickTime); err != nil {
+		if err := rows.Scan(&known, &have, &o.Chunk, &o.Last, &o.Events, &o.Rows, &o.TickTime,
+			&o.From, &o.To, &o.Batch, &o.Checksum); err != nil {
 			return wrap(err)
 		}
 		if !o.Chunk.Valid {
@@ -137,21 +175,45 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 		if !o.TickTime.Time.Equal(c.TickTime) {
 			diffs = append(diffs, fmt.Sprintf("tick_time %s, chunk %d has %s", c.TickTime.UTC().Format(time.RFC3339Nano), o.Chunk.Int64, o.TickTime.Time.UTC().Format(time.RFC3339Nano)))
 		}
-		if int(o.Chunk.Int64) == c.Chunk && (o.Last.Bool != c.Last || int(o.Events.Int64) != c.Events || o.Rows.Int64 != c.Rows) {
+		stored := BatchID{FromTick: o.From.Int64, ToTick: o.To.Int64, Events: int(o.Batch.Int64)}
+		if o.From.Valid && c.Batch != (BatchID{}) && stored != c.Batch {
+			diffs = append(diffs, fmt.Sprintf("batch of %s, chunk %d is of a batch of %s", c.Batch, o.Chunk.Int64, stored))
+		}
+		if int(o.Chunk.Int64) != c.Chunk {
+			continue
+		}
+		if o.Last.Bool != c.Last || int(o.Events.Int64) != c.Events || o.Rows.Int64 != c.Rows {
 			diffs = append(diffs, fmt.Sprintf("last %t, %d events, %d rows; the stored chunk %d has last %t, %d events, %d rows",
 				c.Last, c.Events, c.Rows, o.Chunk.Int64, o.Last.Bool, o.Events.Int64, o.Rows.Int64))
+		} else if o.Checksum != nil && c.Checksum != nil && !bytes.Equal(o.Checksum, c.Checksum) {
+			diffs = append(diffs, fmt.Sprintf("content (SHA-256 %x) differs from the stored chunk %d's (%x)", c.Checksum[:8], o.Chunk.Int64, o.Checksum[:8]))
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return wrap(err)
 	}
+	if !known && c.Seq != 1 {
+		return fmt.Errorf("source %s: this database has no batch from it, and this chunk is of batch %d, not its first: "+
+			"its earlier batches are not here to apply before it (was this target's teleport state reset, or the source removed here?): %w",
+			c.Source, c.Seq, ErrUnknownSource)
+	}
 	if err := otherInstance(c.Source, have, c.Instance); err != nil {
 		return err
 	}
-	if c.Instance != "" && !have.Valid {
+	if c.Instance != "" && !have.Valid && known {
 		// A source known from before instances were sent: it is this one now.
 		if _, err := q.ExecContext(ctx, query("source_instance_set"), c.Source, c.Instance); err != nil {
 			return fmt.Errorf("record the instance of source %s: %w", c.Source, err)
+		}
+	}
+	if c.Last && c.Batch != (BatchID{}) && len(diffs) == 0 {
+		var n, events int64
+		if err := q.QueryRowContext(ctx, query("received_chunk_sum"), c.Source, c.Seq, c.Chunk).Scan(&n, &events); err != nil {
+			return wrap(err)
+		}
+		if n == int64(c.Chunk) && events+int64(c.Events) != int64(c.Batch.Events) {
+			diffs = append(diffs, fmt.Sprintf("last chunk, but chunks 0 to %d hold %d events in all, and the batch has %d",
+				c.Chunk, events+int64(c.Events), c.Batch.Events))
 		}
 	}
 	if len(diffs) > 0 {
@@ -336,4 +398,74 @@ func DeleteAppliedChunks(ctx context.Context, q Querier, limit int) (int64, erro
 		return 0, fmt.Errorf("delete applied chunks: %w", err)
 	}
 	return n, nil
+}
+
+// ChunkSummary is one chunk stored of a batch not complete yet.
+type ChunkSummary struct {
+	Chunk      int
+	Checksum   []byte // nil when its source sent none
+	Bytes      int64  // as received, compressed
+	ReceivedAt time.Time
+}
+
+// StoredChunks lists the chunks of batch seq of source stored so far, in
+// chunk order: what a source resuming the batch need not send again, and
+// what /status shows of a batch being received.
+func StoredChunks(ctx context.Context, q Querier, source string, seq int64) ([]ChunkSummary, error) {
+	rows, err := q.QueryContext(ctx, query("received_chunk_stored"), source, seq)
+	if err != nil {
+		return nil, fmt.Errorf("list stored chunks of batch %d from %s: %w", seq, source, err)
+	}
+	defer rows.Close()
+	var out []ChunkSummary
+	for rows.Next() {
+		var c ChunkSummary
+		if err := rows.Scan(&c.Chunk, &c.Checksum, &c.Bytes, &c.ReceivedAt); err != nil {
+			return nil, fmt.Errorf("list stored chunks of batch %d from %s: %w", seq, source, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list stored chunks of batch %d from %s: %w", seq, source, err)
+	}
+	return out, nil
+}
+
+// ErrLoadFKs refuses to remove a source whose unfinished initial load
+// dropped foreign keys it has not put back yet.
+var ErrLoadFKs = errors.New("its initial load has foreign keys to put back")
+
+// Removed is what RemoveSource deleted.
+type Removed struct {
+	Chunks     int64 // stored chunks
+	AppliedSeq int64 // the batches it had applied
+}
+
+// RemoveSource deletes source and everything stored for it here, in one
+// transaction, waiting for an apply of it under way. ok is false when no
+// such source is known. Rows its batches applied stay as they are.
+func RemoveSource(ctx context.Context, db *sql.DB, source string) (rm Removed, ok bool, err error) {
+	err = InTx(ctx, db, func(tx *sql.Tx) error {
+		var fks int
+		err := tx.QueryRowContext(ctx, query("source_remove_check"), source).Scan(&fks)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fks > 0 {
+			return fmt.Errorf("%d foreign keys dropped by the load from %s are recorded in teleport.load_fk: "+
+				"finish the load (run -mode initial-load again on the source) first: %w", fks, source, ErrLoadFKs)
+		}
+		if err := tx.QueryRowContext(ctx, query("source_remove"), source).Scan(&rm.Chunks, &rm.AppliedSeq); err != nil {
+			return err
+		}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return Removed{}, false, fmt.Errorf("remove source %s: %w", source, err)
+	}
+	return rm, ok, nil
 }

@@ -121,6 +121,9 @@ func TestStoreChunk_Instance(t *testing.T) {
 	store(t, db, chunk("old", 1, 0, true)) // no instance: a source from before
 	for _, source := range []string{"new", "old"} {
 		c := chunk(source, 2, 0, true)
+		if source == "new" {
+			c.Seq = 1 // a source is admitted by its first batch
+		}
 		c.Instance = one
 		store(t, db, c)
 		for _, stranger := range []string{other, ""} {
@@ -151,11 +154,11 @@ func TestNextBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := migrated(t)
+	store(t, db, chunk("a", 1, 0, false))
 	store(t, db, chunk("a", 2, 0, true))
 	if _, ok, err := database.NextBatch(ctx, db, "a", 0); ok || err != nil {
 		t.Errorf("NextBatch(a, after 0) with batch 1 missing = %v, %v; want not ok", ok, err)
 	}
-	store(t, db, chunk("a", 1, 0, false))
 	store(t, db, chunk("a", 1, 2, true))
 	if _, ok, err := database.NextBatch(ctx, db, "a", 0); ok || err != nil {
 		t.Errorf("NextBatch(a, after 0) with chunk 1 of 3 missing = %v, %v; want not ok", ok, err)
@@ -166,6 +169,97 @@ func TestNextBatch(t *testing.T) {
 	if !ok || err != nil || b.Source != want.Source || b.Seq != want.Seq || b.Chunks != want.Chunks ||
 		b.Events != want.Events || b.Rows != want.Rows || !b.TickTime.Equal(want.TickTime) {
 		t.Errorf("NextBatch(a, after 0) = %+v, %v, %v; want %+v", b, ok, err, want)
+	}
+}
+
+// TestStoreChunk_BatchIdentity: every chunk of a batch names the same
+// batch, a resend has the stored chunk's checksum, and a last chunk brings
+// the batch to its event count; a source is admitted by its first batch
+// only. Anything else is refused and nothing of it stored.
+func TestStoreChunk_BatchIdentity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	id := database.BatchID{FromTick: 10, ToTick: 12, Events: 3}
+	mk := func(n int, last bool, sum byte) database.StoredChunk {
+		c := chunk("a", 1, n, last)
+		c.Batch, c.Checksum = id, []byte{sum, 1, 2, 3, 4, 5, 6, 7}
+		return c
+	}
+	if _, err := database.StoreChunk(ctx, db, chunk("stranger", 5, 0, true)); !errors.Is(err, database.ErrUnknownSource) {
+		t.Errorf("StoreChunk(batch 5 of an unknown source) = %v, want ErrUnknownSource", err)
+	}
+	store(t, db, mk(0, false, 0))
+	if !store(t, db, mk(1, false, 1)) || store(t, db, mk(1, false, 1)) {
+		t.Error("StoreChunk(chunk 1), then again: want stored, then not")
+	}
+	for _, tt := range []struct {
+		name string
+		c    database.StoredChunk
+		says string
+	}{
+		{"chunk 1 with other content", mk(1, false, 9), "content (SHA-256 09010203"},
+		{"chunk 2 of another batch", func() database.StoredChunk { c := mk(2, true, 2); c.Batch.ToTick = 13; return c }(), "batch of ticks 10 to 13, 3 events, chunk 0 is of a batch of ticks 10 to 12, 3 events"},
+		{"last chunk short of the count", func() database.StoredChunk { c := mk(2, true, 2); c.Batch.Events = 4; return c }(), "batch of ticks 10 to 12, 4 events"},
+		{"last chunk 3 after 0 to 1", func() database.StoredChunk { c := mk(2, true, 2); c.Events = 2; return c }(), "chunks 0 to 2 hold 4 events in all, and the batch has 3"},
+	} {
+		if _, err := database.StoreChunk(ctx, db, tt.c); !errors.Is(err, database.ErrChunkConflict) || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("StoreChunk(%s) = %v, want ErrChunkConflict saying %q", tt.name, err, tt.says)
+		}
+	}
+	cs, err := database.StoredChunks(ctx, db, "a", 1)
+	if err != nil || len(cs) != 2 || cs[1].Chunk != 1 || cs[1].Checksum[0] != 1 {
+		t.Errorf("StoredChunks(a, 1) = %+v, %v; want chunks 0 and 1 with their checksums", cs, err)
+	}
+	if _, ok, _ := database.NextBatch(ctx, db, "a", 0); ok {
+		t.Error("NextBatch with 2 of 3 chunks = ok")
+	}
+	store(t, db, mk(2, true, 2))
+	if b, ok, err := database.NextBatch(ctx, db, "a", 0); !ok || err != nil || b.Events != 3 {
+		t.Errorf("NextBatch with its 3 chunks = %+v, %v, %v; want the batch of 3 events", b, ok, err)
+	}
+
+	// Chunks that arrived out of order and do not add up are never a batch.
+	c := chunk("a", 2, 1, true)
+	c.Batch = database.BatchID{FromTick: 12, ToTick: 14, Events: 5}
+	store(t, db, c)
+	c.Chunk, c.Last = 0, false
+	store(t, db, c)
+	if r, _ := ack(t, db, "a"); r != 1 {
+		t.Errorf("received_seq with batch 2's chunks holding 2 of its 5 events = %d, want 1", r)
+	}
+}
+
+// TestRemoveSource: removing a source deletes what is stored for it and
+// nothing of another's; a second removal finds nothing; a source whose load
+// has foreign keys to put back is kept.
+func TestRemoveSource(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := migrated(t)
+	store(t, db, chunk("bogus", 1, 0, false))
+	store(t, db, chunk("bogus", 1, 1, false))
+	store(t, db, chunk("kept", 1, 0, true))
+	rm, ok, err := database.RemoveSource(ctx, db, "bogus")
+	if err != nil || !ok || rm.Chunks != 2 {
+		t.Fatalf("RemoveSource(bogus) = %+v, %v, %v; want 2 chunks removed", rm, ok, err)
+	}
+	var left int
+	if err := db.QueryRow(`SELECT count(*) FROM teleport.source WHERE name = 'bogus'`).Scan(&left); err != nil || left != 0 {
+		t.Error("the source's row is still there")
+	}
+	if r, _ := ack(t, db, "kept"); r != 1 {
+		t.Errorf("received_seq of the other source = %d, want 1", r)
+	}
+	if _, ok, err := database.RemoveSource(ctx, db, "bogus"); ok || err != nil {
+		t.Errorf("RemoveSource(bogus) again = %v, %v; want not found", ok, err)
+	}
+	if _, err := db.Exec(`INSERT INTO teleport.load (source, run) VALUES ('kept', 'r1');
+		INSERT INTO teleport.load_fk VALUES ('kept', 'public', 't', 't_fk', 'FOREIGN KEY (a) REFERENCES public.u(a)')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := database.RemoveSource(ctx, db, "kept"); !errors.Is(err, database.ErrLoadFKs) {
+		t.Errorf("RemoveSource(a source with foreign keys to put back) = %v, want ErrLoadFKs", err)
 	}
 }
 

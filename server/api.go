@@ -18,6 +18,37 @@ type Status struct {
 	Targets       []TargetStatus `json:"targets"` // this instance as a source: each target it sends to
 	Sources       []SourceStatus `json:"sources"` // this instance as a target: each source that sent here
 	Loads         []LoadStatus   `json:"loads"`   // this instance as a target: initial loads, under way or finished
+	// Refused lists, per source name, the chunks this instance refused
+	// since it started (4xx), the latest first; never null.
+	Refused []RefusedStatus `json:"refused"`
+}
+
+// RefusedStatus is what was refused under one source name.
+type RefusedStatus struct {
+	Source string    `json:"source"` // as the request named it; "?" when it named none that is valid
+	Count  int64     `json:"count"`
+	LastAt time.Time `json:"last_at"`
+	Seq    int64     `json:"seq"`   // of the last one refused, when it said
+	Chunk  int       `json:"chunk"` // of the last one refused, when it said
+	Status int       `json:"status"`
+	Reason string    `json:"reason"`
+}
+
+// ReceivingStatus is the batch after received_seq as far as it is here.
+type ReceivingStatus struct {
+	Seq          int64          `json:"seq"`
+	ChunksStored int            `json:"chunks_stored"`
+	BytesStored  int64          `json:"bytes_stored"` // compressed, as received
+	Since        time.Time      `json:"since"`        // when its first stored chunk arrived
+	Request      *RequestStatus `json:"request"`      // the chunk being read now; null when none
+}
+
+// RequestStatus is a chunk being read.
+type RequestStatus struct {
+	Seq       int64     `json:"seq"`
+	Chunk     int       `json:"chunk"`
+	Bytes     int64     `json:"bytes"` // read so far, compressed
+	StartedAt time.Time `json:"started_at"`
 }
 
 // LoadStatus is one initial load into this instance.
@@ -99,6 +130,10 @@ type SourceStatus struct {
 	// this target's PostgreSQL major cannot take, and what it does without
 	// (a target older than its source); never null.
 	SchemaSkipped []SkippedObject `json:"schema_skipped"`
+	// Receiving is the batch after received_seq while it arrives: its
+	// chunks stored so far and the one being read; null when nothing of it
+	// is here.
+	Receiving *ReceivingStatus `json:"receiving"`
 }
 
 // ErrorResponse is the body of every 4xx and 5xx answer.
@@ -107,11 +142,12 @@ type ErrorResponse struct {
 }
 
 // BatchChunk is the body of POST /batches, sent gzip-compressed
-// (Content-Encoding: gzip). A batch travels as chunks 0..n, in order, the
-// last one with Last set; the target stores each chunk, keyed by (Source,
-// Seq, Chunk), before it answers, and a chunk it already has is acknowledged
-// without effect. Events must be encoded without touching Data (see
-// database.Event).
+// (Content-Encoding: gzip) with the headers HeaderSource, HeaderSeq,
+// HeaderChunk and HeaderChecksum. A batch travels as chunks 0..n, in order,
+// the last one with Last set; the target stores each chunk, keyed by
+// (Source, Seq, Chunk), before it answers, and a chunk it already has is
+// acknowledged without effect when it is the same (409 when it is not).
+// Events must be encoded without touching Data (see database.Event).
 type BatchChunk struct {
 	Source   string           `json:"source"`    // the sending instance's database.name
 	Instance string           `json:"instance"`  // the sending instance's id (its database's teleport.instance); may be absent
@@ -120,6 +156,7 @@ type BatchChunk struct {
 	Chunk    int              `json:"chunk"`     // chunk number within the batch, from 0
 	Last     bool             `json:"last"`      // this chunk completes the batch
 	TickTime time.Time        `json:"tick_time"` // when the batch's closing tick was taken, source clock
+	Batch    database.BatchID `json:"batch"`     // the same in every chunk of the batch; may be absent
 	Events   []database.Event `json:"events"`
 }
 
@@ -129,6 +166,26 @@ type BatchAck struct {
 	Source      string `json:"source"`
 	ReceivedSeq int64  `json:"received_seq"` // every batch up to this one is stored in full
 	AppliedSeq  int64  `json:"applied_seq"`  // every batch up to this one is applied
+	// Partial is what is stored of batch received_seq + 1, so a source
+	// resumes it after the chunks it need not send again; only in the
+	// answer to GET, absent when nothing of that batch is stored.
+	Partial *PartialBatch `json:"partial,omitempty"`
+}
+
+// PartialBatch is a batch stored in part: the SHA-256, in hex, of each of
+// its chunks stored without a gap from chunk 0 ("" for a chunk stored
+// without one).
+type PartialBatch struct {
+	Seq    int64    `json:"seq"`
+	Chunks []string `json:"chunks"`
+}
+
+// PartialChunks returns the checksums of Partial's chunks, nil without one.
+func (a BatchAck) PartialChunks() []string {
+	if a.Partial == nil {
+		return nil
+	}
+	return a.Partial.Chunks
 }
 
 // SkipRequest is the body of POST /sources/{source}/skip.

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,19 +12,13 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
-)
-
-// Limits on a POST /batches body. A chunk holds at most a few MiB of JSON
-// (see BatchChunk), so these only stop a broken or hostile client.
-const (
-	defaultMaxBody         = 64 << 20  // compressed, as sent
-	defaultMaxDecompressed = 512 << 20 // the JSON once decompressed
 )
 
 // validInstance is an instance id as PostgreSQL writes a uuid.
@@ -33,77 +29,111 @@ var errTooLarge = errors.New("too large")
 
 // receiveBatch stores one chunk of a batch before answering, so an answered
 // chunk survives a crash. A chunk already stored is acknowledged without
-// effect. A malformed chunk is 400 and an oversized one 413, and neither
-// stores anything.
+// effect. A malformed chunk is 400, an oversized one 413, one from a source
+// server.sources leaves out 403, one that conflicts with what is stored 409,
+// and none of them stores anything; each is counted in /status.
 func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
-	body, c, err := s.readChunk(w, r)
+	name, seq, chunk := r.Header.Get(HeaderSource), int64(0), 0
+	if config.CheckName(name) != nil {
+		name = "?"
+	}
+	if v, err := strconv.ParseInt(r.Header.Get(HeaderSeq), 10, 64); err == nil {
+		seq = v
+	}
+	if v, err := strconv.Atoi(r.Header.Get(HeaderChunk)); err == nil {
+		chunk = v
+	}
+	refuse := func(code int, msg string) {
+		s.transfers.refuse(name, seq, chunk, code, msg)
+		writeError(w, code, msg)
+	}
+	var rd *reading
+	if name != "?" {
+		rd = s.transfers.start(name, seq, chunk)
+		defer s.transfers.end(name, rd)
+	}
+	c, err := s.readChunk(w, r, rd)
+	if c.Source != "" && config.CheckName(c.Source) == nil {
+		name, seq, chunk = c.Source, c.Seq, c.Chunk
+	}
 	switch {
 	case errors.Is(err, errTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		refuse(http.StatusRequestEntityTooLarge, err.Error())
+		return
+	case errors.Is(err, errNotAdmitted):
+		refuse(http.StatusForbidden, err.Error())
+		return
+	case r.Context().Err() != nil:
+		s.log.Warn("chunk abandoned: the source went away", "source", name, "seq", seq, "chunk", chunk, "err", err)
 		return
 	case err != nil:
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(http.StatusBadRequest, err.Error())
 		return
 	}
-	sc := database.StoredChunk{
-		Source:   c.Source,
-		Seq:      c.Seq,
-		Chunk:    c.Chunk,
-		Last:     c.Last,
-		Events:   len(c.Events),
-		TickTime: c.TickTime,
-		Body:     body,
-		Instance: c.Instance,
-	}
-	for _, e := range c.Events {
-		sc.Rows += int64(e.Rows)
-	}
-	stored, err := database.StoreChunk(r.Context(), s.db, sc)
-	if errors.Is(err, database.ErrOtherInstance) {
+	stored, err := database.StoreChunk(r.Context(), s.db, c)
+	switch {
+	case errors.Is(err, database.ErrOtherInstance):
+		s.transfers.refuse(name, seq, chunk, http.StatusConflict, err.Error())
 		s.refuseInstance(w, c.Source, err)
 		return
-	}
-	if errors.Is(err, database.ErrChunkConflict) {
+	case errors.Is(err, database.ErrUnknownSource):
+		s.log.Warn("chunk refused: unknown source", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
+		refuse(http.StatusConflict, err.Error()+". A source is admitted by its batch 1; to start it over here, "+
+			"remove this target from its targets, restart it, add the target back and run an initial load")
+		return
+	case errors.Is(err, database.ErrChunkConflict):
 		s.log.Warn("chunk refused: it conflicts with what is stored of its batch", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
-		writeError(w, http.StatusConflict, err.Error()+": is another instance sending as "+c.Source+
+		refuse(http.StatusConflict, err.Error()+": is another instance sending as "+c.Source+
 			"? Each source instance needs its own database.name; chunks of a batch not applied yet may be deleted from teleport.received_chunk to receive it again")
 		return
-	}
-	if err != nil {
+	case err != nil:
 		s.log.Error("store chunk", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
 		writeError(w, http.StatusInternalServerError, "store chunk: database error")
 		return
 	}
 	if stored {
-		s.log.Debug("chunk stored", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "events", sc.Events, "last", c.Last)
+		s.transfers.received.stored.Add(1)
+		s.log.Debug("chunk stored", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "events", c.Events, "last", c.Last)
 		if c.Last && s.onBatch != nil {
 			s.onBatch()
 		}
+	} else {
+		s.transfers.received.duplicate.Add(1)
 	}
-	s.writeAck(w, r, c.Source)
+	s.writeAck(w, r, c.Source, false)
 }
 
 // batchAck answers GET /batches/{source}, so a restarted source can ask
-// where to resume. With ?instance=ID, a source whose batches come from
-// another instance is 409.
+// where to resume (see checkInstance).
 func (s *Server) batchAck(w http.ResponseWriter, r *http.Request) {
-	source := mux.Vars(r)["source"]
-	instance := r.URL.Query().Get("instance")
-	if instance != "" && !validInstance.MatchString(instance) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("instance: %.40q is not an instance id (a UUID)", instance))
-		return
-	}
-	err := database.CheckInstance(r.Context(), s.db, source, instance)
-	switch {
-	case errors.Is(err, database.ErrOtherInstance):
-		s.refuseInstance(w, source, err)
-		return
-	case err != nil:
-		s.log.Error("read source instance", "source", source, "err", err)
-		writeError(w, http.StatusInternalServerError, "read source instance: database error")
-		return
-	}
-	s.writeAck(w, r, source)
+	s.checkInstance(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeAck(w, r, mux.Vars(r)["source"], true)
+	})).ServeHTTP(w, r)
+}
+
+// checkInstance answers 409 to a request for a source whose batches come
+// from another instance than the one its ?instance=ID names; a request
+// without one is let through (a source from before instance ids).
+func (s *Server) checkInstance(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		source := mux.Vars(r)["source"]
+		instance := r.URL.Query().Get("instance")
+		if instance != "" && !validInstance.MatchString(instance) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("instance: %.40q is not an instance id (a UUID)", instance))
+			return
+		}
+		err := database.CheckInstance(r.Context(), s.db, source, instance)
+		switch {
+		case errors.Is(err, database.ErrOtherInstance):
+			s.refuseInstance(w, source, err)
+			return
+		case err != nil:
+			s.log.Error("read source instance", "source", source, "err", err)
+			writeError(w, http.StatusInternalServerError, "read source instance: database error")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // refuseInstance answers 409 to a request from a second instance using a
@@ -115,49 +145,135 @@ func (s *Server) refuseInstance(w http.ResponseWriter, source string, err error)
 		"UPDATE teleport.source SET instance = NULL WHERE name = '"+source+"' and reload it")
 }
 
-func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string) {
+// writeAck answers how far source's batches are stored and applied, and
+// with partial what is stored of the next one.
+func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string, partial bool) {
 	received, applied, err := database.BatchAckFor(r.Context(), s.db, source)
 	if err != nil {
 		s.log.Error("read batch ack", "source", source, "err", err)
 		writeError(w, http.StatusInternalServerError, "read batch ack: database error")
 		return
 	}
-	writeJSON(w, http.StatusOK, BatchAck{Source: source, ReceivedSeq: received, AppliedSeq: applied})
+	ack := BatchAck{Source: source, ReceivedSeq: received, AppliedSeq: applied}
+	if partial {
+		cs, err := database.StoredChunks(r.Context(), s.db, source, received+1)
+		if err != nil {
+			s.log.Error("read stored chunks", "source", source, "err", err)
+			writeError(w, http.StatusInternalServerError, "read stored chunks: database error")
+			return
+		}
+		for i, c := range cs {
+			if c.Chunk != i {
+				break
+			}
+			if ack.Partial == nil {
+				ack.Partial = &PartialBatch{Seq: received + 1}
+			}
+			ack.Partial.Chunks = append(ack.Partial.Chunks, hex.EncodeToString(c.Checksum))
+		}
+	}
+	writeJSON(w, http.StatusOK, ack)
 }
 
-// readChunk reads the gzip body within the limits and decodes and checks the
-// chunk. It returns the body as received, to be stored as is.
-func (s *Server) readChunk(w http.ResponseWriter, r *http.Request) ([]byte, BatchChunk, error) {
-	var c BatchChunk
+// errNotAdmitted is a chunk from a source server.sources leaves out: 403.
+var errNotAdmitted = errors.New("not admitted")
+
+// readChunk reads the gzip body within server.max_chunk_mib, counting its
+// bytes into rd when set, and decodes and checks the chunk. The body is
+// read off the network first, then decompressed and checked in turn with
+// at most maxDecoding others, its size checked as it expands: a bomb is
+// refused once it passes the limit, never held in memory whole.
+func (s *Server) readChunk(w http.ResponseWriter, r *http.Request, rd *reading) (database.StoredChunk, error) {
+	var rc database.StoredChunk
 	if enc := r.Header.Get("Content-Encoding"); !strings.EqualFold(enc, "gzip") {
-		return nil, c, fmt.Errorf("header Content-Encoding is %q: the body must be gzip-compressed JSON sent with Content-Encoding: gzip", enc)
+		return rc, fmt.Errorf("header Content-Encoding is %q: the body must be gzip-compressed JSON sent with Content-Encoding: gzip", enc)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	in := s.idleBody(w, r)
+	if rd != nil {
+		in.n = &rd.bytes
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, io.NopCloser(in), s.maxBody))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, c, fmt.Errorf("body over %d bytes compressed: %w", s.maxBody, errTooLarge)
+		return rc, fmt.Errorf("body over %d bytes compressed (server.max_chunk_mib is %d): %w", s.maxBody, s.maxDecompressed>>20, errTooLarge)
 	}
 	if err != nil {
-		return nil, c, fmt.Errorf("read body: %w", err)
+		return rc, fmt.Errorf("read body: %w", err)
+	}
+	var js []byte
+	select {
+	case js = <-s.decoding:
+		defer func() { s.decoding <- js[:0] }()
+	case <-r.Context().Done():
+		return rc, r.Context().Err()
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
-		return nil, c, fmt.Errorf("decompress body: %w", err)
+		return rc, fmt.Errorf("decompress body: %w", err)
 	}
-	js, err := io.ReadAll(io.LimitReader(zr, s.maxDecompressed+1))
-	if err != nil {
-		return nil, c, fmt.Errorf("decompress body: %w", err)
+	h := sha256.New()
+	if js, err = readUpTo(io.TeeReader(zr, h), js, s.maxDecompressed); err != nil {
+		return rc, fmt.Errorf("decompress body: %w", err)
 	}
 	if int64(len(js)) > s.maxDecompressed {
-		return nil, c, fmt.Errorf("body over %d bytes decompressed: %w", s.maxDecompressed, errTooLarge)
+		return rc, fmt.Errorf("chunk over %d MiB decompressed, this instance's server.max_chunk_mib: "+
+			"a source sends up to 8 MiB and one event; raise server.max_chunk_mib here if its rows are that large: %w",
+			s.maxDecompressed>>20, errTooLarge)
 	}
-	if c, err = decodeChunk(js); err != nil {
-		return nil, c, fmt.Errorf("decode chunk: %w", err)
+	sum := h.Sum(nil)
+	if want := r.Header.Get(HeaderChecksum); want != "" && !strings.EqualFold(want, hex.EncodeToString(sum)) {
+		return rc, fmt.Errorf("header %s is %.70q, the body's SHA-256 is %x: it changed on the way", HeaderChecksum, want, sum)
+	}
+	c, err := decodeChunk(js)
+	if err != nil {
+		return rc, fmt.Errorf("decode chunk: %w", err)
 	}
 	if err := s.checkChunk(c); err != nil {
-		return nil, c, err
+		return rc, err
 	}
-	return body, c, nil
+	if err := s.admitted(c.Source); err != nil {
+		return rc, fmt.Errorf("%w: %w", err, errNotAdmitted)
+	}
+	rc = database.StoredChunk{
+		Source:   c.Source,
+		Seq:      c.Seq,
+		Chunk:    c.Chunk,
+		Last:     c.Last,
+		Events:   len(c.Events),
+		TickTime: c.TickTime,
+		Body:     body,
+		Instance: c.Instance,
+		Batch:    c.Batch,
+		Checksum: sum,
+	}
+	for _, e := range c.Events {
+		rc.Rows += int64(e.Rows)
+	}
+	return rc, nil
+}
+
+// readUpTo appends what r holds to buf until EOF or until it holds more
+// than limit bytes, growing buf by doubling but never past limit+1 bytes,
+// and returns it.
+func readUpTo(r io.Reader, buf []byte, limit int64) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return buf, nil
+			}
+			grown := make([]byte, len(buf), min(max(2*cap(buf), 64<<10), int(limit)+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // decodeChunk reads a chunk's JSON into c as json.Unmarshal would, each
@@ -187,6 +303,8 @@ func decodeChunk(js []byte) (BatchChunk, error) {
 			dst = &c.Last
 		case "tick_time":
 			dst = &c.TickTime
+		case "batch":
+			dst = &c.Batch
 		default:
 			return nil // unknown members are ignored, as json.Unmarshal does
 		}
@@ -220,6 +338,9 @@ func (s *Server) checkChunk(c BatchChunk) error {
 	}
 	if c.TickTime.IsZero() {
 		errs = append(errs, errors.New("tick_time: missing"))
+	}
+	if b := c.Batch; b != (database.BatchID{}) && (b.FromTick < 0 || b.ToTick < b.FromTick || b.Events < len(c.Events)) {
+		errs = append(errs, fmt.Errorf("batch: %s: want 0 <= from_tick <= to_tick and at least this chunk's %d events", b, len(c.Events)))
 	}
 	if len(c.Events) == 0 {
 		errs = append(errs, errors.New("events: none"))

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
@@ -279,5 +281,97 @@ func TestDecodeChunk_AgreesWithUnmarshal(t *testing.T) {
 		if _, err := server.DecodeChunk([]byte(body)); err == nil {
 			t.Errorf("%s: no error", body)
 		}
+	}
+}
+
+// TestBatches_Transport: the checks of a chunk's transport: its checksum,
+// its batch identity, its source's admission; what GET /batches answers of
+// a batch stored in part; and the refusals in /status and /metrics.
+func TestBatches_Transport(t *testing.T) {
+	t.Parallel()
+	s, _ := newTarget(t, "")
+	h := s.Handler()
+	post := func(c server.BatchChunk, sum string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/batches", bytes.NewReader(chunkBody(t, c)))
+		req.RemoteAddr = "127.0.0.1:4000"
+		req.Header.Set("Content-Encoding", "gzip")
+		req.Header.Set(server.HeaderSource, c.Source)
+		if sum != "" {
+			req.Header.Set(server.HeaderChecksum, sum)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	sumOf := func(c server.BatchChunk) string {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256(b)
+		return hex.EncodeToString(h[:])
+	}
+	first := validChunk(1, 0, false)
+	first.Batch = database.BatchID{FromTick: 1, ToTick: 3, Events: 4}
+	for _, tt := range []struct {
+		name string
+		c    server.BatchChunk
+		sum  string
+		code int
+		says string
+	}{
+		{"changed on the way", first, strings.Repeat("0", 64), http.StatusBadRequest, "it changed on the way"},
+		{"ticks backwards", func() server.BatchChunk { c := first; c.Batch.ToTick = 0; return c }(), "", http.StatusBadRequest, "batch: ticks 1 to 0, 4 events"},
+		{"unknown source, batch 3", validChunk(3, 0, true), "", http.StatusConflict, "this chunk is of batch 3, not its first"},
+	} {
+		if rec := post(tt.c, tt.sum); rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.says) {
+			t.Errorf("POST (%s) = %d %s, want %d saying %q", tt.name, rec.Code, rec.Body, tt.code, tt.says)
+		}
+	}
+	if rec := post(first, sumOf(first)); rec.Code != http.StatusOK {
+		t.Fatalf("POST of chunk 0 of batch 1 = %d %s, want 200", rec.Code, rec.Body)
+	}
+	rec := do(h, http.MethodGet, "/batches/src", "127.0.0.1:1", "")
+	if ack := decodeAck(t, rec); ack.ReceivedSeq != 0 || ack.Partial == nil || ack.Partial.Seq != 1 ||
+		len(ack.Partial.Chunks) != 1 || ack.Partial.Chunks[0] != sumOf(first) {
+		t.Errorf("GET /batches/src = %+v, want batch 1 in part: chunk 0 with its checksum", ack)
+	}
+	other := first
+	other.Chunk, other.Batch.Events = 1, 5
+	if rec := post(other, ""); rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "chunk 0 is of a batch of ticks 1 to 3, 4 events") {
+		t.Errorf("POST of a chunk of another batch 1 = %d %s, want 409 naming both", rec.Code, rec.Body)
+	}
+
+	rec = do(h, http.MethodGet, "/status", "127.0.0.1:1", "")
+	var st server.Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Refused) != 1 || st.Refused[0].Source != "src" || st.Refused[0].Count != 4 || st.Refused[0].Status != http.StatusConflict {
+		t.Errorf("/status refused = %+v, want src's 4 refusals, the last a 409", st.Refused)
+	}
+	if len(st.Sources) != 1 || st.Sources[0].Receiving == nil || st.Sources[0].Receiving.ChunksStored != 1 {
+		t.Errorf("/status sources = %+v, want src receiving batch 1, 1 chunk stored", st.Sources)
+	}
+	rec = do(h, http.MethodGet, "/metrics", "127.0.0.1:1", "")
+	for _, want := range []string{`teleport_chunks_received_total{result="stored"} 1`, `teleport_chunks_received_total{result="refused"} 4`} {
+		if !strings.Contains(rec.Body.String(), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// With server.sources, another source is refused before anything is read.
+	db, _ := dbtest.Shared(t).NewDB(t)
+	if _, err := database.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default().Server
+	cfg.Sources = []string{"finops-db"}
+	h = server.New(cfg, db, server.Info{Name: "tgt", Role: "target"}, dbtest.Logger(t)).Handler()
+	if rec := post(first, ""); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "source src is not in this instance's server.sources") {
+		t.Errorf("POST from a source server.sources leaves out = %d %s, want 403", rec.Code, rec.Body)
+	}
+	if rec := do(h, http.MethodGet, "/batches/src", "127.0.0.1:1", ""); rec.Code != http.StatusForbidden {
+		t.Errorf("GET /batches/src with server.sources leaving it out = %d, want 403", rec.Code)
 	}
 }

@@ -26,10 +26,6 @@ import (
 //
 // A request the load's state does not allow is 409 with what to do.
 
-// loadIdle bounds how long a table's body may go without a byte before the
-// copy is given up, however long the whole copy takes.
-const loadIdle = 2 * time.Minute
-
 // maxPlan bounds a LoadPlan body.
 const maxPlan = 16 << 20
 
@@ -126,7 +122,7 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var body io.Reader = &idleReader{r: r.Body, rc: http.NewResponseController(w)}
+	var body io.Reader = s.idleBody(w, r)
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(body)
 		if err != nil {
@@ -181,19 +177,6 @@ func (s *Server) loadError(w http.ResponseWriter, what, source string, err error
 		writeError(w, http.StatusInternalServerError, what+": "+err.Error())
 	}
 	return true
-}
-
-// idleReader pushes the read deadline forward before each read, so a copy
-// may take hours as long as bytes keep coming.
-type idleReader struct {
-	r  io.Reader
-	rc *http.ResponseController
-}
-
-func (i *idleReader) Read(p []byte) (int, error) {
-	_ = i.rc.SetReadDeadline(time.Now().Add(loadIdle)) // not every writer supports deadlines; the server's ReadTimeout then applies
-	_ = i.rc.SetWriteDeadline(time.Now().Add(loadIdle))
-	return i.r.Read(p)
 }
 
 // loadStatus reads the loads on this database and adds the progress of the

@@ -73,6 +73,15 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(&b, "%s{source=%s} %s\n", g.name, label(src.Name), num(g.value(src)))
 		}
 	}
+	const chunks = "teleport_chunks_received_total"
+	fmt.Fprintf(&b, "# HELP %s Chunks of batches received since start: stored, already stored (a resend), refused (4xx, see /status).\n# TYPE %s counter\n", chunks, chunks)
+	rcv := &s.transfers.received
+	for _, c := range []struct {
+		result string
+		n      int64
+	}{{"stored", rcv.stored.Load()}, {"duplicate", rcv.duplicate.Load()}, {"refused", rcv.refused.Load()}} {
+		fmt.Fprintf(&b, "%s{result=%q} %d\n", chunks, c.result, c.n)
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String())) // the scraper went away; nothing left to tell it
 }

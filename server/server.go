@@ -3,6 +3,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -39,11 +40,22 @@ type Server struct {
 	ln      net.Listener
 	handler http.Handler
 
-	maxBody         int64  // POST /batches body limit, compressed
-	maxDecompressed int64  // and decompressed
-	onBatch         func() // called when a batch is stored in full
-	copies          copies // initial-load copies in flight
+	maxBody         int64         // POST /batches body limit, compressed
+	maxDecompressed int64         // and decompressed: server.max_chunk_mib
+	idle            time.Duration // server.idle_timeout
+	sources         map[string]bool
+	decoding        chan []byte // a buffer for each chunk decompressed at once
+	onBatch         func()      // called when a batch is stored in full
+	copies          copies      // initial-load copies in flight
+	transfers       transfers   // chunks being read, and refused
 }
+
+// maxDecoding is how many chunks are decompressed and checked at once,
+// each into a buffer of its own kept for the next, which may grow to
+// server.max_chunk_mib. One at a time keeps a flood of bombs under 120 MB
+// (TestE2E_ChunkBombRefused); a chunk waits its turn only once it has been
+// read off the network, so a slow link never holds the turn.
+const maxDecoding = 1
 
 // OnBatchStored sets fn to be called, without blocking, each time the last
 // chunk of a batch is stored, so the applier need not wait for its tick.
@@ -52,21 +64,37 @@ func (s *Server) OnBatchStored(fn func()) { s.onBatch = fn }
 
 // New builds the server; it does not listen until Listen or Run.
 func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
+	def := config.Default().Server
 	s := &Server{cfg: cfg, db: db, log: log.With("worker", "server"), info: info, started: time.Now(),
-		maxBody: defaultMaxBody, maxDecompressed: defaultMaxDecompressed}
+		maxDecompressed: int64(cmp.Or(cfg.MaxChunkMiB, def.MaxChunkMiB)) << 20,
+		idle:            cmp.Or(cfg.IdleTimeout, def.IdleTimeout).Duration(),
+		decoding:        make(chan []byte, maxDecoding)}
+	for range maxDecoding {
+		s.decoding <- nil
+	}
+	// gzip of incompressible JSON is a little larger than the JSON.
+	s.maxBody = s.maxDecompressed + s.maxDecompressed/64 + 1<<10
+	if len(cfg.Sources) > 0 {
+		s.sources = map[string]bool{}
+		for _, name := range cfg.Sources {
+			s.sources[name] = true
+		}
+	}
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	api := r.NewRoute().Subrouter()
-	api.Use(s.authenticate, checkSourceName)
+	api.Use(s.idleDeadline, s.authenticate, s.checkSourceName)
 	api.HandleFunc("/status", s.status).Methods(http.MethodGet)
 	api.HandleFunc("/metrics", s.metrics).Methods(http.MethodGet)
 	api.HandleFunc("/batches", s.receiveBatch).Methods(http.MethodPost)
 	api.HandleFunc("/batches/{source}", s.batchAck).Methods(http.MethodGet)
 	api.HandleFunc("/sources/{source}/skip", s.skipBatch).Methods(http.MethodPost)
-	api.HandleFunc("/loads/{source}", s.beginLoad).Methods(http.MethodPost)
-	api.HandleFunc("/loads/{source}/copy", s.copyTable).Methods(http.MethodPut)
-	api.HandleFunc("/loads/{source}/finish", s.finishLoad).Methods(http.MethodPost)
+	loads := api.PathPrefix("/loads/{source}").Subrouter()
+	loads.Use(s.checkInstance)
+	loads.HandleFunc("", s.beginLoad).Methods(http.MethodPost)
+	loads.HandleFunc("/copy", s.copyTable).Methods(http.MethodPut)
+	loads.HandleFunc("/finish", s.finishLoad).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -78,18 +106,32 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 }
 
 // checkSourceName answers 400 to a request whose path names a source that no
-// instance can be named (see config.CheckName), before any handler reads or
-// stores anything under it.
-func checkSourceName(next http.Handler) http.Handler {
+// instance can be named (see config.CheckName), and 403 to one naming a
+// source server.sources leaves out, before any handler reads or stores
+// anything under it.
+func (s *Server) checkSourceName(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if source, ok := mux.Vars(r)["source"]; ok {
 			if err := config.CheckName(source); err != nil {
 				writeError(w, http.StatusBadRequest, "source in the path: "+err.Error())
 				return
 			}
+			if err := s.admitted(source); err != nil {
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// admitted says why source may not send here, or returns nil: with
+// server.sources set, only the sources it lists may.
+func (s *Server) admitted(source string) error {
+	if s.sources == nil || s.sources[source] {
+		return nil
+	}
+	return fmt.Errorf("source %s is not in this instance's server.sources: add it there (and restart) to take its batches", source)
 }
 
 // Handler returns the routes, for tests with httptest.
@@ -126,11 +168,11 @@ func (s *Server) Run(ctx context.Context) error {
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute, // a large batch body may take a while on a slow link
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// No ReadTimeout or WriteTimeout: a body may take as long as its
+		// link needs; idleDeadline and idleReader drop one that stops.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	tlsOn := s.cfg.TLSCertFile != ""
 	switch {

@@ -33,9 +33,15 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		if st.Targets, st.Sources, err = replicationStatus(ctx, tx); err != nil {
 			return err
 		}
+		for i := range st.Sources {
+			if st.Sources[i].Receiving, err = s.receiving(ctx, tx, st.Sources[i]); err != nil {
+				return err
+			}
+		}
 		st.Loads, err = s.loadStatus(ctx, tx)
 		return err
 	})
+	st.Refused = s.transfers.refusals()
 	if err != nil {
 		s.log.Error("read status", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "read replication status: "+err.Error())
@@ -102,6 +108,32 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 		})
 	}
 	return targets, sources, nil
+}
+
+// receiving is what has arrived of the batch after src's received_seq: its
+// chunks stored and the one being read, or nil when nothing of it has.
+func (s *Server) receiving(ctx context.Context, q database.Querier, src SourceStatus) (*ReceivingStatus, error) {
+	cs, err := database.StoredChunks(ctx, q, src.Name, src.ReceivedSeq+1)
+	if err != nil {
+		return nil, err
+	}
+	rs := &ReceivingStatus{Seq: src.ReceivedSeq + 1, ChunksStored: len(cs), Request: s.transfers.current(src.Name)}
+	for _, c := range cs {
+		rs.BytesStored += c.Bytes
+		if rs.Since.IsZero() || c.ReceivedAt.Before(rs.Since) {
+			rs.Since = c.ReceivedAt.UTC()
+		}
+	}
+	if rs.Request != nil && rs.Request.Seq != rs.Seq {
+		rs.Request = nil // a resend of a batch stored already, or one further on
+	}
+	if len(cs) == 0 && rs.Request == nil {
+		return nil, nil
+	}
+	if rs.Since.IsZero() {
+		rs.Since = rs.Request.StartedAt
+	}
+	return rs, nil
 }
 
 // skippedObjects lists skipped objects for /status; never nil, so it encodes as [].

@@ -176,7 +176,7 @@ func TestServer_StatusReplication(t *testing.T) {
 	}
 	keys := map[string][]string{
 		"targets": {"name", "last_seq", "acked_seq", "applied_seq", "unsent_batches", "pending_events", "lag_seconds", "last_tick_at", "schema_skipped"},
-		"sources": {"name", "received_seq", "applied_seq", "applied_at", "held", "held_seq", "error", "error_since", "skip_seq", "lag_seconds", "schema_skipped"},
+		"sources": {"name", "received_seq", "applied_seq", "applied_at", "held", "held_seq", "error", "error_since", "skip_seq", "lag_seconds", "schema_skipped", "receiving"},
 	}
 	for list, want := range keys {
 		items, _ := raw[list].([]any)

@@ -85,6 +85,9 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 		return res, err
 	}
 	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database}
+	if l.instance, err = database.InstanceID(ctx, db); err != nil {
+		return res, err
+	}
 	l.run, err = newRunID()
 	if err != nil {
 		return res, err
@@ -141,6 +144,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 type loader struct {
 	peer     *peer
 	source   string
+	instance string // this database's id as a source, named in every request
 	run      string
 	log      *slog.Logger
 	opts     LoadOptions
@@ -148,6 +152,16 @@ type loader struct {
 	tables   []*loadTable
 	snapID   string
 	snapshot string
+}
+
+// url returns the address of the load's route under /loads/{source}, with
+// q and this instance's id as its query.
+func (l *loader) url(suffix string, q url.Values) string {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("instance", l.instance)
+	return l.peer.url + "/loads/" + url.PathEscape(l.source) + suffix + "?" + q.Encode()
 }
 
 // loadTable is a table of the load and its progress in this run.
@@ -182,12 +196,12 @@ func (l *loader) begin(ctx context.Context, plan database.LoadPlan) (database.Lo
 	var begun database.LoadBegun
 	var lastLog time.Time
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.peer.url+"/loads/"+url.PathEscape(l.source), bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url("", nil), bytes.NewReader(body))
 		if err != nil {
 			return begun, fmt.Errorf("begin load on %s (%s): %w", l.peer.target, l.peer.url, err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		err = l.peer.doJSON(l.peer.client, req, &begun)
+		err = l.peer.doJSON(l.peer.slow, req, &begun)
 		var ref *refusal
 		switch {
 		case err == nil:
@@ -328,7 +342,7 @@ func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *load
 	defer cancel()
 	pr, pw := io.Pipe()
 	q := url.Values{"run": {l.run}, "schema": {lt.dst.Schema}, "table": {lt.dst.Table}, "snapshot": {l.snapshot}, "column": lt.src.Columns}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, l.peer.url+"/loads/"+url.PathEscape(l.source)+"/copy?"+q.Encode(), pr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, l.url("/copy", q), pr)
 	if err != nil {
 		return fmt.Errorf("copy %s to %s: %w", lt.src.Table, l.peer.target, err)
 	}
@@ -346,7 +360,7 @@ func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *load
 		readErr <- err
 	}()
 	var done server.CopyDone
-	err = l.peer.doJSON(l.peer.stream, req, &done)
+	err = l.peer.doJSON(l.peer.slow, req, &done)
 	if err != nil {
 		pr.CloseWithError(err) // stops the reader if the target answered first
 	}
@@ -385,12 +399,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (l *loader) finish(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-			l.peer.url+"/loads/"+url.PathEscape(l.source)+"/finish?"+url.Values{"run": {l.run}}.Encode(), nil)
+			l.url("/finish", url.Values{"run": {l.run}}), nil)
 		if err != nil {
 			return fmt.Errorf("finish load on %s: %w", l.peer.target, err)
 		}
 		var ans map[string]string
-		err = l.peer.doJSON(l.peer.client, req, &ans)
+		err = l.peer.doJSON(l.peer.slow, req, &ans)
 		var ref *refusal
 		switch {
 		case err == nil:

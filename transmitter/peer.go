@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,15 +14,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/server"
 )
-
-// requestTimeout bounds one request, from dialing to reading the answer.
-const requestTimeout = 60 * time.Second
 
 // maxAnswer bounds how much of an answer body is read: an ack or an error
 // message is small.
@@ -32,14 +31,25 @@ type peer struct {
 	target string // the target's name, the key of targets in the config
 	url    string // base URL, no trailing slash
 	token  string // bearer token; empty: no Authorization header
-	client *http.Client
-	stream *http.Client // for an initial load's table copies: no overall timeout
+	client *idleClient
+	// slow is for the requests of a load whose answer comes after long
+	// work on the target (dropping or adding back foreign keys).
+	slow *idleClient
+}
+
+// slowIdle is how long slow waits at least for a byte.
+const slowIdle = 15 * time.Minute
+
+// idleClient is an HTTP client without an overall timeout: a request fails
+// when its bytes stop moving for idle (see idleConn).
+type idleClient struct {
+	*http.Client
+	idle time.Duration
 }
 
 // newPeer builds the client for target t, reading its CA bundle if it has one.
 func newPeer(name string, t config.Target) (*peer, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if t.Endpoint.CAFile != "" {
 		pem, err := os.ReadFile(t.Endpoint.CAFile)
 		if err != nil {
@@ -49,29 +59,52 @@ func newPeer(name string, t config.Target) (*peer, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("read targets.%s.endpoint.ca_file %s: no PEM certificate in it", name, t.Endpoint.CAFile)
 		}
-		tr.TLSClientConfig.RootCAs = pool
+		tlsCfg.RootCAs = pool
 	}
-	// A redirect is a misconfigured endpoint: report it rather than resend
-	// a batch somewhere else.
-	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &peer{
 		target: name,
 		url:    t.Endpoint.URL(),
 		token:  t.AuthToken,
-		client: &http.Client{Transport: tr, Timeout: requestTimeout, CheckRedirect: noRedirect},
-		stream: &http.Client{Transport: tr, CheckRedirect: noRedirect},
+		client: newIdleClient(tlsCfg, t.Endpoint.Idle()),
+		slow:   newIdleClient(tlsCfg, max(slowIdle, t.Endpoint.Idle())),
 	}, nil
 }
 
-// postChunk sends one chunk, body being the gzip-compressed JSON of a
-// server.BatchChunk, and returns the target's answer.
-func (p *peer) postChunk(ctx context.Context, seq int64, chunk int, body []byte) (server.BatchAck, error) {
+func newIdleClient(tlsCfg *tls.Config, idle time.Duration) *idleClient {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: idle, KeepAlive: 30 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newIdleConn(c, idle), nil
+	}
+	// A connection left idle in the pool is dropped before its own idle
+	// deadline could fail the next request sent on it.
+	tr.IdleConnTimeout = idle / 2
+	tr.TLSHandshakeTimeout = idle
+	tr.TLSClientConfig = tlsCfg
+	// A redirect is a misconfigured endpoint: report it rather than resend
+	// a batch somewhere else.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &idleClient{Client: &http.Client{Transport: tr, CheckRedirect: noRedirect}, idle: idle}
+}
+
+// postChunk sends one chunk of source's batch seq, body being the
+// gzip-compressed JSON of a server.BatchChunk and sum the SHA-256 of that
+// JSON, and returns the target's answer.
+func (p *peer) postChunk(ctx context.Context, source string, seq int64, chunk int, body, sum []byte) (server.BatchAck, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/batches", bytes.NewReader(body))
 	if err != nil {
 		return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set(server.HeaderSource, source)
+	req.Header.Set(server.HeaderSeq, strconv.FormatInt(seq, 10))
+	req.Header.Set(server.HeaderChunk, strconv.Itoa(chunk))
+	req.Header.Set(server.HeaderChecksum, hex.EncodeToString(sum))
 	ack, err := p.do(req)
 	if err != nil {
 		return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
@@ -112,14 +145,14 @@ func (r *refusal) Error() string { return r.status + ": " + r.msg }
 
 // doJSON sends req with the bearer token through c and decodes a 2xx answer
 // into out. A 4xx answer is a *refusal.
-func (p *peer) doJSON(c *http.Client, req *http.Request, out any) error {
+func (p *peer) doJSON(c *idleClient, req *http.Request, out any) error {
 	req.Header.Set("Accept", "application/json")
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return transportError(err)
+		return p.transportError(err, c.idle)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -140,7 +173,7 @@ func (p *peer) doJSON(c *http.Client, req *http.Request, out any) error {
 
 // transportError says why a request got no answer. The *url.Error wrapper
 // is dropped: its text repeats the method and URL the caller names already.
-func transportError(err error) error {
+func (p *peer) transportError(err error, idle time.Duration) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -153,7 +186,7 @@ func transportError(err error) error {
 	case errors.As(err, &oe) && oe.Op == "dial":
 		return fmt.Errorf("target unreachable: %w", err)
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("no answer within %s: %w", requestTimeout, err)
+		return fmt.Errorf("no byte moved for %s (targets.%s.endpoint.idle_timeout): link down or target stalled: %w", idle, p.target, err)
 	default:
 		return err
 	}

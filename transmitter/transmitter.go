@@ -12,10 +12,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -50,12 +54,14 @@ type Result struct {
 	Batches int   // batches sent in full and acknowledged
 	Chunks  int   // chunks posted, including those of batches that then failed
 	Bytes   int64 // request bodies posted, compressed
+	Resumed int   // chunks not sent again: the target held them from an interrupted pass
 }
 
 func (r *Result) add(o Result) {
 	r.Batches += o.Batches
 	r.Chunks += o.Chunks
 	r.Bytes += o.Bytes
+	r.Resumed += o.Resumed
 }
 
 // Worker sends the batches of every configured target.
@@ -93,6 +99,9 @@ type target struct {
 
 	mu     sync.Mutex // one pass at a time per target, whoever calls it
 	synced bool       // asked the target what it has since start or the last error
+	// partial is what the target said it holds of the batch after the
+	// last it holds whole, at the last sync: its chunks are not sent again.
+	partial *server.PartialBatch
 }
 
 // New builds the transmitter of source (this instance's database.name) for
@@ -341,16 +350,20 @@ func (w *Worker) sync(ctx context.Context, t *target) error {
 	if err := database.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq); err != nil {
 		return err
 	}
-	w.log.Debug("target asked", "target", t.name, "received_seq", ack.ReceivedSeq, "applied_seq", ack.AppliedSeq)
+	t.partial = ack.Partial
+	w.log.Debug("target asked", "target", t.name, "received_seq", ack.ReceivedSeq, "applied_seq", ack.AppliedSeq,
+		"partial_chunks", len(ack.PartialChunks()))
 	return nil
 }
 
 // sendBatch streams b's events into chunks and posts them in order, holding
 // at most one finished chunk back until it knows whether another follows,
-// so memory stays bounded by about two chunks. It records the answer to the
-// last chunk and returns the received_seq it recorded.
+// so memory stays bounded by about two chunks. A chunk the target said it
+// holds already, with the same checksum, is not sent again: an interrupted
+// batch resumes at the first chunk the target lacks. It records the answer
+// to the last chunk and returns the received_seq it recorded.
 func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res *Result) (int64, error) {
-	start := time.Now()
+	start, resumed := time.Now(), res.Resumed
 	instance, err := w.instanceID(ctx)
 	if err != nil {
 		return 0, err
@@ -359,29 +372,38 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 	if err != nil {
 		return 0, err
 	}
+	var held []string // checksums of the chunks the target holds
+	if t.partial != nil && t.partial.Seq == b.Seq {
+		held = t.partial.Chunks
+	}
 	post := func(c *chunk, last bool) (server.BatchAck, error) {
 		body, err := c.finish(last)
 		if err != nil {
 			return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s: %w", b.Seq, c.n, t.name, err)
 		}
-		ack, err := t.peer.postChunk(ctx, b.Seq, c.n, body)
+		sum := c.sum.Sum(nil)
+		if !last && c.n < len(held) && held[c.n] == hex.EncodeToString(sum) {
+			res.Resumed++
+			return server.BatchAck{}, nil
+		}
+		ack, err := t.peer.postChunk(ctx, w.source, b.Seq, c.n, body, sum)
 		res.Chunks++
 		res.Bytes += int64(len(body))
 		return ack, err
 	}
 	var (
-		cur, held *chunk
+		cur, full *chunk // the chunk being built, and the one built before it
 		chunks    int
 		events    int
 		buf       []byte
 	)
 	err = database.BatchEvents(ctx, w.db, b, func(e database.Event) error {
 		events++
-		if held != nil {
-			if _, err := post(held, false); err != nil {
+		if full != nil {
+			if _, err := post(full, false); err != nil {
 				return err
 			}
-			held = nil
+			full = nil
 		}
 		if cur == nil {
 			cur = newChunk(head, chunks)
@@ -398,7 +420,7 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 			return fmt.Errorf("send batch %d to %s: compress event %d: %w", b.Seq, t.name, e.ID, err)
 		}
 		if cur.rows >= int64(b.ChunkRows) || cur.size >= maxChunkJSON {
-			held, cur = cur, nil
+			full, cur = cur, nil
 		}
 		return nil
 	})
@@ -413,8 +435,8 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 			b.Seq, t.name, events, b.Events)
 	}
 	last := cur
-	if held != nil {
-		last = held
+	if full != nil {
+		last = full
 	}
 	if last == nil {
 		return 0, fmt.Errorf("send batch %d to %s: it has no events", b.Seq, t.name)
@@ -441,16 +463,24 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 	if err != nil {
 		return 0, err
 	}
+	t.partial = nil
+	if n := res.Resumed - resumed; n > 0 {
+		w.log.Info("batch resumed: the target held part of it from an interrupted transfer", "target", t.name, "seq", b.Seq,
+			"chunks_not_resent", n, "chunks", chunks)
+	}
 	w.log.Debug("batch sent", "target", t.name, "seq", b.Seq, "chunks", chunks, "events", events,
 		"received_seq", ack.ReceivedSeq, "applied_seq", ack.AppliedSeq, "took", time.Since(start).Round(time.Millisecond))
 	return received, nil
 }
 
-// chunk is one chunk being built: the gzip stream of its JSON so far.
+// chunk is one chunk being built: the gzip stream of its JSON so far, and
+// the SHA-256 of that JSON.
 type chunk struct {
 	n      int // chunk number within the batch, from 0
 	buf    bytes.Buffer
 	zw     *gzip.Writer
+	sum    hash.Hash
+	out    io.Writer // zw and sum
 	events int
 	rows   int64
 	size   int64 // JSON bytes of the events, uncompressed
@@ -475,30 +505,37 @@ func chunkHead(source, instance, target string, b database.Batch) ([]byte, error
 	h = strconv.AppendInt(h, b.Seq, 10)
 	h = append(h, `,"tick_time":`...)
 	h = append(h, tick...)
-	h = append(h, `,"chunk":`...)
+	h = append(h, `,"batch":{"from_tick":`...)
+	h = strconv.AppendInt(h, b.FromTick, 10)
+	h = append(h, `,"to_tick":`...)
+	h = strconv.AppendInt(h, b.ToTick, 10)
+	h = append(h, `,"events":`...)
+	h = strconv.AppendInt(h, int64(b.Events), 10)
+	h = append(h, `},"chunk":`...)
 	return h, nil
 }
 
 func newChunk(head []byte, n int) *chunk {
-	c := &chunk{n: n}
+	c := &chunk{n: n, sum: sha256.New()}
 	// gzipLevel is valid, so NewWriterLevel cannot fail; writes to a
-	// bytes.Buffer cannot either, the error is checked at finish.
+	// bytes.Buffer or a hash cannot either, the error is checked at finish.
 	c.zw, _ = gzip.NewWriterLevel(&c.buf, gzipLevel)
-	_, _ = c.zw.Write(head)
-	_, _ = c.zw.Write(strconv.AppendInt(nil, int64(n), 10))
-	_, _ = c.zw.Write([]byte(`,"events":[`))
+	c.out = io.MultiWriter(c.zw, c.sum)
+	_, _ = c.out.Write(head)
+	_, _ = c.out.Write(strconv.AppendInt(nil, int64(n), 10))
+	_, _ = c.out.Write([]byte(`,"events":[`))
 	return c
 }
 
 // add appends one encoded event.
 func (c *chunk) add(event []byte, rows int) error {
 	if c.events > 0 {
-		if _, err := c.zw.Write([]byte{','}); err != nil {
+		if _, err := c.out.Write([]byte{','}); err != nil {
 			return err
 		}
 		c.size++
 	}
-	if _, err := c.zw.Write(event); err != nil {
+	if _, err := c.out.Write(event); err != nil {
 		return err
 	}
 	c.events++
@@ -509,7 +546,7 @@ func (c *chunk) add(event []byte, rows int) error {
 
 // finish closes the JSON and the gzip stream and returns the body.
 func (c *chunk) finish(last bool) ([]byte, error) {
-	if _, err := c.zw.Write([]byte(`],"last":` + strconv.FormatBool(last) + `}`)); err != nil {
+	if _, err := c.out.Write([]byte(`],"last":` + strconv.FormatBool(last) + `}`)); err != nil {
 		return nil, err
 	}
 	if err := c.zw.Close(); err != nil {

@@ -9,7 +9,8 @@ WITH new_source AS (
     SELECT $1, $9::uuid WHERE NOT EXISTS (SELECT 1 FROM teleport.source WHERE name = $1)
     ON CONFLICT (name) DO NOTHING
 )
-INSERT INTO teleport.received_chunk (source, seq, chunk, last, events, nrows, tick_time, body)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8
+INSERT INTO teleport.received_chunk (source, seq, chunk, last, events, nrows, tick_time, body,
+                                     from_tick, to_tick, batch_events, checksum)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13
 WHERE NOT EXISTS (SELECT 1 FROM teleport.source s WHERE s.name = $1 AND s.applied_seq >= $2)
 ON CONFLICT (source, seq, chunk) DO NOTHING
