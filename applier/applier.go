@@ -29,9 +29,9 @@ const heldLogEvery = time.Minute
 
 // maxHeldWait caps the wait between tries of a held batch: each try reads
 // and decompresses the batch again, so a batch that keeps failing is tried
-// at the interval, then less and less often, up to this; a new batch from
-// its source (which may bring the schema change it waits for) or a skip
-// request makes it tried at once.
+// at the interval, then less and less often, up to this. A skip request
+// makes it tried at once, and so does a new batch from its source when it
+// waits for a schema change (the new batch may bring it).
 const maxHeldWait = 5 * time.Second
 
 // Worker applies received batches. Its methods must not be called
@@ -56,6 +56,7 @@ type held struct {
 	wait     time.Duration // before the next try
 	retryAt  time.Time
 	received int64 // the source's received_seq at the last try
+	schema   bool  // held waiting for a schema change
 }
 
 // Result is what one pass did.
@@ -145,8 +146,8 @@ var errMoved = errors.New("applied_seq moved")
 func (w *Worker) applySource(ctx context.Context, src database.SourceState, res *Result) error {
 	applied := src.AppliedSeq
 	if h := w.held[src.Name]; h != nil && !h.retryAt.IsZero() && h.seq == applied+1 && src.SkipSeq != h.seq &&
-		src.ReceivedSeq == h.received && time.Now().Before(h.retryAt) {
-		return nil // held, and nothing changed since the last try
+		(!h.schema || src.ReceivedSeq == h.received) && time.Now().Before(h.retryAt) {
+		return nil // held, and nothing that could release it happened since the last try
 	}
 	// A batch already held is tried alone, so the batches before it in a
 	// shared transaction are not held with it and its error is its own.
@@ -554,7 +555,7 @@ func (w *Worker) reportHeld(src database.SourceState, seq int64, err error) {
 		w.held[src.Name] = h
 	}
 	h.wait = min(max(2*h.wait, w.interval), max(maxHeldWait, w.interval))
-	h.retryAt, h.received = now.Add(h.wait), src.ReceivedSeq
+	h.retryAt, h.received, h.schema = now.Add(h.wait), src.ReceivedSeq, database.WantsSchema(err)
 	if h.msg == err.Error() && now.Sub(h.loggedAt) < heldLogEvery {
 		h.repeats++
 		return
