@@ -166,18 +166,26 @@ func metric(t *testing.T, port int, sample string) int64 {
 	return -1
 }
 
+// newLinkPair prepares a pair replicating table blob (id, v) whose source
+// sends through a linkProxy; start it with p.start.
+func newLinkPair(t *testing.T, rate int, resetEvery int64) (*pair, *linkProxy) {
+	t.Helper()
+	p := newPairStopped(t, "", `CREATE TABLE blob (id int PRIMARY KEY, v text)`)
+	p.srcPort, p.dstPort = freePort(t), freePort(t)
+	link := newLinkProxy(t, fmt.Sprintf("127.0.0.1:%d", p.dstPort), rate, resetEvery)
+	p.viaPort = link.port()
+	return p, link
+}
+
 // TestE2E_ResumeAfterResets: a batch larger than what the link carries
 // between two resets arrives, each chunk sent in full once. Before, every
 // attempt started the batch over from chunk 0 and it never arrived.
 func TestE2E_ResumeAfterResets(t *testing.T) {
 	t.Parallel()
-	p := newPairStopped(t, "", `CREATE TABLE blob (id int PRIMARY KEY, v text)`)
-	p.srcPort, p.dstPort = freePort(t), freePort(t)
 	// The issue's link is 200 KB/s with a reset every 4 MB; scaled down ten
 	// times so the test takes seconds: the batch (about 1.5 MB compressed in
 	// chunks of about 40 KB) is several times what passes between resets.
-	link := newLinkProxy(t, fmt.Sprintf("127.0.0.1:%d", p.dstPort), 2_000_000, 400_000)
-	p.viaPort = link.port()
+	p, link := newLinkPair(t, 2_000_000, 400_000)
 	p.srcExtra = "max_events_per_batch: 500\n"
 	p.start(t)
 	// md5 text compresses about 2:1: 20,000 rows of 128 hex digits.
@@ -201,20 +209,13 @@ func TestE2E_ResumeAfterResets(t *testing.T) {
 // Before, a fixed 60-second timeout cut any chunk slower than that.
 func TestE2E_SlowLinkAndBlackhole(t *testing.T) {
 	t.Parallel()
-	p := newPairStopped(t, "", `CREATE TABLE blob (id int PRIMARY KEY, v text)`)
-	p.srcPort, p.dstPort = freePort(t), freePort(t)
 	// 50 KB/s, as in the issue; the chunk is about 150 KB compressed and
 	// the idle timeout 1 s, so the chunk takes three times the timeout.
-	link := newLinkProxy(t, fmt.Sprintf("127.0.0.1:%d", p.dstPort), 50_000, 0)
-	p.viaPort = link.port()
-	var log syncWriter
-	log.w = &bytes.Buffer{}
-	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
-	p.startDst(t)
-	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n      idle_timeout: 1000\n", p.viaPort)
-	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target})
-	src := spawnInstanceLog(t, p.srcCfg, io.MultiWriter(testWriter{t}, &log))
-	src.waitUp(t, p.srcPort, "")
+	p, link := newLinkPair(t, 50_000, 0)
+	p.srcTargetExtra = "      idle_timeout: 1000\n"
+	log := &syncWriter{w: &bytes.Buffer{}}
+	p.srcLog = log
+	p.start(t)
 
 	start := time.Now()
 	execSQL(t, p.srcDB, `INSERT INTO public.blob SELECT i, md5(i::text) || md5(i::text || 'x') FROM generate_series(1, 3000) i`)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,6 +31,7 @@ type pair struct {
 	// source's config, top level and under its target.
 	viaPort                  int
 	srcExtra, srcTargetExtra string
+	srcLog                   io.Writer // also gets the source's log; nil: the test's log only
 }
 
 // newPair creates schemaSQL (unqualified names) in public on the source and
@@ -78,7 +80,13 @@ func (p *pair) start(t *testing.T) {
 }
 
 func (p *pair) startSrc(t *testing.T) {
-	p.stopSrc = startInstance(t, p.srcCfg, p.srcPort, "")
+	if p.srcLog == nil {
+		p.stopSrc = startInstance(t, p.srcCfg, p.srcPort, "")
+		return
+	}
+	src := spawnInstanceLog(t, p.srcCfg, io.MultiWriter(testWriter{t}, p.srcLog))
+	src.waitUp(t, p.srcPort, "")
+	p.stopSrc = src.stop
 }
 
 func (p *pair) startDst(t *testing.T) {
