@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // These tests prove guarantee 1 (no loss, no duplication) end to end, with
@@ -746,7 +746,7 @@ func (x *crashProxy) recorded() []crashRequest {
 }
 
 // crashDecodeChunk decodes a recorded body, for messages.
-func crashDecodeChunk(t *testing.T, body []byte) server.BatchChunk {
+func crashDecodeChunk(t *testing.T, body []byte) wire.BatchChunk {
 	t.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
@@ -756,7 +756,7 @@ func crashDecodeChunk(t *testing.T, body []byte) server.BatchChunk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c server.BatchChunk
+	var c wire.BatchChunk
 	if err := json.Unmarshal(js, &c); err != nil {
 		t.Fatal(err)
 	}
@@ -887,7 +887,7 @@ func TestCrash_ReplayedRequests(t *testing.T) {
 			t.Errorf("%s: POST /batches = %d %s, want 200", what, code, answer)
 			return
 		}
-		var ack server.BatchAck
+		var ack wire.BatchAck
 		if err := json.Unmarshal(answer, &ack); err != nil {
 			t.Errorf("%s: answer %s: %v", what, answer, err)
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // loadTablesSQL are tables that test what COPY must carry: a table with no
@@ -71,18 +71,18 @@ func (p *pair) runLoad(t *testing.T, args ...string) (string, error) {
 }
 
 // loadStatus is the target's view of the load from src.
-func (p *pair) loadStatus(t *testing.T) (server.LoadStatus, bool) {
+func (p *pair) loadStatus(t *testing.T) (wire.LoadStatus, bool) {
 	t.Helper()
 	st, code, err := getStatus(p.dstPort, "")
 	if err != nil || code != 200 {
-		return server.LoadStatus{}, false
+		return wire.LoadStatus{}, false
 	}
 	for _, l := range st.Loads {
 		if l.Source == "src" {
 			return l, true
 		}
 	}
-	return server.LoadStatus{}, false
+	return wire.LoadStatus{}, false
 }
 
 func countFKs(t *testing.T, db *sql.DB, schema string) int {
@@ -223,8 +223,8 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 		return cmd
 	}
 	// copying reports whether a table is being copied, more than rows in.
-	copying := func(l server.LoadStatus, rows int64) bool {
-		return slices.ContainsFunc(l.Tables, func(ts server.LoadTableStatus) bool { return ts.State == "copying" && ts.Rows > rows })
+	copying := func(l wire.LoadStatus, rows int64) bool {
+		return slices.ContainsFunc(l.Tables, func(ts wire.LoadTableStatus) bool { return ts.State == "copying" && ts.Rows > rows })
 	}
 	// idle waits until the target has let go of the copies of a killed run.
 	idle := func() {
@@ -235,9 +235,9 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 	}
 	// Kill it once early in pgbench_accounts' copy, once further into it
 	// when tables of the first run are done.
-	kills := []func(server.LoadStatus) bool{
-		func(l server.LoadStatus) bool { return copying(l, 100000) },
-		func(l server.LoadStatus) bool { return l.TablesDone >= 1 && copying(l, 1000000) },
+	kills := []func(wire.LoadStatus) bool{
+		func(l wire.LoadStatus) bool { return copying(l, 100000) },
+		func(l wire.LoadStatus) bool { return l.TablesDone >= 1 && copying(l, 1000000) },
 	}
 	if !interrupted {
 		kills = nil

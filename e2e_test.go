@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // pair is a source and a target: two clusters, two databases, two instances
@@ -502,9 +502,9 @@ func TestE2E_TwoWay(t *testing.T) {
 // operator skips the batch; nothing after it is applied out of order.
 func TestE2E_ConflictHeld(t *testing.T) {
 	p := newPair(t, "", `CREATE TABLE t (id int PRIMARY KEY, v text)`)
-	heldStatus := func(want string) server.SourceStatus {
+	heldStatus := func(want string) wire.SourceStatus {
 		t.Helper()
-		var src server.SourceStatus
+		var src wire.SourceStatus
 		dbtest.WaitFor(t, 20*time.Second, "the target to hold a batch with "+want, func() bool {
 			st, _, err := getStatus(p.dstPort, "")
 			if err != nil || len(st.Sources) != 1 {

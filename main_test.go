@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -188,9 +188,9 @@ func spawnInstanceLog(t testing.TB, cfgPath string, log io.Writer) *inProc {
 
 // waitUp waits until the instance serves /status on port and returns it; an
 // instance that stops instead fails the test at once, with its error.
-func (p *inProc) waitUp(t testing.TB, port int, token string) server.Status {
+func (p *inProc) waitUp(t testing.TB, port int, token string) wire.Status {
 	t.Helper()
-	var st server.Status
+	var st wire.Status
 	dbtest.WaitFor(t, 20*time.Second, fmt.Sprintf("instance on port %d to serve /status", port), func() bool {
 		select {
 		case <-p.done:
@@ -221,24 +221,24 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func getStatus(port int, token string) (server.Status, int, error) {
+func getStatus(port int, token string) (wire.Status, int, error) {
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/status", port), nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return server.Status{}, 0, err
+		return wire.Status{}, 0, err
 	}
 	defer resp.Body.Close()
-	var st server.Status
+	var st wire.Status
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	return st, resp.StatusCode, err
 }
 
-func waitStatus(t testing.TB, port int, token string) server.Status {
+func waitStatus(t testing.TB, port int, token string) wire.Status {
 	t.Helper()
-	var st server.Status
+	var st wire.Status
 	dbtest.WaitFor(t, 20*time.Second, fmt.Sprintf("instance on port %d to serve /status", port), func() bool {
 		s, code, err := getStatus(port, token)
 		st = s

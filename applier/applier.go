@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // heldLogEvery is how often a batch held by the same error is logged again.
@@ -136,10 +137,6 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
-// unsafeNewEnumValue is the SQLSTATE of using an enum label added in the
-// same transaction.
-const unsafeNewEnumValue = "55P04"
-
 // errMoved means another applier applied the batch first.
 var errMoved = errors.New("applied_seq moved")
 
@@ -193,7 +190,7 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case database.SQLState(err) == unsafeNewEnumValue && !early:
+		case database.UnsafeNewEnumValue(err) && !early:
 			// A label added to an enum is usable once committed: commit
 			// the batch's new labels first, then apply it again.
 			if err := w.applyEarly(ctx, group); err != nil {
@@ -294,12 +291,12 @@ const runMaxBytes = 16 << 20
 // slower than applying the transaction's changes together.
 type rowRun struct {
 	cache   *database.TableCache
-	evs     []database.Event
+	evs     []wire.Event
 	bytes   int
 	leftOut []database.Unsupported // by the schema changes applied, see applyDDL
 }
 
-func (r *rowRun) add(evs []database.Event) {
+func (r *rowRun) add(evs []wire.Event) {
 	for _, e := range evs {
 		r.bytes += len(e.Data)
 	}
@@ -312,7 +309,7 @@ func (r *rowRun) add(evs []database.Event) {
 func (r *rowRun) flush(ctx context.Context, tx *sql.Tx, keepTruncates bool) error {
 	n := len(r.evs)
 	if keepTruncates {
-		for n > 0 && r.evs[n-1].Op == database.OpTruncate {
+		for n > 0 && r.evs[n-1].Op == wire.OpTruncate {
 			n--
 		}
 	}
@@ -350,7 +347,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 			return err
 		}
 		for len(evs) > 0 {
-			i := slices.IndexFunc(evs, func(e database.Event) bool { return e.Op == database.OpSchema })
+			i := slices.IndexFunc(evs, func(e wire.Event) bool { return e.Op == wire.OpSchema })
 			if i < 0 {
 				run.add(evs)
 				break
@@ -484,7 +481,7 @@ func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn
 			return err
 		}
 		for _, e := range evs {
-			if e.Op != database.OpSchema {
+			if e.Op != wire.OpSchema {
 				continue
 			}
 			ddl, err := database.ReadDDL(e.Data)
@@ -504,7 +501,7 @@ func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn
 // small source transactions, and falls back to applying them one by one, in
 // order, when the grouped apply declines or fails: a savepoint undoes what
 // it did. Either way the events end in the state ordered apply gives.
-func applyRows(ctx context.Context, tx *sql.Tx, cache *database.TableCache, evs []database.Event) error {
+func applyRows(ctx context.Context, tx *sql.Tx, cache *database.TableCache, evs []wire.Event) error {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT teleport_grouped`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/pagarme/teleport/applier"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -49,28 +50,28 @@ func exec(t *testing.T, db *sql.DB, q string, args ...any) {
 	}
 }
 
-func ins(id int, v string) database.Event {
-	return database.Event{Schema: "public", Table: "t", Op: database.OpInsert, Rows: 1,
+func ins(id int, v string) wire.Event {
+	return wire.Event{Schema: "public", Table: "t", Op: wire.OpInsert, Rows: 1,
 		Data: json.RawMessage(fmt.Sprintf(`[{"id":%d,"v":%q}]`, id, v))}
 }
 
-func upd(id int, from, to string) database.Event {
-	return database.Event{Schema: "public", Table: "t", Op: database.OpUpdate, Rows: 1,
+func upd(id int, from, to string) wire.Event {
+	return wire.Event{Schema: "public", Table: "t", Op: wire.OpUpdate, Rows: 1,
 		Data: json.RawMessage(fmt.Sprintf(`[[{"id":%d,"v":%q},{"id":%d,"v":%q}]]`, id, from, id, to))}
 }
 
-func del(id int, v string) database.Event {
-	return database.Event{Schema: "public", Table: "t", Op: database.OpDelete, Rows: 1,
+func del(id int, v string) wire.Event {
+	return wire.Event{Schema: "public", Table: "t", Op: wire.OpDelete, Rows: 1,
 		Data: json.RawMessage(fmt.Sprintf(`[{"id":%d,"v":%q}]`, id, v))}
 }
 
-func trunc(table string) database.Event {
-	return database.Event{Schema: "public", Table: table, Op: database.OpTruncate}
+func trunc(table string) wire.Event {
+	return wire.Event{Schema: "public", Table: table, Op: wire.OpTruncate}
 }
 
 // put stores batch seq of source, one chunk per element of chunks, as the
 // server would.
-func put(t *testing.T, db *sql.DB, source string, seq int64, chunks ...[]database.Event) {
+func put(t *testing.T, db *sql.DB, source string, seq int64, chunks ...[]wire.Event) {
 	t.Helper()
 	for i, evs := range chunks {
 		body, err := json.Marshal(map[string]any{"source": source, "target": "here", "seq": seq, "chunk": i, "events": evs})
@@ -149,12 +150,12 @@ func TestWorker_GapWaitsAndOrder(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
 	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	put(t, db, "a", 2, []database.Event{upd(1, "one", "uno"), ins(2, "two")})
+	put(t, db, "a", 2, []wire.Event{upd(1, "one", "uno"), ins(2, "two")})
 	if res := runOnce(t, w); res.Batches != 0 || len(rows(t, db)) != 0 {
 		t.Fatalf("RunOnce with batch 1 missing = %+v, table %v; want nothing applied", res, rows(t, db))
 	}
-	put(t, db, "a", 3, []database.Event{del(2, "two")}, []database.Event{ins(3, "three")})
-	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	put(t, db, "a", 3, []wire.Event{del(2, "two")}, []wire.Event{ins(3, "three")})
+	put(t, db, "a", 1, []wire.Event{ins(1, "one")})
 	if res := runOnce(t, w); res != (applier.Result{Batches: 3, Events: 5}) {
 		t.Errorf("RunOnce = %+v, want 3 batches, 5 events", res)
 	}
@@ -180,10 +181,10 @@ func TestWorker_OneBatchPerTransaction(t *testing.T) {
 		INSERT INTO public.parent VALUES (1); INSERT INTO public.child VALUES (1)`)
 	w := applier.New(db, time.Second, 1, dbtest.Logger(t))
 	for seq := int64(1); seq <= 3; seq++ {
-		put(t, db, "a", seq, []database.Event{ins(int(seq), "x"), ins(int(seq)+10, "y")})
+		put(t, db, "a", seq, []wire.Event{ins(int(seq), "x"), ins(int(seq)+10, "y")})
 	}
 	// Truncates of tables linked by a foreign key, across a chunk boundary.
-	put(t, db, "a", 4, []database.Event{ins(4, "x"), trunc("child")}, []database.Event{trunc("parent"), ins(5, "y")})
+	put(t, db, "a", 4, []wire.Event{ins(4, "x"), trunc("child")}, []wire.Event{trunc("parent"), ins(5, "y")})
 	if res := runOnce(t, w); res != (applier.Result{Batches: 4, Events: 10}) {
 		t.Errorf("RunOnce = %+v, want 4 batches, 10 events", res)
 	}
@@ -217,9 +218,9 @@ func TestWorker_RowsAppliedAcrossBatches(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
 	w := applier.New(db, time.Second, 1000, dbtest.Logger(t))
-	put(t, db, "a", 1, []database.Event{ins(1, "a"), ins(2, "a")})
-	put(t, db, "a", 2, []database.Event{upd(1, "a", "b")})
-	put(t, db, "a", 3, []database.Event{upd(1, "b", "c"), upd(2, "a", "b")})
+	put(t, db, "a", 1, []wire.Event{ins(1, "a"), ins(2, "a")})
+	put(t, db, "a", 2, []wire.Event{upd(1, "a", "b")})
+	put(t, db, "a", 3, []wire.Event{upd(1, "b", "c"), upd(2, "a", "b")})
 	if res := runOnce(t, w); res != (applier.Result{Batches: 3, Events: 5}) {
 		t.Errorf("RunOnce = %+v, want 3 batches, 5 events", res)
 	}
@@ -233,7 +234,7 @@ func TestWorker_RowsAppliedAcrossBatches(t *testing.T) {
 	exec(t, db, `CREATE TABLE public.parent (id int PRIMARY KEY); CREATE TABLE public.child (id int REFERENCES public.parent);
 		INSERT INTO public.parent VALUES (1); INSERT INTO public.child VALUES (1)`)
 	big := strings.Repeat("x", 17<<20)
-	put(t, db, "a", 4, []database.Event{ins(3, big), trunc("child")}, []database.Event{trunc("parent")})
+	put(t, db, "a", 4, []wire.Event{ins(3, big), trunc("child")}, []wire.Event{trunc("parent")})
 	if res := runOnce(t, w); res != (applier.Result{Batches: 1, Events: 3}) {
 		t.Fatalf("RunOnce = %+v, want 1 batch, 3 events; source state %+v", res, state(t, db, "a"))
 	}
@@ -266,11 +267,11 @@ func TestWorker_ConflictHeldThenResumed(t *testing.T) {
 	db := setup(t)
 	var logs logBuffer
 	w := applier.New(db, time.Second, 10000, slog.New(slog.NewTextHandler(&logs, nil)))
-	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	put(t, db, "a", 1, []wire.Event{ins(1, "one")})
 	// Batch 2: its first chunk inserts, its second updates a row not there.
-	put(t, db, "a", 2, []database.Event{ins(2, "two")}, []database.Event{upd(99, "old", "new")})
-	put(t, db, "a", 3, []database.Event{ins(3, "three")})
-	put(t, db, "b", 1, []database.Event{ins(100, "from b")})
+	put(t, db, "a", 2, []wire.Event{ins(2, "two")}, []wire.Event{upd(99, "old", "new")})
+	put(t, db, "a", 3, []wire.Event{ins(3, "three")})
+	put(t, db, "b", 1, []wire.Event{ins(100, "from b")})
 
 	for range 3 {
 		runOnce(t, w)
@@ -311,10 +312,10 @@ func TestWorker_FailureInSharedTransaction(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
 	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	put(t, db, "a", 1, []database.Event{ins(1, "one")})
-	put(t, db, "a", 2, []database.Event{ins(2, "two")})
-	put(t, db, "a", 3, []database.Event{ins(1, "dup")})
-	put(t, db, "a", 4, []database.Event{ins(4, "four")})
+	put(t, db, "a", 1, []wire.Event{ins(1, "one")})
+	put(t, db, "a", 2, []wire.Event{ins(2, "two")})
+	put(t, db, "a", 3, []wire.Event{ins(1, "dup")})
+	put(t, db, "a", 4, []wire.Event{ins(4, "four")})
 	if res := runOnce(t, w); res.Batches != 2 {
 		t.Errorf("RunOnce = %+v, want the 2 batches before the failing one", res)
 	}
@@ -328,8 +329,8 @@ func TestWorker_Skip(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
 	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	put(t, db, "a", 1, []database.Event{ins(1, "one"), upd(99, "old", "new")})
-	put(t, db, "a", 2, []database.Event{ins(2, "two")})
+	put(t, db, "a", 1, []wire.Event{ins(1, "one"), upd(99, "old", "new")})
+	put(t, db, "a", 2, []wire.Event{ins(2, "two")})
 	runOnce(t, w)
 	if s := state(t, db, "a"); s.ErrorSeq != 1 {
 		t.Fatalf("source a = %+v, want batch 1 held", s)
@@ -360,7 +361,7 @@ func TestWorker_Origin(t *testing.T) {
 		CREATE TRIGGER record_origin AFTER INSERT ON public.t FOR EACH STATEMENT EXECUTE FUNCTION public.record_origin()`)
 	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	const source = `src 'quoted' "x"`
-	put(t, db, source, 1, []database.Event{ins(1, "one")})
+	put(t, db, source, 1, []wire.Event{ins(1, "one")})
 	runOnce(t, w)
 	var got string
 	if err := db.QueryRow(`SELECT string_agg(origin, ',') FROM public.origins`).Scan(&got); err != nil || got != source {
@@ -376,7 +377,7 @@ func TestWorker_RunStopsOnCancel(t *testing.T) {
 	t.Parallel()
 	db := setup(t)
 	w := applier.New(db, 10*time.Millisecond, 10000, dbtest.Logger(t))
-	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	put(t, db, "a", 1, []wire.Event{ins(1, "one")})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -417,13 +418,13 @@ func TestWorker_GroupedFallsBack(t *testing.T) {
 	exec(t, db, `CREATE TABLE public.parent (id int PRIMARY KEY);
 		CREATE TABLE public.child (id int PRIMARY KEY, parent_id int REFERENCES public.parent);
 		INSERT INTO public.child VALUES (1, NULL)`)
-	ev := func(table string, op database.Op, data string) database.Event {
-		return database.Event{Schema: "public", Table: table, Op: op, Rows: 1, Data: json.RawMessage(data)}
+	ev := func(table string, op wire.Op, data string) wire.Event {
+		return wire.Event{Schema: "public", Table: table, Op: op, Rows: 1, Data: json.RawMessage(data)}
 	}
-	put(t, db, "a", 1, []database.Event{
-		ev("child", database.OpUpdate, `[[{"id":1,"parent_id":null},{"id":1,"parent_id":null}]]`),
-		ev("parent", database.OpInsert, `[{"id":10}]`),
-		ev("child", database.OpUpdate, `[[{"id":1,"parent_id":null},{"id":1,"parent_id":10}]]`),
+	put(t, db, "a", 1, []wire.Event{
+		ev("child", wire.OpUpdate, `[[{"id":1,"parent_id":null},{"id":1,"parent_id":null}]]`),
+		ev("parent", wire.OpInsert, `[{"id":10}]`),
+		ev("child", wire.OpUpdate, `[[{"id":1,"parent_id":null},{"id":1,"parent_id":10}]]`),
 	})
 	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	if res := runOnce(t, w); res.Batches != 1 {
@@ -458,7 +459,7 @@ func TestWorker_HeldBackOff(t *testing.T) {
 		return n
 	}
 	w := applier.New(db, time.Hour, 10000, dbtest.Logger(t))
-	put(t, db, "a", 1, []database.Event{ins(2, "two"), upd(99, "old", "new")})
+	put(t, db, "a", 1, []wire.Event{ins(2, "two"), upd(99, "old", "new")})
 	runOnce(t, w)
 	if n := tries(); n == 0 || state(t, db, "a").ErrorSeq != 1 {
 		t.Fatalf("batch 1 tried %d times, state %+v; want it tried and held", n, state(t, db, "a"))
@@ -466,20 +467,20 @@ func TestWorker_HeldBackOff(t *testing.T) {
 	exec(t, db, `INSERT INTO public.t VALUES (99, 'old')`)
 	first := tries()
 	runOnce(t, w)
-	put(t, db, "a", 2, []database.Event{ins(3, "three")})
+	put(t, db, "a", 2, []wire.Event{ins(3, "three")})
 	runOnce(t, w)
 	if n := tries(); n != first || state(t, db, "a").AppliedSeq != 0 {
 		t.Errorf("a batch held by a conflict was tried again within the hour (%d inserts tried, then %d)", first, n)
 	}
 
-	missing := database.Event{ID: 9, Schema: "public", Table: "later", Op: database.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1}]`)}
-	put(t, db, "b", 1, []database.Event{missing})
+	missing := wire.Event{ID: 9, Schema: "public", Table: "later", Op: wire.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1}]`)}
+	put(t, db, "b", 1, []wire.Event{missing})
 	runOnce(t, w)
 	if s := state(t, db, "b"); s.ErrorSeq != 1 {
 		t.Fatalf("source b = %+v, want batch 1 held for its missing table", s)
 	}
 	exec(t, db, `CREATE TABLE public.later (id int PRIMARY KEY)`)
-	put(t, db, "b", 2, []database.Event{ins(4, "four")})
+	put(t, db, "b", 2, []wire.Event{ins(4, "four")})
 	runOnce(t, w)
 	if s := state(t, db, "b"); s.AppliedSeq != 2 {
 		t.Errorf("source b = %+v: batch 1, held for a missing table, was not tried again when batch 2 came", s)
@@ -494,9 +495,9 @@ func TestWorker_Wake(t *testing.T) {
 	done := make(chan error, 1)
 	// Batch 2 first: whenever Run's first pass happens, it finds a gap and
 	// applies nothing; only a wake-up applies the batches once 1 is there.
-	put(t, db, "a", 2, []database.Event{ins(2, "two")})
+	put(t, db, "a", 2, []wire.Event{ins(2, "two")})
 	go func() { done <- w.Run(ctx) }()
-	put(t, db, "a", 1, []database.Event{ins(1, "one")})
+	put(t, db, "a", 1, []wire.Event{ins(1, "one")})
 	w.Wake()
 	dbtest.WaitFor(t, 10*time.Second, "the woken applier to apply batches 1 and 2 long before its hourly tick", func() bool {
 		return len(rows(t, db)) == 2

@@ -13,6 +13,7 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -97,7 +98,7 @@ func eventsOf(t *testing.T, db *sql.DB, target string, seq int64) []string {
 			continue
 		}
 		var out []string
-		err := database.BatchEvents(context.Background(), db, b, func(e database.Event) error {
+		err := database.BatchEvents(context.Background(), db, b, func(e wire.Event) error {
 			out = append(out, e.Schema+"."+e.Table+":"+string(e.Op)+":"+string(e.Data))
 			return nil
 		})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // ErrConflict means a change did not find what the source saw: an UPDATE or
@@ -132,16 +134,16 @@ func (c *TableCache) table(ctx context.Context, tx *sql.Tx, schema, name string)
 // ErrConflict. A column the event has and the table lacks fails with
 // SQLSTATE 42703, a missing table with 42P01 (through errors.As), so the
 // caller can tell a schema not yet there from a conflict.
-func ApplyEvents(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Event) error {
+func ApplyEvents(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.Event) error {
 	for i := 0; i < len(events); i++ {
-		if events[i].Op != OpTruncate {
+		if events[i].Op != wire.OpTruncate {
 			if err := applyEvent(ctx, tx, cache, events[i]); err != nil {
 				return err
 			}
 			continue
 		}
 		j := i + 1
-		for j < len(events) && events[j].Op == OpTruncate {
+		for j < len(events) && events[j].Op == wire.OpTruncate {
 			j++
 		}
 		if err := truncate(ctx, tx, cache, events[i:j]); err != nil {
@@ -152,7 +154,7 @@ func ApplyEvents(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Ev
 	return nil
 }
 
-func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Event) error {
+func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.Event) error {
 	var names []string
 	seen := map[[2]string]bool{}
 	for _, e := range events {
@@ -181,21 +183,21 @@ func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Event
 	return nil
 }
 
-func lookupTable(ctx context.Context, tx *sql.Tx, cache *TableCache, e Event) (*applyTable, error) {
+func lookupTable(ctx context.Context, tx *sql.Tx, cache *TableCache, e wire.Event) (*applyTable, error) {
 	if ReservedSchema(e.Schema) {
 		return nil, fmt.Errorf("schema %s is reserved", QuoteIdent(e.Schema))
 	}
 	return cache.table(ctx, tx, e.Schema, e.Table)
 }
 
-func applyEvent(ctx context.Context, tx *sql.Tx, cache *TableCache, e Event) error {
+func applyEvent(ctx context.Context, tx *sql.Tx, cache *TableCache, e wire.Event) error {
 	var what string
 	switch e.Op {
-	case OpInsert:
+	case wire.OpInsert:
 		what = "insert into " + QuoteQualified(e.Schema, e.Table)
-	case OpUpdate:
+	case wire.OpUpdate:
 		what = "update " + QuoteQualified(e.Schema, e.Table)
-	case OpDelete:
+	case wire.OpDelete:
 		what = "delete from " + QuoteQualified(e.Schema, e.Table)
 	default:
 		return fmt.Errorf("event %d on %s: unknown op %q", e.ID, QuoteQualified(e.Schema, e.Table), e.Op)
@@ -213,11 +215,11 @@ func applyEvent(ctx context.Context, tx *sql.Tx, cache *TableCache, e Event) err
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	switch e.Op {
-	case OpInsert:
+	case wire.OpInsert:
 		err = insertRows(ctx, tx, t, cols, e)
-	case OpUpdate:
+	case wire.OpUpdate:
 		err = updateRows(ctx, tx, t, cols, e)
-	case OpDelete:
+	case wire.OpDelete:
 		err = deleteRows(ctx, tx, t, cols, e)
 	}
 	if err != nil {
@@ -260,24 +262,24 @@ func (t *applyTable) columnsFor(keys []string) ([]applyColumn, error) {
 
 // firstRowKeys returns the column names of the event's first row: every row
 // of one event has the same (row_to_json of one table).
-func firstRowKeys(op Op, data json.RawMessage) ([]string, error) {
-	row, err := firstElem(data)
+func firstRowKeys(op wire.Op, data json.RawMessage) ([]string, error) {
+	row, err := wire.FirstElem(data)
 	if err != nil {
 		return nil, fmt.Errorf("read data: %w", err)
 	}
-	if op == OpUpdate {
-		if row, _, err = updatePair(row); err != nil {
+	if op == wire.OpUpdate {
+		if row, _, err = wire.UpdatePair(row); err != nil {
 			return nil, fmt.Errorf("read data: %w", err)
 		}
 	}
 	var keys []string
-	if err := objectMembers(row, func(name, _ []byte) { keys = append(keys, string(name)) }); err != nil {
+	if err := wire.ObjectMembers(row, func(name, _ []byte) { keys = append(keys, string(name)) }); err != nil {
 		return nil, fmt.Errorf("read data: %w", err)
 	}
 	return keys, nil
 }
 
-func insertRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+func insertRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e wire.Event) error {
 	list := colList("", cols)
 	stmt := "INSERT INTO " + t.name + " (" + list + ") OVERRIDING SYSTEM VALUE SELECT " + colList("r.", cols) +
 		" FROM pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json) r"
@@ -291,7 +293,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	return nil
 }
 
-func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e wire.Event) error {
 	var set, ident []applyColumn
 	for _, c := range cols {
 		if c.identityAlways {
@@ -360,7 +362,7 @@ func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 
 // updateEach updates one row per old/new pair, each matching one row equal
 // to the old row as text, so of two identical rows only one changes.
-func updateEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols, set []applyColumn, e Event) error {
+func updateEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols, set []applyColumn, e wire.Event) error {
 	var pairs [][2]json.RawMessage
 	if err := json.Unmarshal(e.Data, &pairs); err != nil {
 		return fmt.Errorf("event %d: read data: %w", e.ID, err)
@@ -379,7 +381,7 @@ func updateEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols, set []appl
 	return checkFound(found, t, e)
 }
 
-func deleteRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+func deleteRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e wire.Event) error {
 	pk, ok := t.keyIn(cols)
 	if !ok {
 		return deleteEach(ctx, tx, t, cols, e)
@@ -399,7 +401,7 @@ func deleteRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 }
 
 // deleteEach deletes one row per old row, as updateEach updates.
-func deleteEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e Event) error {
+func deleteEach(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e wire.Event) error {
 	var olds []json.RawMessage
 	if err := json.Unmarshal(e.Data, &olds); err != nil {
 		return fmt.Errorf("event %d: read data: %w", e.ID, err)
@@ -440,8 +442,8 @@ func splitPairs(data []byte) (olds, news string, err error) {
 	o.WriteByte('[')
 	n.WriteByte('[')
 	var perr error
-	serr := arrayElems(data, func(p []byte) bool {
-		old, new, err := updatePair(p)
+	serr := wire.ArrayElems(data, func(p []byte) bool {
+		old, new, err := wire.UpdatePair(p)
 		if err != nil {
 			perr = err
 			return false
@@ -486,7 +488,7 @@ func (t *applyTable) keyIn(cols []applyColumn) ([]applyColumn, bool) {
 // have ON DELETE or ON UPDATE actions: the source records the rows such an
 // action changed after the statement that caused it, and by then the
 // target's own foreign key has already made the same change.
-func checkFound(n int64, t *applyTable, e Event) error {
+func checkFound(n int64, t *applyTable, e wire.Event) error {
 	rows := e.Rows
 	if n < int64(rows) && !t.fkActions {
 		return conflictf("%d of %d rows not found", int64(rows)-n, rows)

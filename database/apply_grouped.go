@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // Limits on the events one grouped statement carries.
@@ -33,11 +35,11 @@ var ErrNotGroupable = errors.New("events cannot be applied grouped")
 // means the caller must roll back to before this call and use ApplyEvents.
 // A grouped update or delete must match exactly its rows, so a row changed
 // twice in one run is caught too.
-func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, events []Event) error {
+func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.Event) error {
 	var order [][2]string
-	byTable := map[[2]string][]Event{}
+	byTable := map[[2]string][]wire.Event{}
 	for _, e := range events {
-		if e.Op == OpTruncate {
+		if e.Op == wire.OpTruncate {
 			return ErrNotGroupable
 		}
 		k := [2]string{e.Schema, e.Table}
@@ -56,7 +58,7 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 		// at a time anyway; with foreign key actions a shortfall is
 		// tolerated, which would hide a row changed twice in one run.
 		// Inserts need neither.
-		onlyInserts := !slices.ContainsFunc(byTable[k], func(e Event) bool { return e.Op != OpInsert })
+		onlyInserts := !slices.ContainsFunc(byTable[k], func(e wire.Event) bool { return e.Op != wire.OpInsert })
 		if !onlyInserts && (len(t.keyNames()) == 0 || t.fkActions) {
 			return ErrNotGroupable
 		}
@@ -77,7 +79,7 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 			// duplicate key error, as in ordered apply, and updates of one
 			// row are folded into one by compactUpdates.
 			seen := map[string]bool{}
-			track := evs[i].Op == OpDelete
+			track := evs[i].Op == wire.OpDelete
 			if track {
 				if _, err := touches(evs[i], pk, seen); err != nil {
 					return err
@@ -104,8 +106,8 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 				size += len(evs[j].Data)
 				j++
 			}
-			var merged Event
-			if evs[i].Op == OpUpdate {
+			var merged wire.Event
+			if evs[i].Op == wire.OpUpdate {
 				merged, err = compactUpdates(evs[i:j], pk)
 			} else {
 				merged = mergeEvents(evs[i:j])
@@ -124,7 +126,7 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 
 // touches adds to seen the primary keys e's rows have, before and after,
 // and reports false, adding nothing, when one of them is there already.
-func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
+func touches(e wire.Event, pk []string, seen map[string]bool) (bool, error) {
 	var keys []string
 	var err error
 	add := func(row []byte) bool {
@@ -135,12 +137,12 @@ func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
 		keys = append(keys, k)
 		return true
 	}
-	serr := arrayElems(e.Data, func(r []byte) bool {
-		if e.Op != OpUpdate {
+	serr := wire.ArrayElems(e.Data, func(r []byte) bool {
+		if e.Op != wire.OpUpdate {
 			return add(r)
 		}
 		var old, new []byte
-		if old, new, err = updatePair(r); err != nil {
+		if old, new, err = wire.UpdatePair(r); err != nil {
 			return false
 		}
 		return add(old) && add(new)
@@ -163,7 +165,7 @@ func touches(e Event, pk []string, seen map[string]bool) (bool, error) {
 // which is the same for the same value.
 func rowKey(row []byte, pk []string) (string, error) {
 	vals := make([][]byte, len(pk))
-	err := objectMembers(row, func(name, value []byte) {
+	err := wire.ObjectMembers(row, func(name, value []byte) {
 		for i, c := range pk {
 			if string(name) == c {
 				vals[i] = value
@@ -195,21 +197,21 @@ var errCompact = errors.New("updates cannot be folded")
 // first old row (the one on the target) and its last new row, following its
 // key through key changes. The final state is the same; the rows in between
 // are never seen, as the run applies inside one transaction.
-func compactUpdates(evs []Event, pk []string) (Event, error) {
+func compactUpdates(evs []wire.Event, pk []string) (wire.Event, error) {
 	var pairs [][2][]byte
 	at := map[string]int{} // a row's current key -> its pair
 	olds := map[string]bool{}
 	for _, e := range evs {
 		var rows [][2][]byte
 		var perr error
-		err := arrayElems(e.Data, func(r []byte) bool {
+		err := wire.ArrayElems(e.Data, func(r []byte) bool {
 			var old, new []byte
-			old, new, perr = updatePair(r)
+			old, new, perr = wire.UpdatePair(r)
 			rows = append(rows, [2][]byte{old, new})
 			return perr == nil
 		})
 		if err = errors.Join(err, perr); err != nil {
-			return Event{}, fmt.Errorf("event %d: read data: %w", e.ID, err)
+			return wire.Event{}, fmt.Errorf("event %d: read data: %w", e.ID, err)
 		}
 		// One statement's rows may move keys onto each other's: resolve
 		// every old key before recording any new one.
@@ -217,12 +219,12 @@ func compactUpdates(evs []Event, pk []string) (Event, error) {
 		for r, p := range rows {
 			ko, err := rowKey(p[0], pk)
 			if err != nil {
-				return Event{}, fmt.Errorf("event %d: %w", e.ID, err)
+				return wire.Event{}, fmt.Errorf("event %d: %w", e.ID, err)
 			}
 			i, ok := at[ko]
 			if !ok {
 				if olds[ko] {
-					return Event{}, errCompact // a key left and came back: leave it to ordered apply
+					return wire.Event{}, errCompact // a key left and came back: leave it to ordered apply
 				}
 				olds[ko] = true
 				i = len(pairs)
@@ -234,10 +236,10 @@ func compactUpdates(evs []Event, pk []string) (Event, error) {
 		for r, p := range rows {
 			kn, err := rowKey(p[1], pk)
 			if err != nil {
-				return Event{}, fmt.Errorf("event %d: %w", e.ID, err)
+				return wire.Event{}, fmt.Errorf("event %d: %w", e.ID, err)
 			}
 			if _, taken := at[kn]; taken {
-				return Event{}, errCompact
+				return wire.Event{}, errCompact
 			}
 			pairs[idx[r]][1] = p[1]
 			at[kn] = idx[r]
@@ -274,7 +276,7 @@ func (t *applyTable) keyNames() []string {
 
 // mergeEvents joins events of one table and operation into one: their JSON
 // arrays concatenated, in order, without decoding the rows.
-func mergeEvents(evs []Event) Event {
+func mergeEvents(evs []wire.Event) wire.Event {
 	if len(evs) == 1 {
 		return evs[0]
 	}

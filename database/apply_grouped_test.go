@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // TestApplyEventsGrouped_SameResult: a random workload of small statements
@@ -48,13 +49,13 @@ func TestApplyEventsGrouped_SameResult(t *testing.T) {
 		}
 		execT(t, db, q)
 	}
-	var events []database.Event
+	var events []wire.Event
 	rows, err := db.Query(`SELECT id, table_name, op, nrows, data::text FROM teleport.event ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var e database.Event
+		var e wire.Event
 		var data string
 		if err := rows.Scan(&e.ID, &e.Table, &e.Op, &e.Rows, &data); err != nil {
 			t.Fatal(err)
@@ -63,9 +64,9 @@ func TestApplyEventsGrouped_SameResult(t *testing.T) {
 		events = append(events, e)
 	}
 	rows.Close()
-	apply := func(schema string, fn func(context.Context, *sql.Tx, *database.TableCache, []database.Event) error) {
+	apply := func(schema string, fn func(context.Context, *sql.Tx, *database.TableCache, []wire.Event) error) {
 		t.Helper()
-		evs := make([]database.Event, len(events))
+		evs := make([]wire.Event, len(events))
 		for i, e := range events {
 			e.Schema = schema
 			evs[i] = e

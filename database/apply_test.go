@@ -11,9 +11,11 @@ import (
 	"testing"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
@@ -64,13 +66,13 @@ func pairs(t *testing.T, olds, news json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-func apply(db *sql.DB, events ...database.Event) error {
+func apply(db *sql.DB, events ...wire.Event) error {
 	return database.InTx(context.Background(), db, func(tx *sql.Tx) error {
 		return database.ApplyEvents(context.Background(), tx, database.NewTableCache(), events)
 	})
 }
 
-func mustApply(t *testing.T, db *sql.DB, events ...database.Event) {
+func mustApply(t *testing.T, db *sql.DB, events ...wire.Event) {
 	t.Helper()
 	if err := apply(db, events...); err != nil {
 		t.Fatalf("ApplyEvents: %v", err)
@@ -172,11 +174,11 @@ func TestApplyEvents_Fidelity(t *testing.T) {
 		 '-1 days', 'infinity', '-infinity', '', '', ''),
 		(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 		 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
-	ev := func(id int64, op database.Op, rows int, data json.RawMessage) database.Event {
-		return database.Event{ID: id, Schema: `Dst "Q" Schema`, Table: `Odd "T" able`, Op: op, Rows: rows, Data: data}
+	ev := func(id int64, op wire.Op, rows int, data json.RawMessage) wire.Event {
+		return wire.Event{ID: id, Schema: `Dst "Q" Schema`, Table: `Odd "T" able`, Op: op, Rows: rows, Data: data}
 	}
 
-	mustApply(t, db, ev(1, database.OpInsert, 3, rowsJSON(t, db, `SELECT * FROM `+src+` ORDER BY id`)))
+	mustApply(t, db, ev(1, wire.OpInsert, 3, rowsJSON(t, db, `SELECT * FROM `+src+` ORDER BY id`)))
 	sameRows(t, db, src, dst, "id", "after insert")
 
 	// Update every column of two rows, and the primary key of one.
@@ -186,12 +188,12 @@ func TestApplyEvents_Fidelity(t *testing.T) {
 		jb = '[1, "2"]', c = ROW(NULL, ''), big = 'short', uni = NULL, ch = 'z'
 		WHERE id IN (1, 3)`)
 	news := rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id IN (1, 30) ORDER BY id`)
-	mustApply(t, db, ev(2, database.OpUpdate, 2, pairs(t, olds, news)))
+	mustApply(t, db, ev(2, wire.OpUpdate, 2, pairs(t, olds, news)))
 	sameRows(t, db, src, dst, "id", "after update")
 
 	olds = rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id IN (2, 30) ORDER BY id`)
 	mustExec(t, db, `DELETE FROM `+src+` WHERE id IN (2, 30)`)
-	mustApply(t, db, ev(3, database.OpDelete, 2, olds))
+	mustApply(t, db, ev(3, wire.OpDelete, 2, olds))
 	sameRows(t, db, src, dst, "id", "after delete")
 	if got := tableText(t, db, dst, "id"); len(got) != 1 {
 		t.Errorf("after delete %s has %d rows, want 1", dst, len(got))
@@ -204,10 +206,10 @@ func TestApplyEvents_NoPrimaryKey(t *testing.T) {
 	mustExec(t, db, `CREATE TABLE public.src (a int, b text, j json, p point)`)
 	mustExec(t, db, `CREATE TABLE public.dst (a int, b text, j json, p point)`)
 	mustExec(t, db, `INSERT INTO public.src VALUES (1, 'x', '{"a": 1}', '(1,2)'), (1, 'x', '{"a": 1}', '(1,2)'), (2, NULL, NULL, NULL), (3, '', '[]', '(0,0)')`)
-	ev := func(id int64, op database.Op, rows int, data json.RawMessage) database.Event {
-		return database.Event{ID: id, Schema: "public", Table: "dst", Op: op, Rows: rows, Data: data}
+	ev := func(id int64, op wire.Op, rows int, data json.RawMessage) wire.Event {
+		return wire.Event{ID: id, Schema: "public", Table: "dst", Op: op, Rows: rows, Data: data}
 	}
-	mustApply(t, db, ev(1, database.OpInsert, 4, rowsJSON(t, db, `SELECT * FROM public.src`)))
+	mustApply(t, db, ev(1, wire.OpInsert, 4, rowsJSON(t, db, `SELECT * FROM public.src`)))
 	order := "a, b, r::text"
 	sameRows(t, db, "public.src", "public.dst", order, "after insert")
 
@@ -216,19 +218,19 @@ func TestApplyEvents_NoPrimaryKey(t *testing.T) {
 	mustExec(t, db, `UPDATE public.src SET a = 10, b = 'y' WHERE ctid = (SELECT ctid FROM public.src WHERE a = 1 LIMIT 1)`)
 	mustExec(t, db, `UPDATE public.src SET b = 'was null' WHERE a = 2`)
 	news := rowsJSON(t, db, `SELECT * FROM public.src WHERE a IN (10, 2) ORDER BY a DESC`)
-	mustApply(t, db, ev(2, database.OpUpdate, 2, pairs(t, old, news)))
+	mustApply(t, db, ev(2, wire.OpUpdate, 2, pairs(t, old, news)))
 	sameRows(t, db, "public.src", "public.dst", order, "after updating one of two identical rows")
 
 	mustExec(t, db, `INSERT INTO public.src VALUES (3, '', '[]', '(0,0)')`)
-	mustApply(t, db, ev(3, database.OpInsert, 1, rowsJSON(t, db, `SELECT 3 AS a, '' AS b, '[]'::json AS j, '(0,0)'::point AS p`)))
+	mustApply(t, db, ev(3, wire.OpInsert, 1, rowsJSON(t, db, `SELECT 3 AS a, '' AS b, '[]'::json AS j, '(0,0)'::point AS p`)))
 	// Delete one of the two identical (3, '') rows, and the row with an empty string but not NULL.
 	old = rowsJSON(t, db, `SELECT * FROM public.src WHERE a = 3 LIMIT 1`)
 	mustExec(t, db, `DELETE FROM public.src WHERE ctid = (SELECT ctid FROM public.src WHERE a = 3 LIMIT 1)`)
-	mustApply(t, db, ev(4, database.OpDelete, 1, old))
+	mustApply(t, db, ev(4, wire.OpDelete, 1, old))
 	sameRows(t, db, "public.src", "public.dst", order, "after deleting one of two identical rows")
 
 	// A row not there is a conflict.
-	err := apply(db, ev(5, database.OpDelete, 1, json.RawMessage(`[{"a":99,"b":null,"j":null,"p":null}]`)))
+	err := apply(db, ev(5, wire.OpDelete, 1, json.RawMessage(`[{"a":99,"b":null,"j":null,"p":null}]`)))
 	if !errors.Is(err, database.ErrConflict) {
 		t.Errorf("delete of a missing row without a primary key = %v, want ErrConflict", err)
 	}
@@ -248,10 +250,10 @@ func TestApplyEvents_UpdatePairs(t *testing.T) {
 		mustExec(t, db, `CREATE TABLE `+src+` `+cols)
 		mustExec(t, db, `CREATE TABLE `+dst+` `+cols)
 		mustExec(t, db, `INSERT INTO `+src+` (id, v) SELECT i, 'v' || i FROM generate_series(1, 50) i`)
-		ev := func(id int64, op database.Op, rows int, data json.RawMessage) database.Event {
-			return database.Event{ID: id, Schema: "public", Table: tbl, Op: op, Rows: rows, Data: data}
+		ev := func(id int64, op wire.Op, rows int, data json.RawMessage) wire.Event {
+			return wire.Event{ID: id, Schema: "public", Table: tbl, Op: op, Rows: rows, Data: data}
 		}
-		mustApply(t, db, ev(1, database.OpInsert, 50, rowsJSON(t, db, `SELECT * FROM `+src+` ORDER BY id`)))
+		mustApply(t, db, ev(1, wire.OpInsert, 50, rowsJSON(t, db, `SELECT * FROM `+src+` ORDER BY id`)))
 		// Rows in an order that is not the key's, one moving to a free key.
 		olds := rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 ORDER BY id DESC`)
 		mustExec(t, db, `UPDATE `+src+` SET v = v || ' changed', id = CASE id WHEN 3 THEN 1003 ELSE id END WHERE id % 3 = 0`)
@@ -261,7 +263,7 @@ func TestApplyEvents_UpdatePairs(t *testing.T) {
 			news = rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 OR id = 1003 ORDER BY CASE id WHEN 1003 THEN 3 ELSE id END DESC`)
 			mustExec(t, db, `UPDATE `+src+` SET ordinality = NULL WHERE id % 3 <> 0 AND id <> 1003`)
 		}
-		mustApply(t, db, ev(2, database.OpUpdate, 16, pairs(t, olds, news)))
+		mustApply(t, db, ev(2, wire.OpUpdate, 16, pairs(t, olds, news)))
 		sameRows(t, db, src, dst, "id", tbl+": after the update")
 	}
 }
@@ -275,11 +277,11 @@ func TestApplyEvents_Truncate(t *testing.T) {
 		CREATE TABLE public.child (id int PRIMARY KEY, parent_id int REFERENCES public.parent);
 		CREATE TABLE public.other (id int);
 		INSERT INTO public.parent VALUES (1), (2); INSERT INTO public.child VALUES (1, 1); INSERT INTO public.other VALUES (1)`)
-	tr := func(table string) database.Event {
-		return database.Event{Schema: "public", Table: table, Op: database.OpTruncate}
+	tr := func(table string) wire.Event {
+		return wire.Event{Schema: "public", Table: table, Op: wire.OpTruncate}
 	}
 	err := apply(db, tr("parent"))
-	if database.SQLState(err) != "0A000" || !strings.Contains(err.Error(), `truncate ONLY "public"."parent"`) {
+	if database.SQLState(err) != pqerror.FeatureNotSupported || !strings.Contains(err.Error(), `truncate ONLY "public"."parent"`) {
 		t.Errorf("truncate of a referenced table alone = %v, want 0A000 naming the table", err)
 	}
 	mustApply(t, db, tr("child"), tr("parent"), tr("child"))
@@ -297,9 +299,9 @@ func TestApplyEvents_Conflict(t *testing.T) {
 	db, _ := migrated(t)
 	mustExec(t, db, `CREATE SCHEMA test; CREATE TABLE test.users (id int PRIMARY KEY, name text);
 		INSERT INTO test.users VALUES (1, 'a'), (2, 'b')`)
-	ins := database.Event{ID: 1, Schema: "test", Table: "users", Op: database.OpInsert, Rows: 1,
+	ins := wire.Event{ID: 1, Schema: "test", Table: "users", Op: wire.OpInsert, Rows: 1,
 		Data: json.RawMessage(`[{"id":3,"name":"c"}]`)}
-	upd := database.Event{ID: 2, Schema: "test", Table: "users", Op: database.OpUpdate, Rows: 5,
+	upd := wire.Event{ID: 2, Schema: "test", Table: "users", Op: wire.OpUpdate, Rows: 5,
 		Data: json.RawMessage(`[[{"id":1,"name":"a"},{"id":1,"name":"A"}],[{"id":2,"name":"b"},{"id":2,"name":"B"}],
 			[{"id":7},{"id":7}],[{"id":8},{"id":8}],[{"id":9},{"id":9}]]`)}
 	err := apply(db, ins, upd)
@@ -314,12 +316,12 @@ func TestApplyEvents_Conflict(t *testing.T) {
 		t.Errorf("after the conflict test.users = %v, want %v: nothing applied", got, want)
 	}
 
-	del := database.Event{ID: 3, Schema: "test", Table: "users", Op: database.OpDelete, Rows: 1, Data: json.RawMessage(`[{"id":42}]`)}
+	del := wire.Event{ID: 3, Schema: "test", Table: "users", Op: wire.OpDelete, Rows: 1, Data: json.RawMessage(`[{"id":42}]`)}
 	if err := apply(db, del); !errors.Is(err, database.ErrConflict) {
 		t.Errorf("ApplyEvents(delete of a missing row) = %v, want ErrConflict", err)
 	}
-	dup := database.Event{ID: 4, Schema: "test", Table: "users", Op: database.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1,"name":"again"}]`)}
-	if err := apply(db, dup); database.SQLState(err) != "23505" || !strings.HasPrefix(err.Error(), `insert into "test"."users": `) {
+	dup := wire.Event{ID: 4, Schema: "test", Table: "users", Op: wire.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1,"name":"again"}]`)}
+	if err := apply(db, dup); database.SQLState(err) != pqerror.UniqueViolation || !strings.HasPrefix(err.Error(), `insert into "test"."users": `) {
 		t.Errorf("ApplyEvents(duplicate insert) = %v, want 23505 naming the table", err)
 	}
 }
@@ -334,13 +336,13 @@ func TestApplyEvents_SchemaBehind(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		ev    database.Event
+		ev    wire.Event
 		state string
 	}{
-		{"missing table", database.Event{Schema: "public", Table: "nope", Op: database.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1}]`)}, "42P01"},
-		{"missing schema", database.Event{Schema: "nope", Table: "t", Op: database.OpDelete, Rows: 1, Data: json.RawMessage(`[{"id":1}]`)}, missingSchema},
-		{"missing column", database.Event{Schema: "public", Table: "t", Op: database.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1,"new col":2}]`)}, "42703"},
-		{"truncate of a missing table", database.Event{Schema: "public", Table: "nope", Op: database.OpTruncate}, "42P01"},
+		{"missing table", wire.Event{Schema: "public", Table: "nope", Op: wire.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1}]`)}, "42P01"},
+		{"missing schema", wire.Event{Schema: "nope", Table: "t", Op: wire.OpDelete, Rows: 1, Data: json.RawMessage(`[{"id":1}]`)}, missingSchema},
+		{"missing column", wire.Event{Schema: "public", Table: "t", Op: wire.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1,"new col":2}]`)}, "42703"},
+		{"truncate of a missing table", wire.Event{Schema: "public", Table: "nope", Op: wire.OpTruncate}, "42P01"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,19 +362,19 @@ func TestApplyEvents_GeneratedAndIdentity(t *testing.T) {
 		y bigint GENERATED BY DEFAULT AS IDENTITY)`
 	mustExec(t, db, `CREATE TABLE public.src `+def+`; CREATE TABLE public.dst `+def)
 	mustExec(t, db, `INSERT INTO public.src (x) VALUES (1), (2); INSERT INTO public.src (id, x, y) OVERRIDING SYSTEM VALUE VALUES (10, 3, 77)`)
-	ev := func(op database.Op, rows int, data json.RawMessage) database.Event {
-		return database.Event{Schema: "public", Table: "dst", Op: op, Rows: rows, Data: data}
+	ev := func(op wire.Op, rows int, data json.RawMessage) wire.Event {
+		return wire.Event{Schema: "public", Table: "dst", Op: op, Rows: rows, Data: data}
 	}
-	mustApply(t, db, ev(database.OpInsert, 3, rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`)))
+	mustApply(t, db, ev(wire.OpInsert, 3, rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`)))
 	sameRows(t, db, "public.src", "public.dst", "id", "after insert")
 	olds := rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`)
 	mustExec(t, db, `UPDATE public.src SET x = x + 100, y = y + 1`)
-	mustApply(t, db, ev(database.OpUpdate, 3, pairs(t, olds, rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`))))
+	mustApply(t, db, ev(wire.OpUpdate, 3, pairs(t, olds, rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`))))
 	sameRows(t, db, "public.src", "public.dst", "id", "after update")
 
 	olds = rowsJSON(t, db, `SELECT * FROM public.src WHERE id = 10`)
 	mustExec(t, db, `UPDATE public.src SET id = DEFAULT WHERE id = 10`)
-	err := apply(db, ev(database.OpUpdate, 1, pairs(t, olds, rowsJSON(t, db, `SELECT * FROM public.src WHERE x = 103`))))
+	err := apply(db, ev(wire.OpUpdate, 1, pairs(t, olds, rowsJSON(t, db, `SELECT * FROM public.src WHERE x = 103`))))
 	if err == nil || !strings.Contains(err.Error(), "GENERATED ALWAYS AS IDENTITY") {
 		t.Errorf("ApplyEvents(update of an identity column) = %v, want an error saying why", err)
 	}
@@ -381,9 +383,9 @@ func TestApplyEvents_GeneratedAndIdentity(t *testing.T) {
 func TestApplyEvents_Refused(t *testing.T) {
 	t.Parallel()
 	db, _ := migrated(t)
-	for _, e := range []database.Event{
-		{Schema: "teleport", Table: "source", Op: database.OpDelete, Rows: 1, Data: json.RawMessage(`[{"name":"x"}]`)},
-		{Schema: "pg_catalog", Table: "pg_class", Op: database.OpTruncate},
+	for _, e := range []wire.Event{
+		{Schema: "teleport", Table: "source", Op: wire.OpDelete, Rows: 1, Data: json.RawMessage(`[{"name":"x"}]`)},
+		{Schema: "pg_catalog", Table: "pg_class", Op: wire.OpTruncate},
 		{Schema: "public", Table: "t", Op: "X", Rows: 1, Data: json.RawMessage(`[{}]`)},
 	} {
 		if err := apply(db, e); err == nil {

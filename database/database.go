@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 
 	"github.com/pagarme/teleport/config"
 )
@@ -132,13 +133,20 @@ func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 }
 
 // SQLState returns the SQLSTATE code of a PostgreSQL error, or "" when err
-// did not come from the server.
-func SQLState(err error) string {
+// did not come from the server. Codes are named by lib/pq's pqerror, never
+// written as literals.
+func SQLState(err error) pqerror.Code {
 	var pe *pq.Error
 	if errors.As(err, &pe) {
-		return string(pe.Code)
+		return pe.Code
 	}
 	return ""
+}
+
+// UnsafeNewEnumValue reports whether err is the use of an enum label added
+// in the same transaction, usable only once that commits.
+func UnsafeNewEnumValue(err error) bool {
+	return SQLState(err) == pqerror.UnsafeNewEnumValueUsage
 }
 
 // QuoteIdent quotes a name for SQL text with the driver's quoting.

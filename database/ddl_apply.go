@@ -9,16 +9,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-)
 
-// OpSchema is a schema change in a batch: Data is a DDL, as JSON.
-const OpSchema Op = "S"
+	"github.com/lib/pq/pqerror"
+)
 
 // missingObject reports whether err says an object a statement needs does
 // not exist (yet): the statement is tried again after the others.
 func missingObject(err error) bool {
 	switch SQLState(err) {
-	case "42P01", "42704", "42883", "3F000", "42703":
+	case pqerror.UndefinedTable, pqerror.UndefinedObject, pqerror.UndefinedFunction, pqerror.InvalidSchemaName, pqerror.UndefinedColumn:
 		return true
 	}
 	return false
@@ -323,5 +322,9 @@ func ForgetAppliedAhead(ctx context.Context, q Querier, source string, seq int64
 // 22) or a constraint the source has dropped or relaxed (class 23).
 func WantsSchema(err error) bool {
 	code := SQLState(err)
-	return missingObject(err) || strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23")
+	if code == "" {
+		return false
+	}
+	class := code.Class()
+	return missingObject(err) || class == pqerror.ClassDataException || class == pqerror.ClassIntegrityConstraintViolation
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // ddlLockKey serialises snapshots, so a snapshot event with a higher id
@@ -193,7 +195,7 @@ func InsertBatchDDL(ctx context.Context, q Querier, target string, seq int64, po
 // batchDDL is a schema change of a batch, as BatchEvents sends it.
 type batchDDL struct {
 	before int64
-	event  Event
+	event  wire.Event
 }
 
 func batchDDLs(ctx context.Context, q Querier, b Batch) ([]batchDDL, error) {
@@ -213,7 +215,7 @@ func batchDDLs(ctx context.Context, q Querier, b Batch) ([]batchDDL, error) {
 		if err := json.Unmarshal([]byte(text), &d); err != nil {
 			return nil, fmt.Errorf("read schema changes of batch %d for %s: %w", b.Seq, b.Target, err)
 		}
-		bd.event = Event{ID: bd.before, Schema: d.SearchPath, Op: OpSchema, Rows: len(d.Items), Data: json.RawMessage(text)}
+		bd.event = wire.Event{ID: bd.before, Schema: d.SearchPath, Op: wire.OpSchema, Rows: len(d.Items), Data: json.RawMessage(text)}
 		out = append(out, bd)
 	}
 	return out, rows.Err()

@@ -7,13 +7,11 @@ import (
 	"strings"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // eventTrigger is the name of the event trigger use_event_triggers installs.
 const eventTrigger = "teleport_ddl"
-
-// insufficientPrivilege is the SQLSTATE of a privilege the role lacks.
-const insufficientPrivilege = "42501"
 
 // SetEventTriggers installs, with on, an event trigger that writes a
 // catalog snapshot into the stream at the end of every DDL command, in the
@@ -92,7 +90,7 @@ func SetEventTriggers(ctx context.Context, db *sql.DB, on bool, searchPath strin
 		return err
 	})
 	switch {
-	case SQLState(err) == insufficientPrivilege:
+	case SQLState(err) == pqerror.InsufficientPrivilege:
 		return fmt.Errorf("use_event_triggers is true, but this role may not create event triggers (PostgreSQL allows superusers only; "+
 			"on RDS, members of rds_superuser): run the instance as such a role, or set use_event_triggers: false, "+
 			"and schema changes are found by the ddlwatcher every processing_intervals.ddlwatcher (%w)", err)

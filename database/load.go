@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // ErrLoadRefused wraps why a target declines to begin, resume or finish a
@@ -22,35 +24,6 @@ var ErrLoadRefused = errors.New("load refused")
 // ErrLoadNotReady means the target cannot begin a load yet, and will once
 // replication brought it the tables: the server answers it with 503.
 var ErrLoadNotReady = errors.New("not ready for the load")
-
-// LoadTable is one table of a load, named as on the target.
-type LoadTable struct {
-	Schema   string `json:"schema"`
-	Table    string `json:"table"`
-	EstRows  int64  `json:"est_rows"`  // the source's estimate, for progress
-	EstBytes int64  `json:"est_bytes"` // the source's on-disk size
-	// Partitions are a partitioned table's partitions, every level, as
-	// [schema, table]: loaded with it, their events are judged by its
-	// snapshot.
-	Partitions [][2]string `json:"partitions,omitempty"`
-}
-
-func (t LoadTable) String() string { return QuoteQualified(t.Schema, t.Table) }
-
-// LoadPlan is what a source asks a target to load.
-type LoadPlan struct {
-	Source    string      `json:"source"`
-	Run       string      `json:"run"` // identifies one run of the load command
-	Overwrite bool        `json:"overwrite"`
-	Tables    []LoadTable `json:"tables"`
-}
-
-// LoadBegun is the target's answer to a plan: a fresh load, or the one under
-// way resumed, with the tables it already has.
-type LoadBegun struct {
-	Resumed bool        `json:"resumed"`
-	Done    []LoadTable `json:"done"`
-}
 
 func refused(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrLoadRefused, fmt.Sprintf(format, args...))
@@ -63,8 +36,8 @@ func refused(format string, args ...any) error {
 // the tables, recorded to be added back by FinishLoad. From its commit on,
 // the applier holds the source's batches that touch the tables or change
 // the schema until the load finishes.
-func BeginLoad(ctx context.Context, db *sql.DB, plan LoadPlan) (LoadBegun, error) {
-	var begun LoadBegun
+func BeginLoad(ctx context.Context, db *sql.DB, plan wire.LoadPlan) (wire.LoadBegun, error) {
+	var begun wire.LoadBegun
 	err := InTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, query("load_source_lock"), plan.Source); err != nil {
 			return fmt.Errorf("lock source %s: %w", plan.Source, err)
@@ -72,7 +45,7 @@ func BeginLoad(ctx context.Context, db *sql.DB, plan LoadPlan) (LoadBegun, error
 		names := make([]string, len(plan.Tables))
 		var missing []string
 		for i, t := range plan.Tables {
-			names[i] = t.String()
+			names[i] = QuoteQualified(t.Schema, t.Table)
 			var ok bool
 			if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.to_regclass($1) IS NOT NULL`, names[i]).Scan(&ok); err != nil {
 				return fmt.Errorf("look up %s: %w", names[i], err)
@@ -121,7 +94,7 @@ func BeginLoad(ctx context.Context, db *sql.DB, plan LoadPlan) (LoadBegun, error
 	return begun, err
 }
 
-func freshLoad(ctx context.Context, tx *sql.Tx, plan LoadPlan, names []string) error {
+func freshLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, names []string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM teleport.load WHERE source = $1`, plan.Source); err != nil {
 		return fmt.Errorf("forget the previous load of %s: %w", plan.Source, err)
 	}
@@ -161,7 +134,7 @@ func freshLoad(ctx context.Context, tx *sql.Tx, plan LoadPlan, names []string) e
 	return nil
 }
 
-func resumeLoad(ctx context.Context, tx *sql.Tx, plan LoadPlan, begun *LoadBegun) error {
+func resumeLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, begun *wire.LoadBegun) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE teleport.load SET run = $2, resumed_at = pg_catalog.now() WHERE source = $1`,
 		plan.Source, plan.Run); err != nil {
 		return fmt.Errorf("resume load of %s: %w", plan.Source, err)
@@ -183,7 +156,7 @@ func resumeLoad(ctx context.Context, tx *sql.Tx, plan LoadPlan, begun *LoadBegun
 
 // saveLoadTables makes the load's tables those of plan, keeping what is
 // recorded of the ones it already had.
-func saveLoadTables(ctx context.Context, tx *sql.Tx, plan LoadPlan) error {
+func saveLoadTables(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan) error {
 	schemas := make([]string, len(plan.Tables))
 	tables := make([]string, len(plan.Tables))
 	for i, t := range plan.Tables {
@@ -193,13 +166,13 @@ func saveLoadTables(ctx context.Context, tx *sql.Tx, plan LoadPlan) error {
 		}
 		parts, err := json.Marshal(t.Partitions)
 		if err != nil {
-			return fmt.Errorf("record table %s of the load: %w", t, err)
+			return fmt.Errorf("record table %s of the load: %w", QuoteQualified(t.Schema, t.Table), err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO teleport.load_table (source, schema_name, table_name, est_rows, est_bytes, partitions)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (source, schema_name, table_name) DO UPDATE SET est_rows = $4, est_bytes = $5, partitions = $6`,
 			plan.Source, t.Schema, t.Table, t.EstRows, t.EstBytes, string(parts)); err != nil {
-			return fmt.Errorf("record table %s of the load: %w", t, err)
+			return fmt.Errorf("record table %s of the load: %w", QuoteQualified(t.Schema, t.Table), err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM teleport.load_table l WHERE l.source = $1
@@ -212,12 +185,14 @@ func saveLoadTables(ctx context.Context, tx *sql.Tx, plan LoadPlan) error {
 
 // LoadTableState is a table of a load and where it stands.
 type LoadTableState struct {
-	LoadTable
+	wire.LoadTable
 	Snapshot string // the source snapshot it was copied in; "" until done
 	Rows     int64
 	Bytes    int64
 	DoneAt   time.Time
 }
+
+func (t LoadTableState) String() string { return QuoteQualified(t.Schema, t.Table) }
 
 // LoadTables returns the tables of source's load, by name.
 func LoadTables(ctx context.Context, q Querier, source string) ([]LoadTableState, error) {

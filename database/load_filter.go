@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // TxSnapshot is a pg_snapshot: every transaction below Xmin is finished,
@@ -112,18 +114,18 @@ func (f LoadFilter) Underway() bool { return f.underway }
 // While the load is under way, an event on one of its tables or a schema
 // change is ErrLoadUnderway, naming the table. When it drops nothing it
 // returns evs itself, so the apply path copies a chunk only when it must.
-func (f LoadFilter) Filter(evs []Event) ([]Event, error) {
+func (f LoadFilter) Filter(evs []wire.Event) ([]wire.Event, error) {
 	if f.tables == nil {
 		return evs, nil
 	}
-	var out []Event // nil until an event is dropped
+	var out []wire.Event // nil until an event is dropped
 	for i, e := range evs {
 		keep, err := f.keep(e)
 		switch {
 		case err != nil:
 			return nil, err
 		case !keep && out == nil:
-			out = append(make([]Event, 0, len(evs)-1), evs[:i]...)
+			out = append(make([]wire.Event, 0, len(evs)-1), evs[:i]...)
 		case keep && out != nil:
 			out = append(out, e)
 		}
@@ -135,8 +137,8 @@ func (f LoadFilter) Filter(evs []Event) ([]Event, error) {
 }
 
 // keep says whether e is applied: not a loaded table's, or not seen by its copy.
-func (f LoadFilter) keep(e Event) (bool, error) {
-	if e.Op == OpSchema {
+func (f LoadFilter) keep(e wire.Event) (bool, error) {
+	if e.Op == wire.OpSchema {
 		if f.underway {
 			return false, fmt.Errorf("%w to finish before changing the schema", ErrLoadUnderway)
 		}

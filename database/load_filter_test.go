@@ -4,6 +4,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestParseTxSnapshot(t *testing.T) {
@@ -38,18 +40,18 @@ func TestLoadFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := func(id int64, table string, xid uint64, op Op) Event {
-		return Event{ID: id, Schema: "s", Table: table, XID: xid, Op: op}
+	ev := func(id int64, table string, xid uint64, op wire.Op) wire.Event {
+		return wire.Event{ID: id, Schema: "s", Table: table, XID: xid, Op: op}
 	}
-	evs := []Event{
-		ev(1, "loaded", 99, OpInsert),    // in the copy
-		ev(2, "other", 99, OpInsert),     // not loaded
-		ev(3, "loaded", 105, OpUpdate),   // in progress at the snapshot: after the copy
-		ev(4, "loaded", 104, OpDelete),   // committed before: in the copy
-		ev(5, "loaded", 120, OpTruncate), // after
-		{ID: 6, Op: OpSchema},
+	evs := []wire.Event{
+		ev(1, "loaded", 99, wire.OpInsert),    // in the copy
+		ev(2, "other", 99, wire.OpInsert),     // not loaded
+		ev(3, "loaded", 105, wire.OpUpdate),   // in progress at the snapshot: after the copy
+		ev(4, "loaded", 104, wire.OpDelete),   // committed before: in the copy
+		ev(5, "loaded", 120, wire.OpTruncate), // after
+		{ID: 6, Op: wire.OpSchema},
 	}
-	ids := func(evs []Event) []int64 {
+	ids := func(evs []wire.Event) []int64 {
 		var out []int64
 		for _, e := range evs {
 			out = append(out, e.ID)
@@ -65,15 +67,15 @@ func TestLoadFilter(t *testing.T) {
 	if got, err := done.Filter(evs); err != nil || !slices.Equal(ids(got), []int64{2, 3, 5, 6}) {
 		t.Errorf("finished load: Filter = %v, %v, want 2 3 5 6", ids(got), err)
 	}
-	if _, err := done.Filter([]Event{ev(7, "loaded", 0, OpInsert)}); err == nil {
+	if _, err := done.Filter([]wire.Event{ev(7, "loaded", 0, wire.OpInsert)}); err == nil {
 		t.Error("an event of a loaded table without xid passed")
 	}
 	underway := LoadFilter{underway: true, tables: done.tables}
 	if got, err := underway.Filter(evs[1:2]); err != nil || len(got) != 1 {
 		t.Errorf("load under way, other table: Filter = %v, %v, want it through", ids(got), err)
 	}
-	for _, e := range []Event{evs[0], evs[5]} {
-		if _, err := underway.Filter([]Event{e}); !errors.Is(err, ErrLoadUnderway) {
+	for _, e := range []wire.Event{evs[0], evs[5]} {
+		if _, err := underway.Filter([]wire.Event{e}); !errors.Is(err, ErrLoadUnderway) {
 			t.Errorf("load under way, event %d: err = %v, want ErrLoadUnderway", e.ID, err)
 		}
 	}

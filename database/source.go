@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // Tick is a snapshot taken by the batcher.
@@ -147,7 +149,7 @@ func UnackedBatches(ctx context.Context, q Querier, target string, limit int) ([
 // batch's schema changes come as OpSchema events, each before the first
 // event its place in the stream precedes. The events are the same, in the
 // same order, every time it is called for b.
-func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(Event) error) error {
+func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(wire.Event) error) error {
 	ddls, err := batchDDLs(ctx, q, b)
 	if err != nil {
 		return err
@@ -158,7 +160,7 @@ func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(Event) error) 
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var e Event
+		var e wire.Event
 		var data []byte
 		var xid int64
 		if err := rows.Scan(&e.ID, &xid, &e.Schema, &e.Table, &e.Op, &e.Rows, &data); err != nil {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // StoredChunk is one chunk of a batch as the target stores it in
@@ -29,22 +31,10 @@ type StoredChunk struct {
 	Instance string
 	// Batch identifies the batch as its source cut it; zero from a source
 	// that does not send it.
-	Batch BatchID
+	Batch wire.BatchID
 	// Checksum is the SHA-256 of the chunk's JSON; nil when the source sent
 	// none.
 	Checksum []byte
-}
-
-// BatchID is what identifies a batch, the same in each of its chunks: the
-// ticks it spans and its events in all.
-type BatchID struct {
-	FromTick int64 `json:"from_tick"`
-	ToTick   int64 `json:"to_tick"`
-	Events   int   `json:"events"`
-}
-
-func (b BatchID) String() string {
-	return fmt.Sprintf("ticks %d to %d, %d events", b.FromTick, b.ToTick, b.Events)
 }
 
 // ErrChunkConflict is a chunk that disagrees with what is stored of its
@@ -115,7 +105,7 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 		instance = sql.NullString{String: c.Instance, Valid: true}
 	}
 	var from, to, events sql.NullInt64
-	if c.Batch != (BatchID{}) {
+	if c.Batch != (wire.BatchID{}) {
 		from = sql.NullInt64{Int64: c.Batch.FromTick, Valid: true}
 		to = sql.NullInt64{Int64: c.Batch.ToTick, Valid: true}
 		events = sql.NullInt64{Int64: int64(c.Batch.Events), Valid: true}
@@ -175,8 +165,8 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 		if !o.TickTime.Time.Equal(c.TickTime) {
 			diffs = append(diffs, fmt.Sprintf("tick_time %s, chunk %d has %s", c.TickTime.UTC().Format(time.RFC3339Nano), o.Chunk.Int64, o.TickTime.Time.UTC().Format(time.RFC3339Nano)))
 		}
-		stored := BatchID{FromTick: o.From.Int64, ToTick: o.To.Int64, Events: int(o.Batch.Int64)}
-		if o.From.Valid && c.Batch != (BatchID{}) && stored != c.Batch {
+		stored := wire.BatchID{FromTick: o.From.Int64, ToTick: o.To.Int64, Events: int(o.Batch.Int64)}
+		if o.From.Valid && c.Batch != (wire.BatchID{}) && stored != c.Batch {
 			diffs = append(diffs, fmt.Sprintf("batch of %s, chunk %d is of a batch of %s", c.Batch, o.Chunk.Int64, stored))
 		}
 		if int(o.Chunk.Int64) != c.Chunk {
@@ -206,7 +196,7 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 			return fmt.Errorf("record the instance of source %s: %w", c.Source, err)
 		}
 	}
-	if c.Last && c.Batch != (BatchID{}) && len(diffs) == 0 {
+	if c.Last && c.Batch != (wire.BatchID{}) && len(diffs) == 0 {
 		var n, events int64
 		if err := q.QueryRowContext(ctx, query("received_chunk_sum"), c.Source, c.Seq, c.Chunk).Scan(&n, &events); err != nil {
 			return wrap(err)
@@ -259,7 +249,7 @@ func NextBatch(ctx context.Context, q Querier, source string, after int64) (b Re
 // ChunkEvents loads and decodes the events of one stored chunk. Each event's
 // Data is the bytes the source sent, unchanged. The applier loads one chunk
 // at a time, so memory stays bounded however large the batch.
-func ChunkEvents(ctx context.Context, q Querier, source string, seq int64, chunk int) ([]Event, error) {
+func ChunkEvents(ctx context.Context, q Querier, source string, seq int64, chunk int) ([]wire.Event, error) {
 	var body []byte
 	err := q.QueryRowContext(ctx, query("received_chunk_body"), source, seq, chunk).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -276,7 +266,7 @@ func ChunkEvents(ctx context.Context, q Querier, source string, seq int64, chunk
 	if err != nil {
 		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
 	}
-	evs, err := DecodeChunk(js, func(string, []byte) error { return nil }) // validated when stored
+	evs, err := wire.ChunkEvents(js)
 	if err != nil {
 		return nil, fmt.Errorf("decode chunk %d of batch %d from %s: %w", chunk, seq, source, err)
 	}

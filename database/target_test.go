@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func gz(t *testing.T, s string) []byte {
@@ -180,7 +181,7 @@ func TestStoreChunk_BatchIdentity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := migrated(t)
-	id := database.BatchID{FromTick: 10, ToTick: 12, Events: 3}
+	id := wire.BatchID{FromTick: 10, ToTick: 12, Events: 3}
 	mk := func(n int, last bool, sum byte) database.StoredChunk {
 		c := chunk("a", 1, n, last)
 		c.Batch, c.Checksum = id, []byte{sum, 1, 2, 3, 4, 5, 6, 7}
@@ -221,7 +222,7 @@ func TestStoreChunk_BatchIdentity(t *testing.T) {
 
 	// Chunks that arrived out of order and do not add up are never a batch.
 	c := chunk("a", 2, 1, true)
-	c.Batch = database.BatchID{FromTick: 12, ToTick: 14, Events: 5}
+	c.Batch = wire.BatchID{FromTick: 12, ToTick: 14, Events: 5}
 	store(t, db, c)
 	c.Chunk, c.Last = 0, false
 	store(t, db, c)
@@ -278,7 +279,7 @@ func TestChunkEvents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ChunkEvents: %v", err)
 	}
-	if len(evs) != 2 || evs[0].ID != 7 || evs[0].Op != database.OpInsert || evs[0].Rows != 1 || evs[1].Op != database.OpTruncate {
+	if len(evs) != 2 || evs[0].ID != 7 || evs[0].Op != wire.OpInsert || evs[0].Rows != 1 || evs[1].Op != wire.OpTruncate {
 		t.Fatalf("ChunkEvents = %+v, want an insert 7 and a truncate", evs)
 	}
 	if string(evs[0].Data) != data {

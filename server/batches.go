@@ -19,6 +19,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // validInstance is an instance id as PostgreSQL writes a uuid.
@@ -33,14 +34,14 @@ var errTooLarge = errors.New("too large")
 // server.sources leaves out 403, one that conflicts with what is stored 409,
 // and none of them stores anything; each is counted in /status.
 func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
-	name, seq, chunk := r.Header.Get(HeaderSource), int64(0), 0
+	name, seq, chunk := r.Header.Get(wire.HeaderSource), int64(0), 0
 	if config.CheckName(name) != nil {
 		name = "?"
 	}
-	if v, err := strconv.ParseInt(r.Header.Get(HeaderSeq), 10, 64); err == nil {
+	if v, err := strconv.ParseInt(r.Header.Get(wire.HeaderSeq), 10, 64); err == nil {
 		seq = v
 	}
-	if v, err := strconv.Atoi(r.Header.Get(HeaderChunk)); err == nil {
+	if v, err := strconv.Atoi(r.Header.Get(wire.HeaderChunk)); err == nil {
 		chunk = v
 	}
 	refuse := func(code int, msg string) {
@@ -104,11 +105,9 @@ func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // batchAck answers GET /batches/{source}, so a restarted source can ask
-// where to resume (see checkInstance).
+// where to resume.
 func (s *Server) batchAck(w http.ResponseWriter, r *http.Request) {
-	s.checkInstance(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeAck(w, r, mux.Vars(r)["source"], true)
-	})).ServeHTTP(w, r)
+	s.writeAck(w, r, mux.Vars(r)["source"], true)
 }
 
 // checkInstance answers 409 to a request for a source whose batches come
@@ -154,7 +153,7 @@ func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string,
 		writeError(w, http.StatusInternalServerError, "read batch ack: database error")
 		return
 	}
-	ack := BatchAck{Source: source, ReceivedSeq: received, AppliedSeq: applied}
+	ack := wire.BatchAck{Source: source, ReceivedSeq: received, AppliedSeq: applied}
 	if partial {
 		cs, err := database.StoredChunks(r.Context(), s.db, source, received+1)
 		if err != nil {
@@ -167,7 +166,7 @@ func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string,
 				break
 			}
 			if ack.Partial == nil {
-				ack.Partial = &PartialBatch{Seq: received + 1}
+				ack.Partial = &wire.PartialBatch{Seq: received + 1}
 			}
 			ack.Partial.Chunks = append(ack.Partial.Chunks, hex.EncodeToString(c.Checksum))
 		}
@@ -221,10 +220,10 @@ func (s *Server) readChunk(w http.ResponseWriter, r *http.Request, rd *reading) 
 			s.maxDecompressed>>20, errTooLarge)
 	}
 	sum := h.Sum(nil)
-	if want := r.Header.Get(HeaderChecksum); want != "" && !strings.EqualFold(want, hex.EncodeToString(sum)) {
-		return rc, fmt.Errorf("header %s is %.70q, the body's SHA-256 is %x: it changed on the way", HeaderChecksum, want, sum)
+	if want := r.Header.Get(wire.HeaderChecksum); want != "" && !strings.EqualFold(want, hex.EncodeToString(sum)) {
+		return rc, fmt.Errorf("header %s is %.70q, the body's SHA-256 is %x: it changed on the way", wire.HeaderChecksum, want, sum)
 	}
-	c, err := decodeChunk(js)
+	c, err := wire.DecodeChunk(js)
 	if err != nil {
 		return rc, fmt.Errorf("decode chunk: %w", err)
 	}
@@ -276,47 +275,7 @@ func readUpTo(r io.Reader, buf []byte, limit int64) ([]byte, error) {
 	}
 }
 
-// decodeChunk reads a chunk's JSON into c as json.Unmarshal would, each
-// event's data kept as the bytes sent. The body is checked valid as a whole
-// first; the events are then read by database.DecodeChunk, several times
-// faster than encoding/json on a chunk of thousands of small events.
-func decodeChunk(js []byte) (BatchChunk, error) {
-	var c BatchChunk
-	if !json.Valid(js) {
-		return c, json.Unmarshal(js, &c) // its error says what and where
-	}
-	var err error
-	c.Events, err = database.DecodeChunk(js, func(name string, v []byte) error {
-		var dst any
-		switch name {
-		case "source":
-			dst = &c.Source
-		case "instance":
-			dst = &c.Instance
-		case "target":
-			dst = &c.Target
-		case "seq":
-			dst = &c.Seq
-		case "chunk":
-			dst = &c.Chunk
-		case "last":
-			dst = &c.Last
-		case "tick_time":
-			dst = &c.TickTime
-		case "batch":
-			dst = &c.Batch
-		default:
-			return nil // unknown members are ignored, as json.Unmarshal does
-		}
-		if err := json.Unmarshal(v, dst); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		return nil
-	})
-	return c, err
-}
-
-func (s *Server) checkChunk(c BatchChunk) error {
+func (s *Server) checkChunk(c wire.BatchChunk) error {
 	var errs []error
 	if c.Source == "" {
 		errs = append(errs, errors.New("source: missing"))
@@ -339,7 +298,7 @@ func (s *Server) checkChunk(c BatchChunk) error {
 	if c.TickTime.IsZero() {
 		errs = append(errs, errors.New("tick_time: missing"))
 	}
-	if b := c.Batch; b != (database.BatchID{}) && (b.FromTick < 0 || b.ToTick < b.FromTick || b.Events < len(c.Events)) {
+	if b := c.Batch; b != (wire.BatchID{}) && (b.FromTick < 0 || b.ToTick < b.FromTick || b.Events < len(c.Events)) {
 		errs = append(errs, fmt.Errorf("batch: %s: want 0 <= from_tick <= to_tick and at least this chunk's %d events", b, len(c.Events)))
 	}
 	if len(c.Events) == 0 {
@@ -351,17 +310,17 @@ func (s *Server) checkChunk(c BatchChunk) error {
 			break
 		}
 		switch {
-		case e.Op == database.OpSchema:
+		case e.Op == wire.OpSchema:
 			if _, err := database.ReadDDL(e.Data); err != nil {
 				errs = append(errs, fmt.Errorf("events[%d]: %w", i, err))
 			}
-		case e.Op != database.OpInsert && e.Op != database.OpUpdate && e.Op != database.OpDelete && e.Op != database.OpTruncate:
+		case e.Op != wire.OpInsert && e.Op != wire.OpUpdate && e.Op != wire.OpDelete && e.Op != wire.OpTruncate:
 			errs = append(errs, fmt.Errorf("events[%d]: op %q, want I, U, D, T or S", i, e.Op))
 		case e.Schema == "" || e.Table == "":
 			errs = append(errs, fmt.Errorf("events[%d]: schema and table must be set", i))
 		case database.ReservedSchema(e.Schema):
 			errs = append(errs, fmt.Errorf("events[%d]: schema %q is reserved", i, e.Schema))
-		case e.Op != database.OpTruncate && (e.Rows < 1 || len(e.Data) == 0):
+		case e.Op != wire.OpTruncate && (e.Rows < 1 || len(e.Data) == 0):
 			errs = append(errs, fmt.Errorf("events[%d]: %s with %d rows and %d bytes of data, want rows and data", i, e.Op, e.Rows, len(e.Data)))
 		}
 	}
@@ -376,7 +335,7 @@ func (s *Server) checkChunk(c BatchChunk) error {
 // target. The applier marks it applied without running it once it is next.
 func (s *Server) skipBatch(w http.ResponseWriter, r *http.Request) {
 	source := mux.Vars(r)["source"]
-	var req SkipRequest
+	var req wire.SkipRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || req.Seq < 1 {

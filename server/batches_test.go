@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // newTarget returns a server named "tgt" on a migrated database.
@@ -47,18 +47,18 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func validChunk(seq int64, chunk int, last bool) server.BatchChunk {
-	return server.BatchChunk{
+func validChunk(seq int64, chunk int, last bool) wire.BatchChunk {
+	return wire.BatchChunk{
 		Source: "src", Target: "tgt", Seq: seq, Chunk: chunk, Last: last,
 		TickTime: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
-		Events: []database.Event{
-			{ID: 1, Schema: "public", Table: "t", Op: database.OpInsert, Rows: 2, Data: json.RawMessage(`[{"id":1},{"id":2}]`)},
-			{ID: 2, Schema: "public", Table: "t", Op: database.OpTruncate},
+		Events: []wire.Event{
+			{ID: 1, Schema: "public", Table: "t", Op: wire.OpInsert, Rows: 2, Data: json.RawMessage(`[{"id":1},{"id":2}]`)},
+			{ID: 2, Schema: "public", Table: "t", Op: wire.OpTruncate},
 		},
 	}
 }
 
-func chunkBody(t *testing.T, c server.BatchChunk) []byte {
+func chunkBody(t *testing.T, c wire.BatchChunk) []byte {
 	t.Helper()
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -81,12 +81,12 @@ func postRaw(h http.Handler, body []byte, auth string, gzipped bool) *httptest.R
 	return rec
 }
 
-func decodeAck(t *testing.T, rec *httptest.ResponseRecorder) server.BatchAck {
+func decodeAck(t *testing.T, rec *httptest.ResponseRecorder) wire.BatchAck {
 	t.Helper()
 	if rec.Code != http.StatusOK {
 		t.Fatalf("answer = %d %s, want 200", rec.Code, rec.Body)
 	}
-	var a server.BatchAck
+	var a wire.BatchAck
 	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
 		t.Fatalf("answer %q: %v", rec.Body, err)
 	}
@@ -109,7 +109,7 @@ func TestBatches_Store(t *testing.T) {
 	h := s.Handler()
 
 	first := chunkBody(t, validChunk(1, 0, false))
-	if a := decodeAck(t, postRaw(h, first, "tok", true)); a != (server.BatchAck{Source: "src", ReceivedSeq: 0, AppliedSeq: 0}) {
+	if a := decodeAck(t, postRaw(h, first, "tok", true)); a != (wire.BatchAck{Source: "src", ReceivedSeq: 0, AppliedSeq: 0}) {
 		t.Errorf("POST chunk 0 of batch 1 = %+v, want received 0: the batch is not complete", a)
 	}
 	if completed != 0 {
@@ -133,7 +133,7 @@ func TestBatches_Store(t *testing.T) {
 	otherTick.TickTime = otherTick.TickTime.Add(time.Microsecond)
 	for _, tt := range []struct {
 		name string
-		c    server.BatchChunk
+		c    wire.BatchChunk
 		says string
 	}{
 		{"chunk 0 with other contents", dup, "last true, 1 events, 2 rows; the stored chunk 0 has last false, 2 events, 2 rows"},
@@ -168,10 +168,10 @@ func TestBatches_Store(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	if a := decodeAck(t, get("/batches/src")); a != (server.BatchAck{Source: "src", ReceivedSeq: 1}) {
+	if a := decodeAck(t, get("/batches/src")); a != (wire.BatchAck{Source: "src", ReceivedSeq: 1}) {
 		t.Errorf("GET /batches/src = %+v, want received 1", a)
 	}
-	if a := decodeAck(t, get("/batches/other")); a != (server.BatchAck{Source: "other"}) {
+	if a := decodeAck(t, get("/batches/other")); a != (wire.BatchAck{Source: "other"}) {
 		t.Errorf("GET /batches/other = %+v, want zeros", a)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/batches/src", nil)
@@ -193,7 +193,7 @@ func TestBatches_Rejected(t *testing.T) {
 	s, db := newTarget(t, "tok")
 	server.SetBodyLimits(s, 4<<10, 64<<10)
 	h := s.Handler()
-	with := func(f func(c *server.BatchChunk)) []byte {
+	with := func(f func(c *wire.BatchChunk)) []byte {
 		c := validChunk(1, 0, true)
 		f(&c)
 		return chunkBody(t, c)
@@ -221,28 +221,28 @@ func TestBatches_Rejected(t *testing.T) {
 		{"truncated gzip", valid[:len(valid)-6], "tok", true, http.StatusBadRequest, "decompress"},
 		{"malformed JSON", gzipBytes(t, []byte(`{"source":"src",`)), "tok", true, http.StatusBadRequest, "decode"},
 		{"trailing garbage", gzipBytes(t, append(append([]byte{}, `{"source":"src"}`...), " x"...)), "tok", true, http.StatusBadRequest, "decode"},
-		{"wrong target", with(func(c *server.BatchChunk) { c.Target = "elsewhere" }), "tok", true, http.StatusBadRequest, `"elsewhere", but this instance is "tgt"`},
-		{"no source", with(func(c *server.BatchChunk) { c.Source = "" }), "tok", true, http.StatusBadRequest, "source: missing"},
-		{"seq 0", with(func(c *server.BatchChunk) { c.Seq = 0 }), "tok", true, http.StatusBadRequest, "seq"},
-		{"negative chunk", with(func(c *server.BatchChunk) { c.Chunk = -1 }), "tok", true, http.StatusBadRequest, "chunk"},
-		{"chunk 2^31", with(func(c *server.BatchChunk) { c.Chunk = 1 << 31 }), "tok", true, http.StatusBadRequest, "chunk: 2147483648"},
-		{"chunk 2^40", with(func(c *server.BatchChunk) { c.Chunk = 1 << 40 }), "tok", true, http.StatusBadRequest, "chunk: 1099511627776"},
-		{"NUL in source", with(func(c *server.BatchChunk) { c.Source = "src\x00" }), "tok", true, http.StatusBadRequest, "not a valid instance name"},
-		{"SQL in source", with(func(c *server.BatchChunk) { c.Source = `x'); DROP TABLE t; --` }), "tok", true, http.StatusBadRequest, "not a valid instance name"},
-		{"long source", with(func(c *server.BatchChunk) { c.Source = strings.Repeat("s", 10000) }), "tok", true, http.StatusBadRequest, "10000 bytes"},
-		{"no tick time", with(func(c *server.BatchChunk) { c.TickTime = time.Time{} }), "tok", true, http.StatusBadRequest, "tick_time"},
-		{"no events", with(func(c *server.BatchChunk) { c.Events = nil }), "tok", true, http.StatusBadRequest, "events"},
-		{"bad op", with(func(c *server.BatchChunk) { c.Events[1].Op = "X" }), "tok", true, http.StatusBadRequest, `op "X"`},
-		{"no table", with(func(c *server.BatchChunk) { c.Events[0].Table = "" }), "tok", true, http.StatusBadRequest, "schema and table"},
-		{"teleport schema", with(func(c *server.BatchChunk) { c.Events[0].Schema = "teleport" }), "tok", true, http.StatusBadRequest, "reserved"},
-		{"insert without data", with(func(c *server.BatchChunk) { c.Events[0].Data = nil }), "tok", true, http.StatusBadRequest, "data"},
+		{"wrong target", with(func(c *wire.BatchChunk) { c.Target = "elsewhere" }), "tok", true, http.StatusBadRequest, `"elsewhere", but this instance is "tgt"`},
+		{"no source", with(func(c *wire.BatchChunk) { c.Source = "" }), "tok", true, http.StatusBadRequest, "source: missing"},
+		{"seq 0", with(func(c *wire.BatchChunk) { c.Seq = 0 }), "tok", true, http.StatusBadRequest, "seq"},
+		{"negative chunk", with(func(c *wire.BatchChunk) { c.Chunk = -1 }), "tok", true, http.StatusBadRequest, "chunk"},
+		{"chunk 2^31", with(func(c *wire.BatchChunk) { c.Chunk = 1 << 31 }), "tok", true, http.StatusBadRequest, "chunk: 2147483648"},
+		{"chunk 2^40", with(func(c *wire.BatchChunk) { c.Chunk = 1 << 40 }), "tok", true, http.StatusBadRequest, "chunk: 1099511627776"},
+		{"NUL in source", with(func(c *wire.BatchChunk) { c.Source = "src\x00" }), "tok", true, http.StatusBadRequest, "not a valid instance name"},
+		{"SQL in source", with(func(c *wire.BatchChunk) { c.Source = `x'); DROP TABLE t; --` }), "tok", true, http.StatusBadRequest, "not a valid instance name"},
+		{"long source", with(func(c *wire.BatchChunk) { c.Source = strings.Repeat("s", 10000) }), "tok", true, http.StatusBadRequest, "10000 bytes"},
+		{"no tick time", with(func(c *wire.BatchChunk) { c.TickTime = time.Time{} }), "tok", true, http.StatusBadRequest, "tick_time"},
+		{"no events", with(func(c *wire.BatchChunk) { c.Events = nil }), "tok", true, http.StatusBadRequest, "events"},
+		{"bad op", with(func(c *wire.BatchChunk) { c.Events[1].Op = "X" }), "tok", true, http.StatusBadRequest, `op "X"`},
+		{"no table", with(func(c *wire.BatchChunk) { c.Events[0].Table = "" }), "tok", true, http.StatusBadRequest, "schema and table"},
+		{"teleport schema", with(func(c *wire.BatchChunk) { c.Events[0].Schema = "teleport" }), "tok", true, http.StatusBadRequest, "reserved"},
+		{"insert without data", with(func(c *wire.BatchChunk) { c.Events[0].Data = nil }), "tok", true, http.StatusBadRequest, "data"},
 		{"too large compressed", gzipBytes(t, random), "tok", true, http.StatusRequestEntityTooLarge, "compressed"},
 		{"too large decompressed", chunkBody(t, big), "tok", true, http.StatusRequestEntityTooLarge, "decompressed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := postRaw(h, tt.body, tt.auth, tt.gzipped)
-			var e server.ErrorResponse
+			var e wire.ErrorResponse
 			if err := json.Unmarshal(rec.Body.Bytes(), &e); rec.Code != tt.code || err != nil || !strings.Contains(e.Error, tt.says) {
 				t.Errorf("POST /batches = %d %s, want %d saying %q", rec.Code, rec.Body, tt.code, tt.says)
 			}
@@ -256,34 +256,6 @@ func TestBatches_Rejected(t *testing.T) {
 	}
 }
 
-// The server reads chunks with a scanner; it must read what json.Unmarshal
-// reads, and refuse what it refuses.
-func TestDecodeChunk_AgreesWithUnmarshal(t *testing.T) {
-	for _, body := range []string{
-		`{"source":"src","target":"dst","seq":7,"chunk":2,"last":true,"tick_time":"2026-11-24T01:02:03.456789Z","unknown":{"x":[1]},
-		  "events":[{"id":1,"xid":9,"schema":"p\"q","table":"t\\u","op":"I","rows":1,"data":[{"a":"\u00e9\n"}]},
-		            {"id":2,"schema":"s","table":"t","op":"T","rows":0}]}`,
-		`{"source":"a","source":"b","events":[]}`,
-	} {
-		var want server.BatchChunk
-		if err := json.Unmarshal([]byte(body), &want); err != nil {
-			t.Fatal(err)
-		}
-		got, err := server.DecodeChunk([]byte(body))
-		if err != nil {
-			t.Fatalf("%s: %v", body, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s:\n got %+v\nwant %+v", body, got, want)
-		}
-	}
-	for _, body := range []string{`{"source":`, `{"seq":"x","events":[]}`, `{"events":[{"rows":"1"}]}`, `[]`, `{"a":1} x`} {
-		if _, err := server.DecodeChunk([]byte(body)); err == nil {
-			t.Errorf("%s: no error", body)
-		}
-	}
-}
-
 // TestBatches_Transport: the checks of a chunk's transport: its checksum,
 // its batch identity, its source's admission; what GET /batches answers of
 // a batch stored in part; and the refusals in /status and /metrics.
@@ -291,19 +263,19 @@ func TestBatches_Transport(t *testing.T) {
 	t.Parallel()
 	s, _ := newTarget(t, "")
 	h := s.Handler()
-	post := func(c server.BatchChunk, sum string) *httptest.ResponseRecorder {
+	post := func(c wire.BatchChunk, sum string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/batches", bytes.NewReader(chunkBody(t, c)))
 		req.RemoteAddr = "127.0.0.1:4000"
 		req.Header.Set("Content-Encoding", "gzip")
-		req.Header.Set(server.HeaderSource, c.Source)
+		req.Header.Set(wire.HeaderSource, c.Source)
 		if sum != "" {
-			req.Header.Set(server.HeaderChecksum, sum)
+			req.Header.Set(wire.HeaderChecksum, sum)
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	sumOf := func(c server.BatchChunk) string {
+	sumOf := func(c wire.BatchChunk) string {
 		b, err := json.Marshal(c)
 		if err != nil {
 			t.Fatal(err)
@@ -312,16 +284,16 @@ func TestBatches_Transport(t *testing.T) {
 		return hex.EncodeToString(h[:])
 	}
 	first := validChunk(1, 0, false)
-	first.Batch = database.BatchID{FromTick: 1, ToTick: 3, Events: 4}
+	first.Batch = wire.BatchID{FromTick: 1, ToTick: 3, Events: 4}
 	for _, tt := range []struct {
 		name string
-		c    server.BatchChunk
+		c    wire.BatchChunk
 		sum  string
 		code int
 		says string
 	}{
 		{"changed on the way", first, strings.Repeat("0", 64), http.StatusBadRequest, "it changed on the way"},
-		{"ticks backwards", func() server.BatchChunk { c := first; c.Batch.ToTick = 0; return c }(), "", http.StatusBadRequest, "batch: ticks 1 to 0, 4 events"},
+		{"ticks backwards", func() wire.BatchChunk { c := first; c.Batch.ToTick = 0; return c }(), "", http.StatusBadRequest, "batch: ticks 1 to 0, 4 events"},
 		{"unknown source, batch 3", validChunk(3, 0, true), "", http.StatusConflict, "this chunk is of batch 3, not its first"},
 	} {
 		if rec := post(tt.c, tt.sum); rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.says) {
@@ -343,7 +315,7 @@ func TestBatches_Transport(t *testing.T) {
 	}
 
 	rec = do(h, http.MethodGet, "/status", "127.0.0.1:1", "")
-	var st server.Status
+	var st wire.Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,3 @@ package server
 func SetBodyLimits(s *Server, compressed, decompressed int64) {
 	s.maxBody, s.maxDecompressed = compressed, decompressed
 }
-
-// DecodeChunk is decodeChunk, for tests.
-var DecodeChunk = decodeChunk

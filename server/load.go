@@ -15,25 +15,15 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
-// Routes of an initial load, all under /loads/{source}:
-//
-//	POST /loads/{source}                               begin or resume: body LoadPlan, answer LoadBegun
-//	PUT  /loads/{source}/copy?run=R&schema=S&table=T   one table's rows: COPY text, answer CopyDone
-//	     &snapshot=X&column=a&column=b...               (names as on the target)
-//	POST /loads/{source}/finish?run=R                  add the foreign keys back, end the load
-//
-// A request the load's state does not allow is 409 with what to do.
+// The routes of an initial load are wire.RouteLoad, RouteLoadCopy and
+// RouteLoadFinish. A request the load's state does not allow is 409 with
+// what to do.
 
 // maxPlan bounds a LoadPlan body.
 const maxPlan = 16 << 20
-
-// CopyDone is the answer to a table's PUT: what went in.
-type CopyDone struct {
-	Rows  int64 `json:"rows"`
-	Bytes int64 `json:"bytes"`
-}
 
 // loadProgress counts a table's rows as they arrive, for /status.
 type loadProgress struct {
@@ -74,7 +64,7 @@ func (c *copies) get(key [3]string) *loadProgress {
 
 func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
 	source := mux.Vars(r)["source"]
-	var plan database.LoadPlan
+	var plan wire.LoadPlan
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPlan))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&plan); err != nil {
@@ -97,7 +87,7 @@ func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if begun.Done == nil {
-		begun.Done = []database.LoadTable{}
+		begun.Done = []wire.LoadTable{}
 	}
 	s.log.Info("initial load begun", "source", source, "run", plan.Run, "tables", len(plan.Tables),
 		"resumed", begun.Resumed, "tables_done", len(begun.Done))
@@ -143,7 +133,7 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("table loaded", "source", spec.Source, "table", database.QuoteQualified(spec.Schema, spec.Table),
 		"rows", rows, "bytes", n, "took", time.Since(p.started).Round(time.Millisecond))
-	writeJSON(w, http.StatusOK, CopyDone{Rows: rows, Bytes: n})
+	writeJSON(w, http.StatusOK, wire.CopyDone{Rows: rows, Bytes: n})
 }
 
 func (s *Server) finishLoad(w http.ResponseWriter, r *http.Request) {
@@ -181,21 +171,21 @@ func (s *Server) loadError(w http.ResponseWriter, what, source string, err error
 
 // loadStatus reads the loads on this database and adds the progress of the
 // copies in flight. The list is never nil.
-func (s *Server) loadStatus(ctx context.Context, q database.Querier) ([]LoadStatus, error) {
+func (s *Server) loadStatus(ctx context.Context, q database.Querier) ([]wire.LoadStatus, error) {
 	loads, err := database.LoadStates(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := []LoadStatus{}
+	out := []wire.LoadStatus{}
 	for _, l := range loads {
-		ls := LoadStatus{Source: l.Source, State: "loading", StartedAt: l.StartedAt.UTC(),
-			ResumedAt: timeOrNil(l.ResumedAt), FinishedAt: timeOrNil(l.FinishedAt), Tables: []LoadTableStatus{}}
+		ls := wire.LoadStatus{Source: l.Source, State: "loading", StartedAt: l.StartedAt.UTC(),
+			ResumedAt: timeOrNil(l.ResumedAt), FinishedAt: timeOrNil(l.FinishedAt), Tables: []wire.LoadTableStatus{}}
 		if !l.FinishedAt.IsZero() {
 			ls.State = "finished"
 		}
 		var rate float64
 		for _, t := range l.Tables {
-			ts := LoadTableStatus{Table: t.String(), State: "waiting", EstRows: t.EstRows, DoneAt: timeOrNil(t.DoneAt)}
+			ts := wire.LoadTableStatus{Table: t.String(), State: "waiting", EstRows: t.EstRows, DoneAt: timeOrNil(t.DoneAt)}
 			switch p := s.copies.get([3]string{l.Source, t.Schema, t.Table}); {
 			case p != nil:
 				ts.State, ts.Rows, ts.Bytes = "copying", p.rows.Load(), p.bytes.Load()

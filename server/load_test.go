@@ -8,8 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pagarme/teleport/database"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // loadRequest sends an initial-load request from a loopback client.
@@ -26,9 +25,9 @@ func loadRequest(h http.Handler, method, path string, q url.Values, body string)
 
 func planBody(t *testing.T, run string, overwrite bool, tables ...string) string {
 	t.Helper()
-	p := database.LoadPlan{Source: "src", Run: run, Overwrite: overwrite}
+	p := wire.LoadPlan{Source: "src", Run: run, Overwrite: overwrite}
 	for _, tb := range tables {
-		p.Tables = append(p.Tables, database.LoadTable{Schema: "public", Table: tb, EstRows: 2})
+		p.Tables = append(p.Tables, wire.LoadTable{Schema: "public", Table: tb, EstRows: 2})
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -92,7 +91,7 @@ func TestLoadRoutes(t *testing.T) {
 	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r1", "a", "10:12:11"), "1\tx\n2\t\\N\n3\ttab\\there\n"), 200, `"rows":3`)
 	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r1"}}, ""), 409, `\"public\".\"b\" not copied yet`)
 
-	var st server.Status
+	var st wire.Status
 	rec = loadRequest(h, "GET", "/status", nil, "")
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || len(st.Loads) != 1 {
 		t.Fatalf("status loads: %s (%v)", rec.Body, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // metrics answers GET /metrics: the replication state of /status in the
@@ -18,8 +19,8 @@ import (
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), statusTimeout)
 	defer cancel()
-	var targets []TargetStatus
-	var sources []SourceStatus
+	var targets []wire.TargetStatus
+	var sources []wire.SourceStatus
 	err := database.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		var err error
 		targets, sources, err = replicationStatus(ctx, tx)
@@ -41,15 +42,15 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 
 	targetGauges := []struct {
 		name, help string
-		value      func(TargetStatus) float64
+		value      func(wire.TargetStatus) float64
 	}{
-		{"teleport_target_last_seq", "Last batch cut for the target.", func(t TargetStatus) float64 { return float64(t.LastSeq) }},
-		{"teleport_target_acked_seq", "Last batch the target has stored, with every one before it.", func(t TargetStatus) float64 { return float64(t.AckedSeq) }},
-		{"teleport_target_applied_seq", "Last batch the target has applied, as it last said.", func(t TargetStatus) float64 { return float64(t.AppliedSeq) }},
-		{"teleport_target_unsent_batches", "Batches cut and not yet stored on the target.", func(t TargetStatus) float64 { return float64(t.UnsentBatches) }},
-		{"teleport_target_pending_events", "Events in the batches not yet stored on the target.", func(t TargetStatus) float64 { return float64(t.PendingEvents) }},
-		{"teleport_target_lag_seconds", "Age, on this source's clock, of the oldest change the target has not applied.", func(t TargetStatus) float64 { return t.LagSeconds }},
-		{"teleport_target_schema_skipped", "Objects whose schema changes are not replicated to the target (see /status).", func(t TargetStatus) float64 { return float64(len(t.SchemaSkipped)) }},
+		{"teleport_target_last_seq", "Last batch cut for the target.", func(t wire.TargetStatus) float64 { return float64(t.LastSeq) }},
+		{"teleport_target_acked_seq", "Last batch the target has stored, with every one before it.", func(t wire.TargetStatus) float64 { return float64(t.AckedSeq) }},
+		{"teleport_target_applied_seq", "Last batch the target has applied, as it last said.", func(t wire.TargetStatus) float64 { return float64(t.AppliedSeq) }},
+		{"teleport_target_unsent_batches", "Batches cut and not yet stored on the target.", func(t wire.TargetStatus) float64 { return float64(t.UnsentBatches) }},
+		{"teleport_target_pending_events", "Events in the batches not yet stored on the target.", func(t wire.TargetStatus) float64 { return float64(t.PendingEvents) }},
+		{"teleport_target_lag_seconds", "Age, on this source's clock, of the oldest change the target has not applied.", func(t wire.TargetStatus) float64 { return t.LagSeconds }},
+		{"teleport_target_schema_skipped", "Objects whose schema changes are not replicated to the target (see /status).", func(t wire.TargetStatus) float64 { return float64(len(t.SchemaSkipped)) }},
 	}
 	for _, g := range targetGauges {
 		gauge(g.name, g.help)
@@ -59,13 +60,13 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	sourceGauges := []struct {
 		name, help string
-		value      func(SourceStatus) float64
+		value      func(wire.SourceStatus) float64
 	}{
-		{"teleport_source_received_seq", "Last batch stored from the source, with every one before it.", func(s SourceStatus) float64 { return float64(s.ReceivedSeq) }},
-		{"teleport_source_applied_seq", "Last batch applied from the source.", func(s SourceStatus) float64 { return float64(s.AppliedSeq) }},
-		{"teleport_source_held", "1 while a batch from the source is held by an error (see /status).", func(s SourceStatus) float64 { return bool01(s.Held) }},
-		{"teleport_source_lag_seconds", "This database's now minus the source tick time of the last applied batch, while batches wait.", func(s SourceStatus) float64 { return s.LagSeconds }},
-		{"teleport_source_schema_skipped", "Objects of the source's schema this target's PostgreSQL major cannot take (see /status).", func(s SourceStatus) float64 { return float64(len(s.SchemaSkipped)) }},
+		{"teleport_source_received_seq", "Last batch stored from the source, with every one before it.", func(s wire.SourceStatus) float64 { return float64(s.ReceivedSeq) }},
+		{"teleport_source_applied_seq", "Last batch applied from the source.", func(s wire.SourceStatus) float64 { return float64(s.AppliedSeq) }},
+		{"teleport_source_held", "1 while a batch from the source is held by an error (see /status).", func(s wire.SourceStatus) float64 { return bool01(s.Held) }},
+		{"teleport_source_lag_seconds", "This database's now minus the source tick time of the last applied batch, while batches wait.", func(s wire.SourceStatus) float64 { return s.LagSeconds }},
+		{"teleport_source_schema_skipped", "Objects of the source's schema this target's PostgreSQL major cannot take (see /status).", func(s wire.SourceStatus) float64 { return float64(len(s.SchemaSkipped)) }},
 	}
 	for _, g := range sourceGauges {
 		gauge(g.name, g.help)

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // Info is what an instance says about itself in /status.
@@ -81,20 +82,18 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 		}
 	}
 	r := mux.NewRouter()
-	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(wire.RouteHealthz, s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(wire.RouteReadyz, s.readyz).Methods(http.MethodGet, http.MethodHead)
 	api := r.NewRoute().Subrouter()
 	api.Use(s.idleDeadline, s.authenticate, s.checkSourceName)
-	api.HandleFunc("/status", s.status).Methods(http.MethodGet)
-	api.HandleFunc("/metrics", s.metrics).Methods(http.MethodGet)
-	api.HandleFunc("/batches", s.receiveBatch).Methods(http.MethodPost)
-	api.HandleFunc("/batches/{source}", s.batchAck).Methods(http.MethodGet)
-	api.HandleFunc("/sources/{source}/skip", s.skipBatch).Methods(http.MethodPost)
-	loads := api.PathPrefix("/loads/{source}").Subrouter()
-	loads.Use(s.checkInstance)
-	loads.HandleFunc("", s.beginLoad).Methods(http.MethodPost)
-	loads.HandleFunc("/copy", s.copyTable).Methods(http.MethodPut)
-	loads.HandleFunc("/finish", s.finishLoad).Methods(http.MethodPost)
+	api.HandleFunc(wire.RouteStatus, s.status).Methods(http.MethodGet)
+	api.HandleFunc(wire.RouteMetrics, s.metrics).Methods(http.MethodGet)
+	api.HandleFunc(wire.RouteBatches, s.receiveBatch).Methods(http.MethodPost)
+	api.Handle(wire.RouteBatchAck, s.checkInstance(http.HandlerFunc(s.batchAck))).Methods(http.MethodGet)
+	api.HandleFunc(wire.RouteSkip, s.skipBatch).Methods(http.MethodPost)
+	api.Handle(wire.RouteLoad, s.checkInstance(http.HandlerFunc(s.beginLoad))).Methods(http.MethodPost)
+	api.Handle(wire.RouteLoadCopy, s.checkInstance(http.HandlerFunc(s.copyTable))).Methods(http.MethodPut)
+	api.Handle(wire.RouteLoadFinish, s.checkInstance(http.HandlerFunc(s.finishLoad))).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -264,5 +263,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, ErrorResponse{Error: msg})
+	writeJSON(w, code, wire.ErrorResponse{Error: msg})
 }

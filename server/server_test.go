@@ -14,6 +14,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -68,7 +69,7 @@ func TestServer_Auth(t *testing.T) {
 				t.Errorf("GET /status from %s with %q = %d %s, want %d", tt.remote, tt.auth, rec.Code, rec.Body, tt.want)
 			}
 			if rec.Code >= 400 {
-				var e server.ErrorResponse
+				var e wire.ErrorResponse
 				if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
 					t.Errorf("error body %q is not a JSON error message", rec.Body)
 				}
@@ -87,7 +88,7 @@ func TestServer_HealthAndStatus(t *testing.T) {
 		t.Errorf("GET /readyz = %d %s, want 200 with the database up", rec.Code, rec.Body)
 	}
 	rec := do(h, http.MethodGet, "/status", "127.0.0.1:1", "")
-	var st server.Status
+	var st wire.Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
 		t.Fatalf("GET /status body %q: %v", rec.Body, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // statusTimeout bounds the database reads of one GET /status, so a hung
@@ -19,14 +20,14 @@ const statusTimeout = 5 * time.Second
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), statusTimeout)
 	defer cancel()
-	st := Status{
+	st := wire.Status{
 		Name:          s.info.Name,
 		Version:       s.info.Version,
 		Role:          s.info.Role,
 		StartedAt:     s.started.UTC(),
 		UptimeSeconds: time.Since(s.started).Seconds(),
-		Targets:       []TargetStatus{},
-		Sources:       []SourceStatus{},
+		Targets:       []wire.TargetStatus{},
+		Sources:       []wire.SourceStatus{},
 	}
 	err := database.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		var err error
@@ -53,8 +54,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // replicationStatus reads both lists; in one transaction, both lags are
 // measured at the same database now(). The lists are never nil, so they
 // encode as [].
-func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus, []SourceStatus, error) {
-	targets, sources := []TargetStatus{}, []SourceStatus{}
+func replicationStatus(ctx context.Context, q database.Querier) ([]wire.TargetStatus, []wire.SourceStatus, error) {
+	targets, sources := []wire.TargetStatus{}, []wire.SourceStatus{}
 	now, err := database.Now(ctx, q)
 	if err != nil {
 		return nil, nil, err
@@ -68,7 +69,7 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 		return nil, nil, err
 	}
 	for _, t := range ts {
-		targets = append(targets, TargetStatus{
+		targets = append(targets, wire.TargetStatus{
 			SchemaSkipped: skippedObjects(skipped[t.Name]),
 			Name:          t.Name,
 			LastSeq:       t.LastSeq,
@@ -93,7 +94,7 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 		if err != nil {
 			return nil, nil, err
 		}
-		sources = append(sources, SourceStatus{
+		sources = append(sources, wire.SourceStatus{
 			Name:          src.Name,
 			ReceivedSeq:   src.ReceivedSeq,
 			AppliedSeq:    src.AppliedSeq,
@@ -112,12 +113,12 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]TargetStatus,
 
 // receiving is what has arrived of the batch after src's received_seq: its
 // chunks stored and the one being read, or nil when nothing of it has.
-func (s *Server) receiving(ctx context.Context, q database.Querier, src SourceStatus) (*ReceivingStatus, error) {
+func (s *Server) receiving(ctx context.Context, q database.Querier, src wire.SourceStatus) (*wire.ReceivingStatus, error) {
 	cs, err := database.StoredChunks(ctx, q, src.Name, src.ReceivedSeq+1)
 	if err != nil {
 		return nil, err
 	}
-	rs := &ReceivingStatus{Seq: src.ReceivedSeq + 1, ChunksStored: len(cs), Request: s.transfers.current(src.Name)}
+	rs := &wire.ReceivingStatus{Seq: src.ReceivedSeq + 1, ChunksStored: len(cs), Request: s.transfers.current(src.Name)}
 	for _, c := range cs {
 		rs.BytesStored += c.Bytes
 		if rs.Since.IsZero() || c.ReceivedAt.Before(rs.Since) {
@@ -137,10 +138,10 @@ func (s *Server) receiving(ctx context.Context, q database.Querier, src SourceSt
 }
 
 // skippedObjects lists skipped objects for /status; never nil, so it encodes as [].
-func skippedObjects(ss []database.Skipped) []SkippedObject {
-	out := []SkippedObject{}
+func skippedObjects(ss []database.Skipped) []wire.SkippedObject {
+	out := []wire.SkippedObject{}
 	for _, s := range ss {
-		out = append(out, SkippedObject{Object: s.Object, Reason: s.Reason, FirstSeen: s.FirstSeen.UTC(), LastSeen: s.LastSeen.UTC()})
+		out = append(out, wire.SkippedObject{Object: s.Object, Reason: s.Reason, FirstSeen: s.FirstSeen.UTC(), LastSeen: s.LastSeen.UTC()})
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 const statusToken = "status-s3cret"
@@ -42,10 +43,10 @@ func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 }
 
 // getStatus answers GET /status with its code, raw body and decoded body.
-func getStatus(t *testing.T, h http.Handler) (int, string, server.Status) {
+func getStatus(t *testing.T, h http.Handler) (int, string, wire.Status) {
 	t.Helper()
 	rec := do(h, http.MethodGet, "/status", "192.0.2.7:1", "Bearer "+statusToken)
-	var st server.Status
+	var st wire.Status
 	if rec.Code == http.StatusOK {
 		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
 			t.Fatalf("GET /status body %q: %v", rec.Body, err)
@@ -222,7 +223,7 @@ func TestServer_StatusDatabaseDown(t *testing.T) {
 	c.Stop(t, "immediate")
 	db.SetMaxIdleConns(0) // drop pooled connections so the status dials the stopped server
 	code, body, _ := getStatus(t, h)
-	var e server.ErrorResponse
+	var e wire.ErrorResponse
 	if err := json.Unmarshal([]byte(body), &e); err != nil || code != http.StatusServiceUnavailable ||
 		!strings.Contains(e.Error, "replication status") {
 		t.Errorf("GET /status with the database stopped = %d %s, want 503 with a JSON error naming the replication status", code, body)

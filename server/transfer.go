@@ -8,16 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// Request headers a source sends with each chunk. Source, seq and chunk
-// repeat the body's, so a transfer can be shown in /status while it is
-// read; the checksum is the SHA-256 of the decompressed body, in hex.
-const (
-	HeaderSource   = "Teleport-Source"
-	HeaderSeq      = "Teleport-Seq"
-	HeaderChunk    = "Teleport-Chunk"
-	HeaderChecksum = "Teleport-Chunk-Sha256"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // idleBody returns r's body with the connection's deadlines pushed forward
@@ -62,7 +54,7 @@ const maxRefused = 32
 type transfers struct {
 	mu       sync.Mutex
 	reading  map[string]*reading // by the source the request names
-	refused  map[string]*RefusedStatus
+	refused  map[string]*wire.RefusedStatus
 	received struct{ stored, duplicate, refused atomic.Int64 }
 }
 
@@ -96,14 +88,14 @@ func (t *transfers) end(source string, rd *reading) {
 }
 
 // current returns the chunk of source being read, if any.
-func (t *transfers) current(source string) *RequestStatus {
+func (t *transfers) current(source string) *wire.RequestStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rd := t.reading[source]
 	if rd == nil {
 		return nil
 	}
-	return &RequestStatus{Seq: rd.seq, Chunk: rd.chunk, Bytes: rd.bytes.Load(), StartedAt: rd.started.UTC()}
+	return &wire.RequestStatus{Seq: rd.seq, Chunk: rd.chunk, Bytes: rd.bytes.Load(), StartedAt: rd.started.UTC()}
 }
 
 // refuse records a chunk refused with code and reason under source's name.
@@ -114,7 +106,7 @@ func (t *transfers) refuse(source string, seq int64, chunk, code int, reason str
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.refused == nil {
-		t.refused = map[string]*RefusedStatus{}
+		t.refused = map[string]*wire.RefusedStatus{}
 	}
 	r := t.refused[source]
 	if r == nil {
@@ -127,7 +119,7 @@ func (t *transfers) refuse(source string, seq int64, chunk, code int, reason str
 			}
 			delete(t.refused, oldest)
 		}
-		r = &RefusedStatus{Source: source}
+		r = &wire.RefusedStatus{Source: source}
 		t.refused[source] = r
 	}
 	r.Count++
@@ -140,14 +132,14 @@ func (t *transfers) refuse(source string, seq int64, chunk, code int, reason str
 }
 
 // refusals lists the refused chunks, the latest first; never nil.
-func (t *transfers) refusals() []RefusedStatus {
+func (t *transfers) refusals() []wire.RefusedStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := []RefusedStatus{}
+	out := []wire.RefusedStatus{}
 	for _, r := range t.refused {
 		out = append(out, *r)
 	}
-	slices.SortFunc(out, func(a, b RefusedStatus) int {
+	slices.SortFunc(out, func(a, b wire.RefusedStatus) int {
 		return cmp.Or(b.LastAt.Compare(a.LastAt), cmp.Compare(a.Source, b.Source))
 	})
 	return out

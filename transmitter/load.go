@@ -22,7 +22,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // LoadOptions are the choices of one initial load.
@@ -92,9 +92,9 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if err != nil {
 		return res, err
 	}
-	plan := database.LoadPlan{Source: l.source, Run: l.run, Overwrite: opts.Overwrite}
+	plan := wire.LoadPlan{Source: l.source, Run: l.run, Overwrite: opts.Overwrite}
 	for _, st := range tables {
-		lt := database.LoadTable{Schema: cmp.Or(t.ApplySchema, st.Schema), Table: st.Name, EstRows: st.EstRows, EstBytes: st.EstBytes}
+		lt := wire.LoadTable{Schema: cmp.Or(t.ApplySchema, st.Schema), Table: st.Name, EstRows: st.EstRows, EstBytes: st.EstBytes}
 		for _, part := range st.Partitions {
 			lt.Partitions = append(lt.Partitions, [2]string{cmp.Or(t.ApplySchema, part[0]), part[1]})
 		}
@@ -154,20 +154,20 @@ type loader struct {
 	snapshot string
 }
 
-// url returns the address of the load's route under /loads/{source}, with
-// q and this instance's id as its query.
-func (l *loader) url(suffix string, q url.Values) string {
+// url returns the address of one of the load's routes, with q and this
+// instance's id as its query.
+func (l *loader) url(route string, q url.Values) string {
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("instance", l.instance)
-	return l.peer.url + "/loads/" + url.PathEscape(l.source) + suffix + "?" + q.Encode()
+	return l.peer.url + wire.Path(route, l.source) + "?" + q.Encode()
 }
 
 // loadTable is a table of the load and its progress in this run.
 type loadTable struct {
 	src         database.SourceTable
-	dst         database.LoadTable
+	dst         wire.LoadTable
 	rows, bytes atomic.Int64
 	started     atomic.Int64 // unix nanoseconds; 0 until its copy starts
 	done        atomic.Bool
@@ -188,15 +188,15 @@ const retryEvery = 2 * time.Second
 // begin registers plan on the target, waiting while the target is not
 // ready (its schema has not arrived) or unreachable, and failing at once
 // when it refuses.
-func (l *loader) begin(ctx context.Context, plan database.LoadPlan) (database.LoadBegun, error) {
+func (l *loader) begin(ctx context.Context, plan wire.LoadPlan) (wire.LoadBegun, error) {
 	body, err := json.Marshal(plan)
 	if err != nil {
-		return database.LoadBegun{}, fmt.Errorf("encode load plan: %w", err)
+		return wire.LoadBegun{}, fmt.Errorf("encode load plan: %w", err)
 	}
-	var begun database.LoadBegun
+	var begun wire.LoadBegun
 	var lastLog time.Time
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url("", nil), bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url(wire.RouteLoad, nil), bytes.NewReader(body))
 		if err != nil {
 			return begun, fmt.Errorf("begin load on %s (%s): %w", l.peer.target, l.peer.url, err)
 		}
@@ -226,7 +226,7 @@ func (l *loader) begin(ctx context.Context, plan database.LoadPlan) (database.Lo
 // toCopy returns the tables this run copies: those not done, and those
 // sharing foreign keys, however indirectly, with one not done, so that
 // related tables come from one snapshot and their keys can be validated.
-func (l *loader) toCopy(done []database.LoadTable) []*loadTable {
+func (l *loader) toCopy(done []wire.LoadTable) []*loadTable {
 	byOID := map[uint32]*loadTable{}
 	for _, lt := range l.tables {
 		byOID[lt.src.OID] = lt
@@ -234,7 +234,7 @@ func (l *loader) toCopy(done []database.LoadTable) []*loadTable {
 	var queue []*loadTable
 	again := map[*loadTable]bool{}
 	for _, lt := range l.tables {
-		if !slices.ContainsFunc(done, func(d database.LoadTable) bool {
+		if !slices.ContainsFunc(done, func(d wire.LoadTable) bool {
 			return d.Schema == lt.dst.Schema && d.Table == lt.dst.Table
 		}) {
 			again[lt] = true
@@ -342,7 +342,7 @@ func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *load
 	defer cancel()
 	pr, pw := io.Pipe()
 	q := url.Values{"run": {l.run}, "schema": {lt.dst.Schema}, "table": {lt.dst.Table}, "snapshot": {l.snapshot}, "column": lt.src.Columns}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, l.url("/copy", q), pr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, l.url(wire.RouteLoadCopy, q), pr)
 	if err != nil {
 		return fmt.Errorf("copy %s to %s: %w", lt.src.Table, l.peer.target, err)
 	}
@@ -359,7 +359,7 @@ func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *load
 		pw.CloseWithError(err) // nil: the target sees the end of the rows
 		readErr <- err
 	}()
-	var done server.CopyDone
+	var done wire.CopyDone
 	err = l.peer.doJSON(l.peer.slow, req, &done)
 	if err != nil {
 		pr.CloseWithError(err) // stops the reader if the target answered first
@@ -399,7 +399,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (l *loader) finish(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-			l.url("/finish", url.Values{"run": {l.run}}), nil)
+			l.url(wire.RouteLoadFinish, url.Values{"run": {l.run}}), nil)
 		if err != nil {
 			return fmt.Errorf("finish load on %s: %w", l.peer.target, err)
 		}

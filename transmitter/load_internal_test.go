@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestLoaderToCopy(t *testing.T) {
@@ -14,14 +15,14 @@ func TestLoaderToCopy(t *testing.T) {
 	mk := func(oid uint32, name string, bytes int64, peers ...uint32) *loadTable {
 		return &loadTable{
 			src: database.SourceTable{Table: database.Table{OID: oid, Schema: "s", Name: name}, EstBytes: bytes, FKPeers: peers},
-			dst: database.LoadTable{Schema: "t", Table: name},
+			dst: wire.LoadTable{Schema: "t", Table: name},
 		}
 	}
 	l := &loader{tables: []*loadTable{mk(1, "a", 10, 2), mk(2, "b", 30, 1, 3), mk(3, "c", 20, 2), mk(4, "d", 5), mk(5, "e", 40)}}
 	names := func(done ...string) []string {
-		var ds []database.LoadTable
+		var ds []wire.LoadTable
 		for _, d := range done {
-			ds = append(ds, database.LoadTable{Schema: "t", Table: d})
+			ds = append(ds, wire.LoadTable{Schema: "t", Table: d})
 		}
 		var out []string
 		for _, lt := range l.toCopy(ds) {

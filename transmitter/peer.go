@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 // maxAnswer bounds how much of an answer body is read: an ack or an error
@@ -94,42 +94,42 @@ func newIdleClient(tlsCfg *tls.Config, idle time.Duration) *idleClient {
 // postChunk sends one chunk of source's batch seq, body being the
 // gzip-compressed JSON of a server.BatchChunk and sum the SHA-256 of that
 // JSON, and returns the target's answer.
-func (p *peer) postChunk(ctx context.Context, source string, seq int64, chunk int, body, sum []byte) (server.BatchAck, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/batches", bytes.NewReader(body))
+func (p *peer) postChunk(ctx context.Context, source string, seq int64, chunk int, body, sum []byte) (wire.BatchAck, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+wire.RouteBatches, bytes.NewReader(body))
 	if err != nil {
-		return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
+		return wire.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set(server.HeaderSource, source)
-	req.Header.Set(server.HeaderSeq, strconv.FormatInt(seq, 10))
-	req.Header.Set(server.HeaderChunk, strconv.Itoa(chunk))
-	req.Header.Set(server.HeaderChecksum, hex.EncodeToString(sum))
+	req.Header.Set(wire.HeaderSource, source)
+	req.Header.Set(wire.HeaderSeq, strconv.FormatInt(seq, 10))
+	req.Header.Set(wire.HeaderChunk, strconv.Itoa(chunk))
+	req.Header.Set(wire.HeaderChecksum, hex.EncodeToString(sum))
 	ack, err := p.do(req)
 	if err != nil {
-		return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
+		return wire.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s (%s): %w", seq, chunk, p.target, p.url, err)
 	}
 	return ack, nil
 }
 
 // getAck asks the target how far it has received and applied the batches of
 // source, sent by instance (the target refuses another than the source's).
-func (p *peer) getAck(ctx context.Context, source, instance string) (server.BatchAck, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/batches/"+url.PathEscape(source)+"?instance="+url.QueryEscape(instance), nil)
+func (p *peer) getAck(ctx context.Context, source, instance string) (wire.BatchAck, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+wire.Path(wire.RouteBatchAck, source)+"?instance="+url.QueryEscape(instance), nil)
 	if err != nil {
-		return server.BatchAck{}, fmt.Errorf("ask %s (%s) which batches it has: %w", p.target, p.url, err)
+		return wire.BatchAck{}, fmt.Errorf("ask %s (%s) which batches it has: %w", p.target, p.url, err)
 	}
 	ack, err := p.do(req)
 	if err != nil {
-		return server.BatchAck{}, fmt.Errorf("ask %s (%s) which batches it has: %w", p.target, p.url, err)
+		return wire.BatchAck{}, fmt.Errorf("ask %s (%s) which batches it has: %w", p.target, p.url, err)
 	}
 	return ack, nil
 }
 
 // do sends req with the bearer token and decodes a 2xx answer as a BatchAck.
 // Its errors say what went wrong without repeating the URL.
-func (p *peer) do(req *http.Request) (server.BatchAck, error) {
-	var ack server.BatchAck
+func (p *peer) do(req *http.Request) (wire.BatchAck, error) {
+	var ack wire.BatchAck
 	err := p.doJSON(p.client, req, &ack)
 	return ack, err
 }
@@ -195,7 +195,7 @@ func (p *peer) transportError(err error, idle time.Duration) error {
 // errorMessage returns the message of a server.ErrorResponse body, or the
 // start of the body when it is not one (a proxy's HTML page, say).
 func errorMessage(body []byte) string {
-	var er server.ErrorResponse
+	var er wire.ErrorResponse
 	if err := json.Unmarshal(body, &er); err == nil && er.Error != "" {
 		return er.Error
 	}

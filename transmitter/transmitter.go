@@ -9,27 +9,20 @@
 package transmitter
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 const (
@@ -44,9 +37,6 @@ const (
 	maxBackoff = 5 * time.Second
 	// repeatLogEvery is how often an error that keeps repeating is logged again.
 	repeatLogEvery = time.Minute
-	// gzipLevel is fixed, as a resent chunk must be byte-identical, and fast:
-	// about 300 MB/s of JSON per core, compressed 7:1 (level 6: 110 MB/s, 8.5:1).
-	gzipLevel = gzip.BestSpeed
 )
 
 // Result is what one pass sent.
@@ -101,7 +91,7 @@ type target struct {
 	synced bool       // asked the target what it has since start or the last error
 	// partial is what the target said it holds of the batch after the
 	// last it holds whole, at the last sync: its chunks are not sent again.
-	partial *server.PartialBatch
+	partial *wire.PartialBatch
 }
 
 // New builds the transmitter of source (this instance's database.name) for
@@ -316,10 +306,10 @@ func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
 
 // askTarget asks t how far it has stored and applied this source's batches,
 // naming this instance.
-func (w *Worker) askTarget(ctx context.Context, t *target) (server.BatchAck, error) {
+func (w *Worker) askTarget(ctx context.Context, t *target) (wire.BatchAck, error) {
 	instance, err := w.instanceID(ctx)
 	if err != nil {
-		return server.BatchAck{}, err
+		return wire.BatchAck{}, err
 	}
 	return t.peer.getAck(ctx, w.source, instance)
 }
@@ -368,36 +358,35 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 	if err != nil {
 		return 0, err
 	}
-	head, err := chunkHead(w.source, instance, t.name, b)
+	head, err := wire.ChunkHead(w.source, instance, t.name, b.Seq, b.TickTime, wire.BatchID{FromTick: b.FromTick, ToTick: b.ToTick, Events: b.Events})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("send batch %d to %s: %w", b.Seq, t.name, err)
 	}
 	var held []string // checksums of the chunks the target holds
 	if t.partial != nil && t.partial.Seq == b.Seq {
 		held = t.partial.Chunks
 	}
-	post := func(c *chunk, last bool) (server.BatchAck, error) {
-		body, err := c.finish(last)
+	post := func(c *wire.Chunk, last bool) (wire.BatchAck, error) {
+		body, sum, err := c.Finish(last)
 		if err != nil {
-			return server.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s: %w", b.Seq, c.n, t.name, err)
+			return wire.BatchAck{}, fmt.Errorf("send batch %d chunk %d to %s: %w", b.Seq, c.N, t.name, err)
 		}
-		sum := c.sum.Sum(nil)
-		if !last && c.n < len(held) && held[c.n] == hex.EncodeToString(sum) {
+		if !last && c.N < len(held) && held[c.N] == hex.EncodeToString(sum) {
 			res.Resumed++
-			return server.BatchAck{}, nil
+			return wire.BatchAck{}, nil
 		}
-		ack, err := t.peer.postChunk(ctx, w.source, b.Seq, c.n, body, sum)
+		ack, err := t.peer.postChunk(ctx, w.source, b.Seq, c.N, body, sum)
 		res.Chunks++
 		res.Bytes += int64(len(body))
 		return ack, err
 	}
 	var (
-		cur, full *chunk // the chunk being built, and the one built before it
+		cur, full *wire.Chunk // the chunk being built, and the one built before it
 		chunks    int
 		events    int
 		buf       []byte
 	)
-	err = database.BatchEvents(ctx, w.db, b, func(e database.Event) error {
+	err = database.BatchEvents(ctx, w.db, b, func(e wire.Event) error {
 		events++
 		if full != nil {
 			if _, err := post(full, false); err != nil {
@@ -406,20 +395,20 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 			full = nil
 		}
 		if cur == nil {
-			cur = newChunk(head, chunks)
+			cur = wire.NewChunk(head, chunks)
 			chunks++
 		}
 		if t.applySchema != "" {
 			e.Schema = t.applySchema
 		}
 		var err error
-		if buf, err = appendEvent(buf[:0], e); err != nil {
+		if buf, err = wire.AppendEvent(buf[:0], e); err != nil {
 			return fmt.Errorf("send batch %d to %s: encode event %d: %w", b.Seq, t.name, e.ID, err)
 		}
-		if err := cur.add(buf, e.Rows); err != nil {
+		if err := cur.Add(buf, e.Rows); err != nil {
 			return fmt.Errorf("send batch %d to %s: compress event %d: %w", b.Seq, t.name, e.ID, err)
 		}
-		if cur.rows >= int64(b.ChunkRows) || cur.size >= maxChunkJSON {
+		if cur.Rows >= int64(b.ChunkRows) || cur.Size >= maxChunkJSON {
 			full, cur = cur, nil
 		}
 		return nil
@@ -471,119 +460,4 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 	w.log.Debug("batch sent", "target", t.name, "seq", b.Seq, "chunks", chunks, "events", events,
 		"received_seq", ack.ReceivedSeq, "applied_seq", ack.AppliedSeq, "took", time.Since(start).Round(time.Millisecond))
 	return received, nil
-}
-
-// chunk is one chunk being built: the gzip stream of its JSON so far, and
-// the SHA-256 of that JSON.
-type chunk struct {
-	n      int // chunk number within the batch, from 0
-	buf    bytes.Buffer
-	zw     *gzip.Writer
-	sum    hash.Hash
-	out    io.Writer // zw and sum
-	events int
-	rows   int64
-	size   int64 // JSON bytes of the events, uncompressed
-}
-
-// chunkHead returns the start of every chunk's JSON of b, up to the chunk
-// number. The envelope is a server.BatchChunk written by hand so that each
-// event's data goes out as the bytes PostgreSQL produced: json.Marshal
-// would compact it. "last" comes after the events, as it is known only then.
-func chunkHead(source, instance, target string, b database.Batch) ([]byte, error) {
-	tick, err := json.Marshal(b.TickTime.UTC())
-	if err != nil {
-		return nil, fmt.Errorf("send batch %d to %s: encode tick_time: %w", b.Seq, target, err)
-	}
-	h := []byte(`{"source":`)
-	h = appendString(h, source)
-	h = append(h, `,"instance":`...)
-	h = appendString(h, instance)
-	h = append(h, `,"target":`...)
-	h = appendString(h, target)
-	h = append(h, `,"seq":`...)
-	h = strconv.AppendInt(h, b.Seq, 10)
-	h = append(h, `,"tick_time":`...)
-	h = append(h, tick...)
-	h = append(h, `,"batch":{"from_tick":`...)
-	h = strconv.AppendInt(h, b.FromTick, 10)
-	h = append(h, `,"to_tick":`...)
-	h = strconv.AppendInt(h, b.ToTick, 10)
-	h = append(h, `,"events":`...)
-	h = strconv.AppendInt(h, int64(b.Events), 10)
-	h = append(h, `},"chunk":`...)
-	return h, nil
-}
-
-func newChunk(head []byte, n int) *chunk {
-	c := &chunk{n: n, sum: sha256.New()}
-	// gzipLevel is valid, so NewWriterLevel cannot fail; writes to a
-	// bytes.Buffer or a hash cannot either, the error is checked at finish.
-	c.zw, _ = gzip.NewWriterLevel(&c.buf, gzipLevel)
-	c.out = io.MultiWriter(c.zw, c.sum)
-	_, _ = c.out.Write(head)
-	_, _ = c.out.Write(strconv.AppendInt(nil, int64(n), 10))
-	_, _ = c.out.Write([]byte(`,"events":[`))
-	return c
-}
-
-// add appends one encoded event.
-func (c *chunk) add(event []byte, rows int) error {
-	if c.events > 0 {
-		if _, err := c.out.Write([]byte{','}); err != nil {
-			return err
-		}
-		c.size++
-	}
-	if _, err := c.out.Write(event); err != nil {
-		return err
-	}
-	c.events++
-	c.rows += int64(rows)
-	c.size += int64(len(event))
-	return nil
-}
-
-// finish closes the JSON and the gzip stream and returns the body.
-func (c *chunk) finish(last bool) ([]byte, error) {
-	if _, err := c.out.Write([]byte(`],"last":` + strconv.FormatBool(last) + `}`)); err != nil {
-		return nil, err
-	}
-	if err := c.zw.Close(); err != nil {
-		return nil, err
-	}
-	return c.buf.Bytes(), nil
-}
-
-// appendEvent appends e as JSON with the keys of database.Event, its Data
-// verbatim.
-func appendEvent(dst []byte, e database.Event) ([]byte, error) {
-	dst = append(dst, `{"id":`...)
-	dst = strconv.AppendInt(dst, e.ID, 10)
-	if e.XID != 0 {
-		dst = append(dst, `,"xid":`...)
-		dst = strconv.AppendUint(dst, e.XID, 10)
-	}
-	dst = append(dst, `,"schema":`...)
-	dst = appendString(dst, e.Schema)
-	dst = append(dst, `,"table":`...)
-	dst = appendString(dst, e.Table)
-	dst = append(dst, `,"op":`...)
-	dst = appendString(dst, string(e.Op))
-	dst = append(dst, `,"rows":`...)
-	dst = strconv.AppendInt(dst, int64(e.Rows), 10)
-	if len(e.Data) > 0 {
-		if !json.Valid(e.Data) {
-			return nil, errors.New("data is not valid JSON")
-		}
-		dst = append(dst, `,"data":`...)
-		dst = append(dst, e.Data...)
-	}
-	return append(dst, '}'), nil
-}
-
-// appendString appends s as a JSON string. Marshaling a string cannot fail.
-func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/transmitter"
 )
 
@@ -103,10 +103,10 @@ func insertTick(t *testing.T, db *sql.DB) database.Tick {
 	return tick
 }
 
-func (s *source) events(t *testing.T, b database.Batch) []database.Event {
+func (s *source) events(t *testing.T, b database.Batch) []wire.Event {
 	t.Helper()
-	var es []database.Event
-	if err := database.BatchEvents(context.Background(), s.db, b, func(e database.Event) error {
+	var es []wire.Event
+	if err := database.BatchEvents(context.Background(), s.db, b, func(e wire.Event) error {
 		es = append(es, e)
 		return nil
 	}); err != nil {
@@ -138,7 +138,7 @@ type fakeTarget struct {
 	token string
 
 	mu       sync.Mutex
-	chunks   []server.BatchChunk
+	chunks   []wire.BatchChunk
 	bodies   [][]byte // gzip bodies as received
 	received int64
 	applied  int64
@@ -157,7 +157,7 @@ func (f *fakeTarget) handler() http.Handler {
 		}
 		f.mu.Lock()
 		f.gets++
-		ack := server.BatchAck{Source: r.PathValue("source"), ReceivedSeq: f.received, AppliedSeq: f.applied}
+		ack := wire.BatchAck{Source: r.PathValue("source"), ReceivedSeq: f.received, AppliedSeq: f.applied}
 		f.mu.Unlock()
 		reply(w, http.StatusOK, ack)
 	})
@@ -173,7 +173,7 @@ func (f *fakeTarget) handler() http.Handler {
 		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
-			reply(w, http.StatusBadRequest, server.ErrorResponse{Error: err.Error()})
+			reply(w, http.StatusBadRequest, wire.ErrorResponse{Error: err.Error()})
 			return
 		}
 		f.mu.Lock()
@@ -192,15 +192,15 @@ func (f *fakeTarget) handler() http.Handler {
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
 			f.t.Errorf("body is not gzip: %v", err)
-			reply(w, http.StatusBadRequest, server.ErrorResponse{Error: err.Error()})
+			reply(w, http.StatusBadRequest, wire.ErrorResponse{Error: err.Error()})
 			return
 		}
 		dec := json.NewDecoder(zr)
 		dec.DisallowUnknownFields()
-		var c server.BatchChunk
+		var c wire.BatchChunk
 		if err := dec.Decode(&c); err != nil {
 			f.t.Errorf("decode chunk: %v", err)
-			reply(w, http.StatusBadRequest, server.ErrorResponse{Error: err.Error()})
+			reply(w, http.StatusBadRequest, wire.ErrorResponse{Error: err.Error()})
 			return
 		}
 		f.mu.Lock()
@@ -208,11 +208,11 @@ func (f *fakeTarget) handler() http.Handler {
 		if len(f.fail) > 0 {
 			code := f.fail[0]
 			f.fail = f.fail[1:]
-			reply(w, code, server.ErrorResponse{Error: "boom"})
+			reply(w, code, wire.ErrorResponse{Error: "boom"})
 			return
 		}
 		if f.stale {
-			reply(w, http.StatusOK, server.BatchAck{Source: c.Source, ReceivedSeq: f.received, AppliedSeq: f.applied})
+			reply(w, http.StatusOK, wire.BatchAck{Source: c.Source, ReceivedSeq: f.received, AppliedSeq: f.applied})
 			return
 		}
 		f.chunks = append(f.chunks, c)
@@ -220,14 +220,14 @@ func (f *fakeTarget) handler() http.Handler {
 		if c.Last {
 			f.received = max(f.received, c.Seq)
 		}
-		reply(w, http.StatusOK, server.BatchAck{Source: c.Source, ReceivedSeq: f.received, AppliedSeq: f.applied})
+		reply(w, http.StatusOK, wire.BatchAck{Source: c.Source, ReceivedSeq: f.received, AppliedSeq: f.applied})
 	})
 	return mux
 }
 
 func (f *fakeTarget) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
-		reply(w, http.StatusUnauthorized, server.ErrorResponse{Error: "missing or wrong bearer token: the source's targets.NAME.auth_token must equal this instance's server.auth_token"})
+		reply(w, http.StatusUnauthorized, wire.ErrorResponse{Error: "missing or wrong bearer token: the source's targets.NAME.auth_token must equal this instance's server.auth_token"})
 		return false
 	}
 	if f.token == "" && r.Header.Get("Authorization") != "" {
@@ -236,10 +236,10 @@ func (f *fakeTarget) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (f *fakeTarget) got() []server.BatchChunk {
+func (f *fakeTarget) got() []wire.BatchChunk {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]server.BatchChunk(nil), f.chunks...)
+	return append([]wire.BatchChunk(nil), f.chunks...)
 }
 
 func reply(w http.ResponseWriter, code int, v any) {
@@ -379,7 +379,7 @@ func TestWorker_RunOnce(t *testing.T) {
 	if string(c.Events[0].Data) != stored || !strings.Contains(stored, `{"a" :  1,   "b":[ 1,2 ]}`) || !strings.Contains(stored, `"doc":  [ ]  ,`) {
 		t.Errorf("insert event data = %s, want the stored %s with the json text unchanged", c.Events[0].Data, stored)
 	}
-	if got := []database.Op{c.Events[1].Op, c.Events[2].Op, c.Events[3].Op}; got[0] != database.OpUpdate || got[1] != database.OpDelete || got[2] != database.OpTruncate || c.Events[3].Data != nil {
+	if got := []wire.Op{c.Events[1].Op, c.Events[2].Op, c.Events[3].Op}; got[0] != wire.OpUpdate || got[1] != wire.OpDelete || got[2] != wire.OpTruncate || c.Events[3].Data != nil {
 		t.Errorf("ops = %v (truncate data %q), want U D T (no data)", got, c.Events[3].Data)
 	}
 

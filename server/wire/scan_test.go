@@ -1,4 +1,4 @@
-package database
+package wire
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func TestScan_AgreesWithEncodingJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []json.RawMessage
-			if err := arrayElems(b, func(e []byte) bool { got = append(got, e); return true }); err != nil {
+			if err := ArrayElems(b, func(e []byte) bool { got = append(got, e); return true }); err != nil {
 				t.Fatalf("%s: %v", in, err)
 			}
 			if len(got) != len(want) {
@@ -67,7 +67,7 @@ func TestScan_AgreesWithEncodingJSON(t *testing.T) {
 		case '{':
 			wantNames, wantValues := decodeMembers(t, b)
 			var names, values []string
-			if err := objectMembers(b, func(n, v []byte) { names = append(names, string(n)); values = append(values, string(v)) }); err != nil {
+			if err := ObjectMembers(b, func(n, v []byte) { names = append(names, string(n)); values = append(values, string(v)) }); err != nil {
 				t.Fatalf("%s: %v", in, err)
 			}
 			if !slices.Equal(names, wantNames) || !slices.Equal(values, wantValues) {
@@ -79,16 +79,16 @@ func TestScan_AgreesWithEncodingJSON(t *testing.T) {
 
 func TestScan_MalformedIsAnError(t *testing.T) {
 	for _, in := range []string{``, `[`, `[1,`, `[1 2]`, `["a]`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1 "b":2}`, `{1:2}`, `[{"a":[1,2}]`, `"x"`, `[,]`} {
-		errA := arrayElems([]byte(in), func([]byte) bool { return true })
-		errO := objectMembers([]byte(in), func(_, _ []byte) {})
+		errA := ArrayElems([]byte(in), func([]byte) bool { return true })
+		errO := ObjectMembers([]byte(in), func(_, _ []byte) {})
 		if errA == nil && errO == nil {
 			t.Errorf("%q: no error from either scan", in)
 		}
 	}
-	if _, _, err := updatePair([]byte(`[{"a":1}]`)); err == nil {
+	if _, _, err := UpdatePair([]byte(`[{"a":1}]`)); err == nil {
 		t.Error("a pair of one row: no error")
 	}
-	if _, _, err := updatePair([]byte(`[{"a":1},{"a":2},{"a":3}]`)); err == nil {
+	if _, _, err := UpdatePair([]byte(`[{"a":1},{"a":2},{"a":3}]`)); err == nil {
 		t.Error("a pair of three rows: no error")
 	}
 }
@@ -101,7 +101,7 @@ func FuzzScan(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got []json.RawMessage
-		errA := arrayElems(b, func(e []byte) bool { got = append(got, e); return true })
+		errA := ArrayElems(b, func(e []byte) bool { got = append(got, e); return true })
 		var want []json.RawMessage
 		if json.Unmarshal(b, &want) == nil && want != nil { // null decodes to a nil slice
 			if errA != nil || len(got) != len(want) {
@@ -109,7 +109,7 @@ func FuzzScan(f *testing.F) {
 			}
 		}
 		n := 0
-		errO := objectMembers(b, func(_, _ []byte) { n++ })
+		errO := ObjectMembers(b, func(_, _ []byte) { n++ })
 		var m map[string]json.RawMessage
 		if json.Unmarshal(b, &m) == nil && m != nil && errO != nil {
 			t.Fatalf("%q: valid object, scan error %v", b, errO)
@@ -117,7 +117,7 @@ func FuzzScan(f *testing.F) {
 	})
 }
 
-func TestDecodeChunk_AgreesWithEncodingJSON(t *testing.T) {
+func TestDecodeEvents_AgreesWithEncodingJSON(t *testing.T) {
 	body := []byte(`{"source":"s","seq":3,"events":[
 		{"id":1,"xid":77,"schema":"public","table":"t","op":"I","rows":2,"data":[{"a":1},{"a":"x\"y"}]},
 		{"id":2,"schema":"we\"ird\\schema","table":"t\u00e9","op":"T","rows":0,"xid":null},
@@ -130,7 +130,7 @@ func TestDecodeChunk_AgreesWithEncodingJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	head := map[string]string{}
-	got, err := DecodeChunk(body, func(name string, v []byte) error { head[name] = string(v); return nil })
+	got, err := decodeEvents(body, func(name string, v []byte) error { head[name] = string(v); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestDecodeChunk_AgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{`[]`, `{"events":[{"id":"x"}]}`, `{"events":[{"id":1,"schema":5}]}`, `{"events":[1]}`, `{"events":{}}`, `{"events":[{"rows":1.5}]}`, `{"events":[{"xid":-1}]}`, `{"events":[{"id":1e3}]}`, `{"events":[{"rows":99999999999999999999}]}`} {
-		if _, err := DecodeChunk([]byte(bad), func(string, []byte) error { return nil }); err == nil {
+		if _, err := decodeEvents([]byte(bad), func(string, []byte) error { return nil }); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
 	}

@@ -1,4 +1,4 @@
-package database
+package wire
 
 import (
 	"bytes"
@@ -92,9 +92,9 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 }
 
-// arrayElems calls fn with the text of each element of the array b, in
+// ArrayElems calls fn with the text of each element of the array b, in
 // order, until fn returns false.
-func arrayElems(b []byte, fn func(elem []byte) bool) error {
+func ArrayElems(b []byte, fn func(elem []byte) bool) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '[' {
 		return errors.New("JSON: not an array")
@@ -118,10 +118,10 @@ func arrayElems(b []byte, fn func(elem []byte) bool) error {
 	}
 }
 
-// firstElem returns the text of the first element of the array b.
-func firstElem(b []byte) ([]byte, error) {
+// FirstElem returns the text of the first element of the array b.
+func FirstElem(b []byte) ([]byte, error) {
 	var first []byte
-	if err := arrayElems(b, func(e []byte) bool { first = e; return false }); err != nil {
+	if err := ArrayElems(b, func(e []byte) bool { first = e; return false }); err != nil {
 		return nil, err
 	}
 	if first == nil {
@@ -130,9 +130,9 @@ func firstElem(b []byte) ([]byte, error) {
 	return first, nil
 }
 
-// objectMembers calls fn with the name, unescaped, and the value's text of
+// ObjectMembers calls fn with the name, unescaped, and the value's text of
 // each member of the object b, in order.
-func objectMembers(b []byte, fn func(name, value []byte)) error {
+func ObjectMembers(b []byte, fn func(name, value []byte)) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errors.New("JSON: not an object")
@@ -190,10 +190,10 @@ func afterItem(b []byte, j int, closing byte, item string) (next int, done bool,
 	return 0, false, fmt.Errorf("JSON: found %q after %s", b[i], item)
 }
 
-// updatePair splits an update's [old, new] pair.
-func updatePair(b []byte) (old, new []byte, err error) {
+// UpdatePair splits an update's [old, new] pair.
+func UpdatePair(b []byte) (old, new []byte, err error) {
 	n := 0
-	err = arrayElems(b, func(e []byte) bool {
+	err = ArrayElems(b, func(e []byte) bool {
 		switch n {
 		case 0:
 			old = e
@@ -209,15 +209,21 @@ func updatePair(b []byte) (old, new []byte, err error) {
 	return old, new, err
 }
 
-// DecodeChunk reads a batch chunk's JSON, which must be valid (json.Valid):
+// ChunkEvents reads the events of a chunk's JSON, which must be valid
+// (json.Valid; a stored chunk was checked by DecodeChunk when it arrived).
+func ChunkEvents(js []byte) ([]Event, error) {
+	return decodeEvents(js, func(string, []byte) error { return nil })
+}
+
+// decodeEvents reads a batch chunk's JSON, which must be valid (json.Valid):
 // the events of its "events" member, with the fields encoding/json would
 // fill in Event (names matched exactly), and every other top-level member
 // passed to head. A chunk holds thousands of events, and reading them this
 // way costs a fraction of encoding/json's reflection.
-func DecodeChunk(js []byte, head func(name string, value []byte) error) ([]Event, error) {
+func decodeEvents(js []byte, head func(name string, value []byte) error) ([]Event, error) {
 	var events []Event
 	var errs []error
-	err := objectMembers(js, func(name, value []byte) {
+	err := ObjectMembers(js, func(name, value []byte) {
 		if string(name) != "events" {
 			if err := head(string(name), value); err != nil {
 				errs = append(errs, err)
@@ -225,7 +231,7 @@ func DecodeChunk(js []byte, head func(name string, value []byte) error) ([]Event
 			return
 		}
 		events = []Event{}
-		err := arrayElems(value, func(ev []byte) bool {
+		err := ArrayElems(value, func(ev []byte) bool {
 			e, err := decodeEvent(ev)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("events[%d]: %w", len(events), err))
@@ -267,7 +273,7 @@ func decodeEvent(b []byte) (Event, error) {
 		}
 		return s
 	}
-	err := objectMembers(b, func(name, v []byte) {
+	err := ObjectMembers(b, func(name, v []byte) {
 		switch string(name) {
 		case "id":
 			num("id", v, func(s string) (err error) { e.ID, err = strconv.ParseInt(s, 10, 64); return err })

@@ -1,8 +1,9 @@
-package database
+package wire
 
 import "encoding/json"
 
-// Op is the kind of a captured change, as stored in teleport.event.op.
+// Op is the kind of a captured change, as stored in teleport.event.op, or
+// a schema change.
 type Op string
 
 // The operations capture records.
@@ -11,6 +12,7 @@ const (
 	OpUpdate   Op = "U" // Data: JSON array of [old row, new row] pairs
 	OpDelete   Op = "D" // Data: JSON array of old rows
 	OpTruncate Op = "T" // Data: null
+	OpSchema   Op = "S" // Data: a schema change (DDL), as JSON
 )
 
 // Event is one captured chunk of a statement on one table: up to 1000 rows

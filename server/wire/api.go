@@ -1,9 +1,8 @@
-package server
+package wire
 
 import (
+	"fmt"
 	"time"
-
-	"github.com/pagarme/teleport/database"
 )
 
 // Status is the body of GET /status. Targets and Sources are always
@@ -149,15 +148,15 @@ type ErrorResponse struct {
 // acknowledged without effect when it is the same (409 when it is not).
 // Events must be encoded without touching Data (see database.Event).
 type BatchChunk struct {
-	Source   string           `json:"source"`    // the sending instance's database.name
-	Instance string           `json:"instance"`  // the sending instance's id (its database's teleport.instance); may be absent
-	Target   string           `json:"target"`    // must equal the receiving instance's database.name
-	Seq      int64            `json:"seq"`       // batch sequence number per (source, target), from 1
-	Chunk    int              `json:"chunk"`     // chunk number within the batch, from 0
-	Last     bool             `json:"last"`      // this chunk completes the batch
-	TickTime time.Time        `json:"tick_time"` // when the batch's closing tick was taken, source clock
-	Batch    database.BatchID `json:"batch"`     // the same in every chunk of the batch; may be absent
-	Events   []database.Event `json:"events"`
+	Source   string    `json:"source"`    // the sending instance's database.name
+	Instance string    `json:"instance"`  // the sending instance's id (its database's teleport.instance); may be absent
+	Target   string    `json:"target"`    // must equal the receiving instance's database.name
+	Seq      int64     `json:"seq"`       // batch sequence number per (source, target), from 1
+	Chunk    int       `json:"chunk"`     // chunk number within the batch, from 0
+	Last     bool      `json:"last"`      // this chunk completes the batch
+	TickTime time.Time `json:"tick_time"` // when the batch's closing tick was taken, source clock
+	Batch    BatchID   `json:"batch"`     // the same in every chunk of the batch; may be absent
+	Events   []Event   `json:"events"`
 }
 
 // BatchAck is the answer to POST /batches and to GET /batches/{source}: how
@@ -191,4 +190,59 @@ func (a BatchAck) PartialChunks() []string {
 // SkipRequest is the body of POST /sources/{source}/skip.
 type SkipRequest struct {
 	Seq int64 `json:"seq"` // the held batch to give up
+}
+
+// Request headers a source sends with each chunk. Source, seq and chunk
+// repeat the body's, so a transfer can be shown in /status while it is
+// read; the checksum is the SHA-256 of the decompressed body, in hex.
+const (
+	HeaderSource   = "Teleport-Source"
+	HeaderSeq      = "Teleport-Seq"
+	HeaderChunk    = "Teleport-Chunk"
+	HeaderChecksum = "Teleport-Chunk-Sha256"
+)
+
+// BatchID is what identifies a batch, the same in each of its chunks: the
+// ticks it spans and its events in all.
+type BatchID struct {
+	FromTick int64 `json:"from_tick"`
+	ToTick   int64 `json:"to_tick"`
+	Events   int   `json:"events"`
+}
+
+func (b BatchID) String() string {
+	return fmt.Sprintf("ticks %d to %d, %d events", b.FromTick, b.ToTick, b.Events)
+}
+
+// CopyDone is the answer to a table's PUT: what went in.
+type CopyDone struct {
+	Rows  int64 `json:"rows"`
+	Bytes int64 `json:"bytes"`
+}
+
+// LoadTable is one table of a load, named as on the target.
+type LoadTable struct {
+	Schema   string `json:"schema"`
+	Table    string `json:"table"`
+	EstRows  int64  `json:"est_rows"`  // the source's estimate, for progress
+	EstBytes int64  `json:"est_bytes"` // the source's on-disk size
+	// Partitions are a partitioned table's partitions, every level, as
+	// [schema, table]: loaded with it, their events are judged by its
+	// snapshot.
+	Partitions [][2]string `json:"partitions,omitempty"`
+}
+
+// LoadPlan is what a source asks a target to load.
+type LoadPlan struct {
+	Source    string      `json:"source"`
+	Run       string      `json:"run"` // identifies one run of the load command
+	Overwrite bool        `json:"overwrite"`
+	Tables    []LoadTable `json:"tables"`
+}
+
+// LoadBegun is the target's answer to a plan: a fresh load, or the one under
+// way resumed, with the tables it already has.
+type LoadBegun struct {
+	Resumed bool        `json:"resumed"`
+	Done    []LoadTable `json:"done"`
 }

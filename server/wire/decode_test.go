@@ -1,0 +1,36 @@
+package wire
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// DecodeChunk reads chunks with a scanner; it must read what json.Unmarshal
+// reads, and refuse what it refuses.
+func TestDecodeChunk_AgreesWithUnmarshal(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"source":"src","target":"dst","seq":7,"chunk":2,"last":true,"tick_time":"2026-11-24T01:02:03.456789Z","unknown":{"x":[1]},
+		  "events":[{"id":1,"xid":9,"schema":"p\"q","table":"t\\u","op":"I","rows":1,"data":[{"a":"\u00e9\n"}]},
+		            {"id":2,"schema":"s","table":"t","op":"T","rows":0}]}`,
+		`{"source":"a","source":"b","events":[]}`,
+	} {
+		var want BatchChunk
+		if err := json.Unmarshal([]byte(body), &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeChunk([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", body, got, want)
+		}
+	}
+	for _, body := range []string{`{"source":`, `{"seq":"x","events":[]}`, `{"events":[{"rows":"1"}]}`, `[]`, `{"a":1} x`} {
+		if _, err := DecodeChunk([]byte(body)); err == nil {
+			t.Errorf("%s: no error", body)
+		}
+	}
+}
