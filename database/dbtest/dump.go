@@ -131,3 +131,30 @@ func comparable(out, schema string) string {
 	text = regexp.MustCompile(`(?m)^ALTER TABLE [^\n]*\n\s+DISABLE TRIGGER [^\n]*;$\n?`).ReplaceAllString(text, "")
 	return text
 }
+
+// ReadableDump returns pg_dump --schema-only of one schema of dbname as
+// SQL to read and to run: settings, pg_dump's comments and runs of blank
+// lines are dropped; names stay qualified.
+func (c *Cluster) ReadableDump(t testing.TB, dbname, schema string) string {
+	t.Helper()
+	var keep []string
+	blank := true
+	for _, line := range strings.Split(c.rawDump(t, dbname, schema), "\n") {
+		switch {
+		case strings.HasPrefix(line, "--"),
+			strings.HasPrefix(line, `\restrict `), strings.HasPrefix(line, `\unrestrict `),
+			strings.HasPrefix(line, "SET "),
+			strings.HasPrefix(line, "SELECT pg_catalog.set_config"):
+			continue
+		case strings.TrimSpace(line) == "":
+			if blank {
+				continue
+			}
+			blank = true
+		default:
+			blank = false
+		}
+		keep = append(keep, line)
+	}
+	return strings.TrimSpace(strings.Join(keep, "\n")) + "\n"
+}

@@ -1,0 +1,56 @@
+package database_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pagarme/teleport/database/dbtest"
+)
+
+// schemaSQL is today's teleport schema in one file, for reading: what the
+// migrations leave, as pg_dump writes it.
+const schemaSQL = "sql/schema.sql"
+
+// TestSchemaSQL_MatchesMigrations: sql/schema.sql, run on an empty
+// database, makes the teleport schema the migrations make. With
+// TELEPORT_UPDATE_SCHEMA_SQL=1 the test rewrites the file from the
+// migrations instead.
+func TestSchemaSQL_MatchesMigrations(t *testing.T) {
+	t.Parallel()
+	c := dbtest.Shared(t)
+	_, migratedName := migrated(t)
+	if os.Getenv("TELEPORT_UPDATE_SCHEMA_SQL") != "" {
+		head := "-- Today's teleport schema, as the migrations in sql/migrations leave it\n" +
+			"-- (pg_dump --schema-only --schema teleport), for reading. Written by\n" +
+			"-- TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/\n" +
+			"-- and checked against the migrations by the same test without it.\n\n"
+		if err := os.WriteFile(schemaSQL, []byte(head+c.ReadableDump(t, migratedName, "teleport")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text, err := os.ReadFile(schemaSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, name := c.NewDB(t)
+	if _, err := db.Exec(string(text)); err != nil {
+		t.Fatalf("run %s: %v", schemaSQL, err)
+	}
+	want, got := c.DumpSchema(t, migratedName, "teleport"), c.DumpSchema(t, name, "teleport")
+	if got != want {
+		t.Errorf("%s does not make what the migrations make: rewrite it with TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/\n%s",
+			schemaSQL, firstDifference(want, got))
+	}
+}
+
+// firstDifference shows where two texts part, a few lines of each.
+func firstDifference(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(w), len(g)) {
+		if i >= len(w) || i >= len(g) || w[i] != g[i] {
+			return "migrations: " + strings.Join(w[i:min(len(w), i+5)], "\n") + "\nschema.sql: " + strings.Join(g[i:min(len(g), i+5)], "\n")
+		}
+	}
+	return ""
+}

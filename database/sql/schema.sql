@@ -1,0 +1,344 @@
+-- Today's teleport schema, as the migrations in sql/migrations leave it
+-- (pg_dump --schema-only --schema teleport), for reading. Written by
+-- TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/
+-- and checked against the migrations by the same test without it.
+
+CREATE SCHEMA teleport;
+
+COMMENT ON SCHEMA teleport IS 'Teleport replication state: captured events, batches, apply progress. Managed by teleport; do not edit.';
+
+CREATE FUNCTION teleport.capture_rows() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
+    SELECT TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, pg_catalog.left(TG_OP, 1),
+           pg_catalog.current_setting('teleport.origin', true), 1,
+           pg_catalog.json_build_array(pg_catalog.row_to_json(r.*))
+    FROM changed_rows r
+    WHERE NOT EXISTS (SELECT FROM changed_rows OFFSET 1);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed OPERATOR(pg_catalog.=) 1 THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
+    SELECT TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, pg_catalog.left(TG_OP, 1),
+           pg_catalog.current_setting('teleport.origin', true),
+           pg_catalog.count(*), pg_catalog.json_agg(j ORDER BY rn)
+    FROM (SELECT pg_catalog.row_to_json(r.*) AS j,
+                 pg_catalog.row_number() OVER w AS rn,
+                 pg_catalog.sum(pg_catalog.pg_column_size(r.*)) OVER w AS size
+          FROM changed_rows r
+          WINDOW w AS (ROWS UNBOUNDED PRECEDING)) numbered
+    GROUP BY ((rn OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000)
+             OPERATOR(pg_catalog.+) (size OPERATOR(pg_catalog./) 4194304)
+    ORDER BY ((rn OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000)
+             OPERATOR(pg_catalog.+) (size OPERATOR(pg_catalog./) 4194304);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION teleport.capture_truncate() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
+    VALUES (TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, 'T',
+            pg_catalog.current_setting('teleport.origin', true), 0, NULL);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION teleport.capture_update() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
+    SELECT TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, 'U',
+           pg_catalog.current_setting('teleport.origin', true), 1,
+           pg_catalog.json_build_array(pg_catalog.json_build_array(
+               pg_catalog.row_to_json(o.*), pg_catalog.row_to_json(n.*)))
+    FROM old_rows o, new_rows n
+    WHERE NOT EXISTS (SELECT FROM new_rows OFFSET 1);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed OPERATOR(pg_catalog.=) 1 THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO teleport.event (relid, schema_name, table_name, op, origin, nrows, data)
+    SELECT TG_RELID, TG_TABLE_SCHEMA, TG_TABLE_NAME, 'U',
+           pg_catalog.current_setting('teleport.origin', true),
+           pg_catalog.count(*), pg_catalog.json_agg(pg_catalog.json_build_array(oj, nj) ORDER BY rn)
+    FROM (SELECT pg_catalog.row_to_json(o.*) AS oj,
+                 pg_catalog.row_number() OVER w AS rn,
+                 pg_catalog.sum(pg_catalog.pg_column_size(o.*)) OVER w AS osize
+          FROM old_rows o
+          WINDOW w AS (ROWS UNBOUNDED PRECEDING)) olds
+    JOIN (SELECT pg_catalog.row_to_json(n.*) AS nj,
+                 pg_catalog.row_number() OVER w AS rn,
+                 pg_catalog.sum(pg_catalog.pg_column_size(n.*)) OVER w AS nsize
+          FROM new_rows n
+          WINDOW w AS (ROWS UNBOUNDED PRECEDING)) news USING (rn)
+    GROUP BY ((rn OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000)
+             OPERATOR(pg_catalog.+) ((osize OPERATOR(pg_catalog.+) nsize) OPERATOR(pg_catalog./) 4194304)
+    ORDER BY ((rn OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 1000)
+             OPERATOR(pg_catalog.+) ((osize OPERATOR(pg_catalog.+) nsize) OPERATOR(pg_catalog./) 4194304);
+    RETURN NULL;
+END
+$$;
+
+CREATE TABLE teleport.batch (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    from_tick bigint NOT NULL,
+    to_tick bigint NOT NULL,
+    events integer NOT NULL,
+    nrows bigint NOT NULL,
+    chunk_rows integer NOT NULL,
+    schema_regex text NOT NULL,
+    table_regex text NOT NULL,
+    tick_time timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone
+);
+
+CREATE TABLE teleport.batch_ddl (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    pos integer NOT NULL,
+    before_event bigint NOT NULL,
+    ddl json NOT NULL
+);
+
+CREATE TABLE teleport.ddl_applied_ahead (
+    source text NOT NULL,
+    seq bigint NOT NULL,
+    k integer NOT NULL
+);
+
+CREATE TABLE teleport.ddl_state (
+    id boolean DEFAULT true NOT NULL,
+    event_id bigint NOT NULL,
+    hash text NOT NULL,
+    CONSTRAINT ddl_state_id_check CHECK (id)
+);
+
+CREATE TABLE teleport.event (
+    id bigint NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    relid oid NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    op "char" NOT NULL,
+    origin text,
+    nrows integer NOT NULL,
+    data json
+);
+
+ALTER TABLE teleport.event ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME teleport.event_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE teleport.instance (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    one boolean DEFAULT true NOT NULL,
+    CONSTRAINT instance_one_check CHECK (one)
+);
+
+CREATE TABLE teleport.load (
+    source text NOT NULL,
+    run text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    resumed_at timestamp with time zone,
+    finished_at timestamp with time zone
+);
+
+CREATE TABLE teleport.load_fk (
+    source text NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    name text NOT NULL,
+    definition text NOT NULL
+);
+
+CREATE TABLE teleport.load_table (
+    source text NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    est_rows bigint NOT NULL,
+    est_bytes bigint NOT NULL,
+    snapshot pg_snapshot,
+    nrows bigint,
+    nbytes bigint,
+    done_at timestamp with time zone,
+    partitions jsonb DEFAULT '[]'::jsonb NOT NULL
+);
+
+CREATE TABLE teleport.received_chunk (
+    source text NOT NULL,
+    seq bigint NOT NULL,
+    chunk integer NOT NULL,
+    last boolean NOT NULL,
+    events integer NOT NULL,
+    nrows bigint NOT NULL,
+    tick_time timestamp with time zone NOT NULL,
+    body bytea NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    from_tick bigint,
+    to_tick bigint,
+    batch_events integer,
+    checksum bytea
+);
+ALTER TABLE ONLY teleport.received_chunk ALTER COLUMN body SET STORAGE EXTERNAL;
+
+CREATE TABLE teleport.schema_migration (
+    version integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE teleport.schema_skipped (
+    target text NOT NULL,
+    object text NOT NULL,
+    reason text NOT NULL,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE teleport.source (
+    name text NOT NULL,
+    applied_seq bigint DEFAULT 0 NOT NULL,
+    applied_at timestamp with time zone,
+    tick_time timestamp with time zone,
+    error text,
+    error_seq bigint,
+    error_at timestamp with time zone,
+    skip_seq bigint,
+    instance uuid
+);
+
+CREATE TABLE teleport.source_schema_skipped (
+    source text NOT NULL,
+    object text NOT NULL,
+    reason text NOT NULL,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE teleport.target (
+    name text NOT NULL,
+    schema_regex text NOT NULL,
+    table_regex text NOT NULL,
+    last_tick bigint NOT NULL,
+    next_seq bigint DEFAULT 1 NOT NULL,
+    acked_seq bigint DEFAULT 0 NOT NULL,
+    applied_seq bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE teleport.target_schema (
+    target text NOT NULL,
+    event_id bigint NOT NULL,
+    snapshot json NOT NULL
+);
+
+CREATE TABLE teleport.tick (
+    id bigint NOT NULL,
+    snapshot pg_snapshot NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+ALTER TABLE teleport.tick ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME teleport.tick_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+ALTER TABLE ONLY teleport.batch_ddl
+    ADD CONSTRAINT batch_ddl_pkey PRIMARY KEY (target, seq, pos);
+
+ALTER TABLE ONLY teleport.batch
+    ADD CONSTRAINT batch_pkey PRIMARY KEY (target, seq);
+
+ALTER TABLE ONLY teleport.ddl_applied_ahead
+    ADD CONSTRAINT ddl_applied_ahead_pkey PRIMARY KEY (source, seq, k);
+
+ALTER TABLE ONLY teleport.ddl_state
+    ADD CONSTRAINT ddl_state_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY teleport.instance
+    ADD CONSTRAINT instance_one_key UNIQUE (one);
+
+ALTER TABLE ONLY teleport.instance
+    ADD CONSTRAINT instance_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY teleport.load_fk
+    ADD CONSTRAINT load_fk_pkey PRIMARY KEY (source, schema_name, table_name, name);
+
+ALTER TABLE ONLY teleport.load
+    ADD CONSTRAINT load_pkey PRIMARY KEY (source);
+
+ALTER TABLE ONLY teleport.load_table
+    ADD CONSTRAINT load_table_pkey PRIMARY KEY (source, schema_name, table_name);
+
+ALTER TABLE ONLY teleport.received_chunk
+    ADD CONSTRAINT received_chunk_pkey PRIMARY KEY (source, seq, chunk);
+
+ALTER TABLE ONLY teleport.schema_migration
+    ADD CONSTRAINT schema_migration_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY teleport.schema_skipped
+    ADD CONSTRAINT schema_skipped_pkey PRIMARY KEY (target, object);
+
+ALTER TABLE ONLY teleport.source
+    ADD CONSTRAINT source_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY teleport.source_schema_skipped
+    ADD CONSTRAINT source_schema_skipped_pkey PRIMARY KEY (source, object);
+
+ALTER TABLE ONLY teleport.target
+    ADD CONSTRAINT target_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY teleport.target_schema
+    ADD CONSTRAINT target_schema_pkey PRIMARY KEY (target);
+
+ALTER TABLE ONLY teleport.tick
+    ADD CONSTRAINT tick_pkey PRIMARY KEY (id);
+
+CREATE INDEX event_xid_idx ON teleport.event USING btree (xid);
+
+ALTER TABLE ONLY teleport.batch_ddl
+    ADD CONSTRAINT batch_ddl_target_seq_fkey FOREIGN KEY (target, seq) REFERENCES teleport.batch(target, seq) ON DELETE CASCADE;
+
+ALTER TABLE ONLY teleport.batch
+    ADD CONSTRAINT batch_target_fkey FOREIGN KEY (target) REFERENCES teleport.target(name) ON DELETE CASCADE;
+
+ALTER TABLE ONLY teleport.load_fk
+    ADD CONSTRAINT load_fk_source_fkey FOREIGN KEY (source) REFERENCES teleport.load(source) ON DELETE CASCADE;
+
+ALTER TABLE ONLY teleport.load_table
+    ADD CONSTRAINT load_table_source_fkey FOREIGN KEY (source) REFERENCES teleport.load(source) ON DELETE CASCADE;
+
+ALTER TABLE ONLY teleport.schema_skipped
+    ADD CONSTRAINT schema_skipped_target_fkey FOREIGN KEY (target) REFERENCES teleport.target(name) ON DELETE CASCADE;
+
+ALTER TABLE ONLY teleport.source_schema_skipped
+    ADD CONSTRAINT source_schema_skipped_source_fkey FOREIGN KEY (source) REFERENCES teleport.source(name) ON DELETE CASCADE;
+
+ALTER TABLE ONLY teleport.target
+    ADD CONSTRAINT target_last_tick_fkey FOREIGN KEY (last_tick) REFERENCES teleport.tick(id);
+
+ALTER TABLE ONLY teleport.target_schema
+    ADD CONSTRAINT target_schema_target_fkey FOREIGN KEY (target) REFERENCES teleport.target(name) ON DELETE CASCADE;
