@@ -258,20 +258,12 @@ const vacuumChunk = 10000
 // and returns the source's workers: the batcher, the transmitter and the
 // ddlwatcher, which captures the tables that appear later.
 func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog.Logger) ([]runner, error) {
-	matchAny := func(schema, table string) bool {
-		for _, t := range cfg.Targets {
-			if t.Match(schema, table) {
-				return true
-			}
-		}
-		return false
-	}
-	res, err := database.InstallCapture(ctx, db, matchAny, false)
+	res, err := database.InstallCapture(ctx, db, cfg.MatchAny, false)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("capturing changes", "tables", len(res.Captured), "triggers_installed_on", len(res.Installed))
-	if err := database.SetEventTriggers(ctx, db, cfg.UseEventTriggers, batcher.SnapshotSchema(cfg)); err != nil {
+	if err := database.SetEventTriggers(ctx, db, cfg.UseEventTriggers, cfg.SnapshotSchema()); err != nil {
 		return nil, err
 	}
 	if cfg.UseEventTriggers {
@@ -286,7 +278,7 @@ func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog
 	if err := batch.SyncTargets(ctx); err != nil {
 		return nil, err
 	}
-	watch := ddlwatcher.New(db, matchAny, batcher.SnapshotSchema(cfg), iv.DDLWatcher.Duration(), log)
+	watch := ddlwatcher.New(db, cfg.MatchAny, cfg.SnapshotSchema(), iv.DDLWatcher.Duration(), log)
 	return []runner{batch, send, watch}, nil
 }
 

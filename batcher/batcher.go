@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/pagarme/teleport/config"
@@ -49,7 +48,7 @@ func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worke
 	specs := make([]database.TargetSpec, 0, len(names))
 	schemas := make(map[string]targetSchema, len(names))
 	for _, n := range names {
-		specs = append(specs, Spec(n, cfg.Targets[n].TargetExpression))
+		specs = append(specs, spec(n, cfg.Targets[n].Expression()))
 		schemas[n] = newTargetSchema(cfg.Targets[n])
 	}
 	return &Worker{
@@ -60,56 +59,15 @@ func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worke
 		log:       log.With("worker", "batcher"),
 		onBatch:   onBatch,
 
-		snapshotSchema: SnapshotSchema(cfg),
+		snapshotSchema: cfg.SnapshotSchema(),
 		schemas:        schemas,
 		unsupported:    map[string]bool{},
 	}
 }
 
-// Spec turns a target's name and schema-qualified glob into the regular
-// expressions the batcher's queries filter events with.
-func Spec(name, expression string) database.TargetSpec {
-	schema, table, _ := strings.Cut(expression, ".")
-	return database.TargetSpec{Name: name, SchemaRegex: GlobRegex(schema), TableRegex: GlobRegex(table)}
-}
-
-// GlobRegex translates a path.Match pattern into an anchored PostgreSQL
-// regular expression that matches the same names.
-func GlobRegex(glob string) string {
-	var b strings.Builder
-	b.WriteByte('^')
-	inClass := false
-	for i := 0; i < len(glob); i++ {
-		c := glob[i]
-		switch {
-		case c == '\\' && i+1 < len(glob):
-			i++
-			writeLiteral(&b, glob[i])
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-			b.WriteByte(c)
-		case c == '[':
-			inClass = true
-			b.WriteByte(c)
-		case c == '*':
-			b.WriteString("[^/]*")
-		case c == '?':
-			b.WriteString("[^/]")
-		default:
-			writeLiteral(&b, c)
-		}
-	}
-	b.WriteByte('$')
-	return b.String()
-}
-
-func writeLiteral(b *strings.Builder, c byte) {
-	if strings.IndexByte(`.^$|()[]{}*+?\`, c) >= 0 {
-		b.WriteByte('\\')
-	}
-	b.WriteByte(c)
+// spec is what the batcher's queries filter a target's events with.
+func spec(name string, expr config.Expression) database.TargetSpec {
+	return database.TargetSpec{Name: name, SchemaRegex: expr.SchemaRegex(), TableRegex: expr.TableRegex()}
 }
 
 // Run calls RunOnce at once and then again after nextPass, until ctx is done.

@@ -18,13 +18,15 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
 
-func TestGlobRegex_AgreesWithMatch(t *testing.T) {
+// The regular expressions the batcher filters events with must select in
+// PostgreSQL what the target expression selects with path.Match.
+func TestExpressionRegex_AgreesWithMatch(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Shared(t).NewDB(t)
 	patterns := []string{"public", "*", "order_*", "a?c", "[ab]x", "[^ab]x", "[a-c]*", `we\*ird`, "dot.ted", "x+y", "(p)", "$1"}
 	names := []string{"public", "publics", "order_", "order_items", "abc", "ac", "ax", "bx", "cx", "we*ird", "weXird", "dot.ted", "dotxted", "x+y", "xxy", "(p)", "$1", "Order_x", ""}
 	for _, p := range patterns {
-		re := batcher.GlobRegex(p)
+		re := config.Expression{Schema: p}.SchemaRegex()
 		for _, n := range names {
 			want, err := path.Match(p, n)
 			if err != nil {
@@ -35,7 +37,7 @@ func TestGlobRegex_AgreesWithMatch(t *testing.T) {
 				t.Fatalf("%q ~ %q: %v", n, re, err)
 			}
 			if got != want {
-				t.Errorf("GlobRegex(%q) = %q matches %q: %v, want %v (path.Match)", p, re, n, got, want)
+				t.Errorf("SchemaRegex of %q = %q matches %q: %v, want %v (path.Match)", p, re, n, got, want)
 			}
 		}
 	}

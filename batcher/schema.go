@@ -3,26 +3,10 @@ package batcher
 import (
 	"context"
 	"database/sql"
-	"path"
-	"strings"
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 )
-
-// SnapshotSchema returns the schema catalog snapshots write names relative
-// to: the source schema a target maps to its apply_schema (configuration
-// validation makes it the same for every such target), or "" to qualify
-// every name.
-func SnapshotSchema(cfg config.Config) string {
-	for _, t := range cfg.Targets {
-		if t.ApplySchema != "" {
-			schema, _, _ := strings.Cut(t.TargetExpression, ".")
-			return schema
-		}
-	}
-	return ""
-}
 
 // targetSchema is what the batcher needs to diff the schema for a target.
 type targetSchema struct {
@@ -31,11 +15,11 @@ type targetSchema struct {
 }
 
 func newTargetSchema(t config.Target) targetSchema {
-	schemaGlob, _, _ := strings.Cut(t.TargetExpression, ".")
+	expr := t.Expression()
 	return targetSchema{
 		scope: database.Scope{
-			Schema: func(s string) bool { ok, err := path.Match(schemaGlob, s); return err == nil && ok },
-			Table:  t.Match,
+			Schema: expr.MatchSchema,
+			Table:  expr.Match,
 		},
 		applySchema: t.ApplySchema,
 	}

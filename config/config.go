@@ -17,9 +17,7 @@ package config
 import (
 	"net"
 	"net/url"
-	"path"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -172,21 +170,6 @@ type Target struct {
 	// AuthTokenFile is a file whose content, trailing newlines trimmed, is the
 	// token. Optional; Parse reads it into AuthToken and then clears it.
 	AuthTokenFile string `yaml:"auth_token_file"`
-}
-
-// Match reports whether the table schema.table is selected by
-// t.TargetExpression. A malformed expression matches nothing.
-func (t Target) Match(schema, table string) bool {
-	sp, tp, ok := strings.Cut(t.TargetExpression, ".")
-	if !ok {
-		return false
-	}
-	okSchema, err := path.Match(sp, schema)
-	if err != nil || !okSchema {
-		return false
-	}
-	okTable, err := path.Match(tp, table)
-	return err == nil && okTable
 }
 
 // Endpoint is the address of a target instance's server.

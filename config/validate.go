@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -147,8 +146,8 @@ func (c Config) problems() []problem {
 		if !validName.MatchString(name) {
 			add(key, "%q is not a valid target name: use %s, the target's database.name", name, nameRule)
 		}
-		if msg := checkExpression(t.TargetExpression); msg != "" {
-			add(key+".target_expression", "%s", msg)
+		if _, err := ParseExpression(t.TargetExpression); err != nil {
+			add(key+".target_expression", "%v", err)
 		}
 		if t.Endpoint.Hostname == "" {
 			add(key+".endpoint.hostname", "required: the target instance's host name or IP address")
@@ -168,9 +167,10 @@ func (c Config) problems() []problem {
 		case strings.IndexByte(t.ApplySchema, 0) >= 0:
 			add(key+".apply_schema", "must not contain a NUL byte")
 		case t.ApplySchema != "":
-			schema, _, _ := strings.Cut(t.TargetExpression, ".")
+			expr := t.Expression()
+			schema := expr.Schema
 			switch {
-			case strings.ContainsAny(schema, `*?[\`):
+			case !expr.NamesOneSchema():
 				add(key+".apply_schema", "maps one source schema into %q, but target_expression %q matches schemas by pattern: name one schema, as in \"public.*\"", t.ApplySchema, t.TargetExpression)
 			case mapped != "" && schema != mapped:
 				add(key+".apply_schema", "targets with an apply_schema must all replicate the same source schema: this one replicates %q, another %q", schema, mapped)
@@ -210,27 +210,4 @@ func checkHost(add addFunc, key, host string) {
 			add(key, "%q must be a host name or IP address, without port (set the port key) or brackets", host)
 		}
 	}
-}
-
-// checkExpression returns what is wrong with a target_expression, or "".
-func checkExpression(expr string) string {
-	const want = `want "schema.table" with each part a pattern such as "public.*", "*.*" or "sales.order_*"`
-	if expr == "" {
-		return "required: " + want
-	}
-	schema, table, ok := strings.Cut(expr, ".")
-	switch {
-	case !ok:
-		return fmt.Sprintf("%q has no dot: %s", expr, want)
-	case schema == "":
-		return fmt.Sprintf("%q has an empty schema part: %s", expr, want)
-	case table == "":
-		return fmt.Sprintf("%q has an empty table part: %s", expr, want)
-	}
-	for _, p := range []struct{ part, pattern string }{{"schema", schema}, {"table", table}} {
-		if _, err := path.Match(p.pattern, ""); err != nil {
-			return fmt.Sprintf("%q: %s part %q is not a valid pattern (%v): use * and ? as wildcards, [...] for a set of characters, \\ to escape", expr, p.part, p.pattern, err)
-		}
-	}
-	return ""
 }
