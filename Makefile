@@ -49,7 +49,7 @@ clean:
 demo:
 	./demo.sh
 
-## bench: replication figures beside references measured in the same run (about 12 minutes; needs pgbench, and PgQ for the capture reference, which it installs with apt-get when missing)
+## bench: replication figures beside references measured in the same run (several minutes, see the README's Performance; needs pgbench, and PgQ for the capture reference, which it installs with apt-get when missing)
 bench:
 	@pgbin=$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1); \
 	major=$$(basename $$(dirname "$$pgbin")); \

@@ -7,16 +7,25 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 DURATION=${DEMO_SECONDS:-15}
-bindir=${PG_BINDIR:-}
-if [ -z "$bindir" ]; then
+find_bindir() {
 	if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; then
-		bindir=$(pg_config --bindir)
+		pg_config --bindir
 	else
-		bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+		ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+	fi
+}
+bindir=${PG_BINDIR:-$(find_bindir)}
+if [ -z "${PG_BINDIR:-}" ] && { [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; }; then
+	# As .ci/run does: the PostgreSQL server from the distribution.
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "== installing the PostgreSQL server (apt-get install postgresql postgresql-contrib)"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib >/dev/null
+		bindir=$(find_bindir)
 	fi
 fi
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
-	echo "demo: PostgreSQL server binaries not found; install them (apt-get install postgresql) or set PG_BINDIR" >&2
+	echo "demo: PostgreSQL server binaries not found: run make demo as root to have them installed, or install them yourself (sudo apt-get install postgresql) and run it again, or set PG_BINDIR to their directory" >&2
 	exit 1
 fi
 
@@ -148,8 +157,9 @@ echo "== initial load: teleport -config source_config.yml -mode initial-load -lo
 printf '%-7s %-24s %-24s %s\n' "second" "source: transfers, sum" "target: transfers, sum" "lag (s)"
 count_q="SELECT count(*) || ', ' || coalesce(sum(amount), 0) FROM %s.transfers"
 for i in $(seq 1 $((DURATION + 5))); do
-	s=$(psql_app "$src_pg" -At -c "$(printf "$count_q" public)")
+	# The target first: counted after it, the source has at least its rows.
 	t=$(psql_app "$dst_pg" -At -c "$(printf "$count_q" test)" 2>/dev/null || echo "(no table yet)")
+	s=$(psql_app "$src_pg" -At -c "$(printf "$count_q" public)")
 	# Lag, as /status reports it: age, on the source's clock, of the oldest
 	# batch the target has not applied; 0 when it has them all.
 	lag=$(psql_app "$src_pg" -At -c "SELECT coalesce(round(extract(epoch FROM now() - b.tick_time)::numeric, 2), 0)

@@ -34,20 +34,40 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "teleport:", oneLine(err))
-		}
-		stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp): // -h: the usage is printed
+		os.Exit(0)
+	case errors.As(err, new(reported)):
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "teleport:", err)
 		os.Exit(1)
 	}
 }
 
-// oneLine joins a multi-line error (errors.Join) so every start-up failure is
-// one line on stderr, with its parts separated by "; ".
-func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
+// reported is an error run has already written to stderr.
+type reported struct{ error }
+
+func (r reported) Unwrap() error { return r.error }
+
+// report writes err to w as the log would, one line per problem (an
+// errors.Join lists several): "teleport: problem" with -log-format text,
+// a JSON object with -log-format json.
+func report(o options, w io.Writer, err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	if o.logFormat == "json" {
+		log := slog.New(slog.NewJSONHandler(w, nil))
+		for _, line := range lines {
+			log.Error("teleport stopped", "err", line)
+		}
+	} else {
+		for _, line := range lines {
+			fmt.Fprintln(w, "teleport:", line)
+		}
+	}
+	return reported{err}
 }
 
 // options are the command-line flags.
@@ -78,7 +98,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, reported{err} // fs printed it, and the usage
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: every option is a flag, see teleport -h", fs.Arg(0))
@@ -137,13 +160,24 @@ type runner interface {
 // instance in-process and stop it by cancelling ctx. Logs go to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
-	if err != nil {
+	switch {
+	case errors.Is(err, flag.ErrHelp), errors.As(err, new(reported)):
 		return err
+	case err != nil:
+		return report(options{}, stderr, err)
 	}
 	if o.version {
 		fmt.Fprintln(stdout, "teleport", version)
 		return nil
 	}
+	if err := start(ctx, o, stdout, stderr); err != nil {
+		return report(o, stderr, err)
+	}
+	return nil
+}
+
+// start runs the instance, or the mode o asks for, until ctx is done.
+func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(o.configPath)
 	if err != nil {
 		return err
@@ -177,6 +211,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.mode == "initial-load" {
 		res, err := transmitter.Load(ctx, db, cfg, transmitter.LoadOptions{Target: o.loadTarget, Parallel: o.parallel,
 			Overwrite: o.overwrite, Progress: live, LogEvery: loadLogEvery}, log)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("initial load of %s interrupted: run the same command again to resume it, the tables copied so far are kept", o.loadTarget)
+		}
 		if err != nil {
 			return fmt.Errorf("initial load of %s: %w", o.loadTarget, err)
 		}

@@ -394,6 +394,51 @@ func TestBinary_ExitCodes(t *testing.T) {
 		}
 	})
 
+	runBin := func(t *testing.T, args ...string) (int, string) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		_ = cmd.Run() // the exit code says how it went
+		return cmd.ProcessState.ExitCode(), stderr.String()
+	}
+	t.Run("help", func(t *testing.T) {
+		code, stderr := runBin(t, "-h")
+		if code != 0 || !strings.Contains(stderr, "-config") || !strings.Contains(stderr, "-mode") {
+			t.Errorf("teleport -h = exit %d, stderr %q; want 0 and the usage", code, stderr)
+		}
+	})
+	t.Run("unknown flag", func(t *testing.T) {
+		code, stderr := runBin(t, "-bogus")
+		if n := strings.Count(stderr, "flag provided but not defined: -bogus"); code != 1 || n != 1 {
+			t.Errorf("teleport -bogus = exit %d, the error %d times in %q; want 1, once", code, n, stderr)
+		}
+	})
+	t.Run("one line per problem", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "bad.yml")
+		if err := os.WriteFile(p, []byte("batch_size: 0\ndatabase:\n  port: 0\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, stderr := runBin(t, "-config", p)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != 1 || len(lines) != 3 {
+			t.Fatalf("exit %d, stderr %q; want 1 and three lines (batch_size, database.name, database.port)", code, stderr)
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "teleport: "+p+": ") {
+				t.Errorf("line %q does not start with teleport: and the file", l)
+			}
+		}
+	})
+	t.Run("json fatal line", func(t *testing.T) {
+		code, stderr := runBin(t, "-log-format", "json", "-config", filepath.Join(t.TempDir(), "none.yml"))
+		var m map[string]any
+		if err := json.Unmarshal([]byte(strings.TrimSpace(stderr)), &m); code != 1 || err != nil || m["level"] != "ERROR" ||
+			!strings.Contains(fmt.Sprint(m["err"]), "no such configuration file") {
+			t.Errorf("exit %d, stderr %q; want 1 and one JSON line saying the file is missing", code, stderr)
+		}
+	})
+
 	t.Run("version", func(t *testing.T) {
 		out, err := exec.Command(bin, "-version").Output()
 		if err != nil || !strings.HasPrefix(string(out), "teleport ") {

@@ -197,6 +197,8 @@ func TestLoad_errors(t *testing.T) {
 		{"only comments", "# to do\n", []string{"config file is empty"}},
 		{"a list, not a mapping", "- database\n", []string{"the file must be a mapping of keys to values, such as batch_size: 10000, not a list"}},
 		{"invalid YAML", "database:\n  name: [x\n", []string{"invalid YAML"}},
+		{"key indented too little", "database:\n  name: x\n port: 5\n", []string{"line 3: invalid YAML: did not find expected key"}},
+		{"key indented too much", "database:\n  name: x\n    port: 5\n", []string{"line 3: invalid YAML: mapping values are not allowed in this context"}},
 		{"tab indentation", "database:\n\tname: x\n", []string{"line 2: invalid YAML: found character that cannot start any token (indent with spaces"}},
 		{
 			"unknown top-level key",
@@ -335,7 +337,7 @@ func TestLoad_missingFile(t *testing.T) {
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Load(%q) = %v, want an error wrapping fs.ErrNotExist", file, err)
 	}
-	if got, want := err.Error(), file+": config file does not exist"; !strings.HasPrefix(got, want) {
+	if got, want := err.Error(), file+": no such configuration file: give its path with -config PATH"; !strings.HasPrefix(got, want) {
 		t.Errorf("Load(%q) = %q, want it to start with %q", file, got, want)
 	}
 }

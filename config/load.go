@@ -15,13 +15,22 @@ import (
 	"gopkg.in/yaml.v2"
 )
 
+// errNoFile is a configuration file that is not there.
+type errNoFile struct{ path string }
+
+func (e errNoFile) Error() string {
+	return e.path + ": no such configuration file: give its path with -config PATH (see teleport -h)"
+}
+
+func (e errNoFile) Unwrap() error { return fs.ErrNotExist }
+
 // Load reads the YAML file at path and parses it with Parse. Every error it
 // returns starts with path; when the file is missing the error wraps
 // fs.ErrNotExist.
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Config{}, fmt.Errorf("%s: config file does not exist: %w", path, fs.ErrNotExist)
+		return Config{}, errNoFile{path}
 	}
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: read config file: %w", path, unwrapPath(err))
@@ -262,7 +271,14 @@ func yamlError(err error, found []*issue) error {
 	if !errors.As(err, &te) {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		if m := reYAMLLine.FindStringSubmatch(err.Error()); m != nil {
-			msg = "line " + m[1] + ": invalid YAML: " + m[2]
+			line := m[1]
+			// yaml.v2 numbers the lines of its parser's errors from 0 (its
+			// scanner's from 1): "did not find expected ..." is about the
+			// line after the one it names.
+			if n, err := strconv.Atoi(line); err == nil && strings.HasPrefix(m[2], "did not find expected") {
+				line = strconv.Itoa(n + 1)
+			}
+			msg = "line " + line + ": invalid YAML: " + m[2]
 		} else {
 			msg = "invalid YAML: " + msg
 		}

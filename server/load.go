@@ -197,9 +197,12 @@ func (s *Server) loadStatus(ctx context.Context, q database.Querier) ([]wire.Loa
 				ts.State, ts.Rows, ts.Bytes = "done", t.Rows, t.Bytes
 				ls.TablesDone++
 			}
+			// The source's estimate is 0 for a table never analyzed: a
+			// table's rows so far are the least it holds.
+			ts.EstRows = max(ts.EstRows, ts.Rows)
 			ls.Rows += ts.Rows
 			ls.Bytes += ts.Bytes
-			ls.EstRows += max(t.EstRows, ts.Rows)
+			ls.EstRows += ts.EstRows
 			ls.Tables = append(ls.Tables, ts)
 		}
 		if ls.State == "loading" && rate > 0 {

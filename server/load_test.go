@@ -98,6 +98,8 @@ func TestLoadRoutes(t *testing.T) {
 	}
 	if l := st.Loads[0]; l.State != "loading" || l.TablesDone != 1 || l.Rows != 3 || len(l.Tables) != 2 || l.Tables[1].State != "waiting" {
 		t.Errorf("status load = %+v, want loading with a done (3 rows) and b waiting", l)
+	} else if l.Tables[0].EstRows != 3 || l.EstRows != 5 {
+		t.Errorf("status load estimates: table a %d, load %d; want 3 (a's rows, over the estimate of 2) and 5", l.Tables[0].EstRows, l.EstRows)
 	}
 
 	// A resumed load keeps what is done; the run that resumed it owns it.
