@@ -19,6 +19,7 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 // The benchmarks run only with TELEPORT_BENCH=1 (make bench): they take
@@ -427,7 +428,7 @@ func benchCapture(t *testing.T) []benchRow {
 	c := dbtest.Start(t)
 	db, name := c.NewDB(t)
 	pgbench(t, c, name, "-i", "-q", "-s", "10")
-	if _, err := database.Migrate(ctx, db); err != nil {
+	if _, err := migrate.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	execSQL(t, db, `CREATE TABLE public.bulk (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)

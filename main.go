@@ -27,6 +27,7 @@ import (
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/transmitter"
 	"github.com/pagarme/teleport/vacuum"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -202,7 +203,7 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	applied, err := database.Migrate(ctx, db)
+	applied, err := migrate.Migrate(ctx, db)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
 func setup(t *testing.T) *sql.DB {
 	t.Helper()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, v text)`)
@@ -397,7 +398,7 @@ func TestWorker_DatabaseDown(t *testing.T) {
 	t.Parallel()
 	c := dbtest.Start(t)
 	db, _ := c.NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))

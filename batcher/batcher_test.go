@@ -14,6 +14,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -49,7 +50,7 @@ func source(t *testing.T) *sql.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(ctx, db); err != nil {
+	if _, err := migrate.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	exec(t, db, `CREATE TABLE public.a (id int PRIMARY KEY, v text);

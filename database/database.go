@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"strconv"
 	"strings"
@@ -24,11 +25,20 @@ import (
 //go:embed sql
 var sqlFiles embed.FS
 
-// queries maps a file name under sql/queries (without .sql) to its text.
-// Loading at init means a missing file stops the program at once, not mid-run.
-var queries = mustLoadQueries(sqlFiles, "sql/queries")
+// query returns the text of one of this package's queries,
+// sql/queries/NAME.sql.
+var query = QueryFiles(sqlFiles, "sql/queries")
 
-func mustLoadQueries(fsys fs.FS, dir string) map[string]string {
+// registry holds the queries of every package loaded with QueryFiles, by
+// name, for TestQueriesPrepare.
+var registry = map[string]string{}
+
+// QueryFiles loads the NAME.sql files of dir in fsys, at init: a missing
+// directory stops the program at once, not mid-run. It returns the
+// function that gives a query's text by NAME; a NAME with no file is a
+// programming error (it panics) caught by TestQueriesPrepare. Names are
+// unique across packages.
+func QueryFiles(fsys fs.FS, dir string) func(name string) string {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		panic(fmt.Sprintf("read embedded %s: %v", dir, err))
@@ -39,20 +49,23 @@ func mustLoadQueries(fsys fs.FS, dir string) map[string]string {
 		if err != nil {
 			panic(fmt.Sprintf("read embedded %s: %v", e.Name(), err))
 		}
-		m[strings.TrimSuffix(e.Name(), ".sql")] = string(b)
+		name := strings.TrimSuffix(e.Name(), ".sql")
+		if _, dup := registry[name]; dup {
+			panic("two query files named " + e.Name())
+		}
+		m[name], registry[name] = string(b), string(b)
 	}
-	return m
+	return func(name string) string {
+		q, ok := m[name]
+		if !ok {
+			panic("no query file " + dir + "/" + name + ".sql")
+		}
+		return q
+	}
 }
 
-// query returns the text of an embedded query; a name with no file is a
-// programming error caught by TestQueriesPrepare.
-func query(name string) string {
-	q, ok := queries[name]
-	if !ok {
-		panic("no query file sql/queries/" + name + ".sql")
-	}
-	return q
-}
+// AllQueries returns the queries of every package loaded so far, by name.
+func AllQueries() map[string]string { return maps.Clone(registry) }
 
 // Querier is what *sql.DB, *sql.Tx and *sql.Conn share, so query functions
 // work in and out of a transaction.

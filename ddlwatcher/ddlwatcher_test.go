@@ -13,6 +13,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/ddlwatcher"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
 func source(t *testing.T) *sql.DB {
 	t.Helper()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -163,7 +164,7 @@ func TestWorker_RunOnce_NotOwned(t *testing.T) {
 	t.Parallel()
 	c := dbtest.Shared(t)
 	db, name := c.NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	c.AdminExec(t, name, `CREATE TABLE public.theirs (id int)`)

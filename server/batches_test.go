@@ -20,13 +20,14 @@ import (
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 // newTarget returns a server named "tgt" on a migrated database.
 func newTarget(t *testing.T, token string) (*server.Server, *sql.DB) {
 	t.Helper()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	cfg := config.Default().Server
@@ -334,7 +335,7 @@ func TestBatches_Transport(t *testing.T) {
 
 	// With server.sources, another source is refused before anything is read.
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default().Server

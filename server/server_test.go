@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
 func newServer(t *testing.T, token string) *server.Server {
 	t.Helper()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default().Server

@@ -14,6 +14,7 @@ import (
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 const statusToken = "status-s3cret"
@@ -29,7 +30,7 @@ func newStatusServer(t *testing.T, db *sql.DB) http.Handler {
 func migratedDB(t *testing.T, c *dbtest.Cluster) *sql.DB {
 	t.Helper()
 	db, _ := c.NewDB(t)
-	if _, err := database.Migrate(context.Background(), db); err != nil {
+	if _, err := migrate.Migrate(context.Background(), db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	return db

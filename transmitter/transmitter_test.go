@@ -27,6 +27,7 @@ import (
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/transmitter"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -45,7 +46,7 @@ func newSource(t *testing.T, targets ...string) *source {
 	t.Helper()
 	ctx := context.Background()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(ctx, db); err != nil {
+	if _, err := migrate.Migrate(ctx, db); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, doc json, note text)`)

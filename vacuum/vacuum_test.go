@@ -12,6 +12,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/vacuum"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -29,7 +30,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := database.Migrate(ctx, db); err != nil {
+	if _, err := migrate.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`CREATE TABLE public.t (id int PRIMARY KEY)`); err != nil {

@@ -1,16 +1,15 @@
-package database
+package migrate
 
 import (
 	"context"
 	"fmt"
-)
 
-// Queries exposes the embedded queries to TestQueriesPrepare.
-func Queries() map[string]string { return queries }
+	"github.com/pagarme/teleport/database"
+)
 
 // SchemaVersion returns the highest migration version recorded in the
 // database, or 0 when the teleport schema is not there yet.
-func SchemaVersion(ctx context.Context, q Querier) (int, error) {
+func SchemaVersion(ctx context.Context, q database.Querier) (int, error) {
 	var exists bool
 	if err := q.QueryRowContext(ctx, `SELECT pg_catalog.to_regclass('teleport.schema_migration') IS NOT NULL`).Scan(&exists); err != nil || !exists {
 		return 0, err

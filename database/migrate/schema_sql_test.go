@@ -1,4 +1,4 @@
-package database_test
+package migrate
 
 import (
 	"os"
@@ -24,7 +24,7 @@ func TestSchemaSQL_MatchesMigrations(t *testing.T) {
 	if os.Getenv("TELEPORT_UPDATE_SCHEMA_SQL") != "" {
 		head := "-- Today's teleport schema, as the migrations in sql/migrations leave it\n" +
 			"-- (pg_dump --schema-only --schema teleport), for reading. Written by\n" +
-			"-- TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/\n" +
+			"-- TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/migrate/\n" +
 			"-- and checked against the migrations by the same test without it.\n" +
 			"-- On 14 and later, a server built with lz4 also has\n" +
 			"-- ALTER TABLE teleport.event ALTER COLUMN data SET COMPRESSION lz4 (0008).\n\n"
@@ -42,7 +42,7 @@ func TestSchemaSQL_MatchesMigrations(t *testing.T) {
 	}
 	want, got := withoutCompression(c.DumpSchema(t, migratedName, "teleport")), c.DumpSchema(t, name, "teleport")
 	if got != want {
-		t.Errorf("%s does not make what the migrations make: rewrite it with TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/\n%s",
+		t.Errorf("%s does not make what the migrations make: rewrite it with TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/migrate/\n%s",
 			schemaSQL, firstDifference(want, got))
 	}
 }

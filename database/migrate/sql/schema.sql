@@ -1,6 +1,6 @@
 -- Today's teleport schema, as the migrations in sql/migrations leave it
 -- (pg_dump --schema-only --schema teleport), for reading. Written by
--- TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/
+-- TELEPORT_UPDATE_SCHEMA_SQL=1 go test -run TestSchemaSQL ./database/migrate/
 -- and checked against the migrations by the same test without it.
 -- On 14 and later, a server built with lz4 also has
 -- ALTER TABLE teleport.event ALTER COLUMN data SET COMPRESSION lz4 (0008).
