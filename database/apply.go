@@ -32,22 +32,6 @@ func conflictf(format string, args ...any) error {
 	return &conflictError{msg: fmt.Sprintf(format, args...)}
 }
 
-// ReservedSchema reports whether name is a schema changes are never applied
-// to: teleport's own and PostgreSQL's.
-func ReservedSchema(name string) bool {
-	return name == "teleport" || name == "information_schema" || strings.HasPrefix(name, "pg_")
-}
-
-// SetApplyOrigin marks the transaction as applying changes from source
-// (SET LOCAL teleport.origin, as a bound parameter): capture triggers on this
-// database record the origin, so the change is never sent back to source.
-func SetApplyOrigin(ctx context.Context, tx *sql.Tx, source string) error {
-	if _, err := tx.ExecContext(ctx, query("apply_set_origin"), source); err != nil {
-		return fmt.Errorf("set teleport.origin: %w", err)
-	}
-	return nil
-}
-
 // TableCache holds what ApplyEvents reads from the catalog about each table.
 // Use one per transaction: a schema change applied between two transactions
 // must be seen.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestApplyEventsGrouped_SameResult(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	for _, schema := range []string{"src", "grouped", "ordered"} {
 		execT(t, db, fmt.Sprintf(`CREATE SCHEMA %[1]s;
 			CREATE TABLE %[1]s.a (id int PRIMARY KEY, n int NOT NULL, note text);

@@ -53,7 +53,7 @@ func captured(t *testing.T, q database.Querier) (ops []string, nrows []int, ids 
 func TestInstallCapture_Chunks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, pad text)`)
 	res, err := database.InstallCapture(ctx, db, func(s, _ string) bool { return s == "public" }, false)
 	if err != nil || len(res.Installed) != 1 {
@@ -121,7 +121,7 @@ func TestCapture_SearchPathCannotHijack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := dbtest.Shared(t)
-	db, name := migrated(t)
+	db, name := dbtest.Migrated(t)
 	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
 	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)

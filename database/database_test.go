@@ -10,19 +10,9 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
-
-func migrated(t *testing.T) (*sql.DB, string) {
-	t.Helper()
-	db, name := dbtest.Shared(t).NewDB(t)
-	if _, err := migrate.Migrate(context.Background(), db); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return db, name
-}
 
 func TestCheckPrivileges(t *testing.T) {
 	t.Parallel()
@@ -52,7 +42,7 @@ func TestCheckPrivileges(t *testing.T) {
 	})
 
 	t.Run("schema owned by someone else", func(t *testing.T) {
-		db, name := migrated(t)
+		db, name := dbtest.Migrated(t)
 		_ = db
 		c.CreateRole(t, "tp_other", "pw", "NOSUPERUSER")
 		c.AdminExec(t, name, `GRANT CREATE ON DATABASE "`+name+`" TO tp_other`)
@@ -121,7 +111,7 @@ func TestOpen(t *testing.T) {
 // a typo in any SQL file fails here rather than in production.
 func TestQueriesPrepare(t *testing.T) {
 	t.Parallel()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	for name, q := range database.AllQueries() {
 		if strings.HasPrefix(name, "schema_migration_create") {
 			continue // DDL cannot be prepared

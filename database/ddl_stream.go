@@ -278,3 +278,47 @@ func readSkipped(ctx context.Context, q Querier, name string) (map[string][]Skip
 	}
 	return out, nil
 }
+
+// BatchEvents calls fn for each event of b, in id order, reading them as a
+// stream so a batch of any size holds one event in memory at a time. The
+// batch's schema changes come as OpSchema events, each before the first
+// event its place in the stream precedes. The events are the same, in the
+// same order, every time it is called for b.
+func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(wire.Event) error) error {
+	ddls, err := batchDDLs(ctx, q, b)
+	if err != nil {
+		return err
+	}
+	rows, err := q.QueryContext(ctx, query("batch_events"), b.Target, b.Seq)
+	if err != nil {
+		return fmt.Errorf("read events of batch %d for %s: %w", b.Seq, b.Target, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e wire.Event
+		var data []byte
+		var xid int64
+		if err := rows.Scan(&e.ID, &xid, &e.Schema, &e.Table, &e.Op, &e.Rows, &data); err != nil {
+			return fmt.Errorf("read events of batch %d for %s: %w", b.Seq, b.Target, err)
+		}
+		for len(ddls) > 0 && ddls[0].before <= e.ID {
+			if err := fn(ddls[0].event); err != nil {
+				return err
+			}
+			ddls = ddls[1:]
+		}
+		e.XID, e.Data = uint64(xid), data
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read events of batch %d for %s: %w", b.Seq, b.Target, err)
+	}
+	for _, d := range ddls {
+		if err := fn(d.event); err != nil {
+			return err
+		}
+	}
+	return nil
+}

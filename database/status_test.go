@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
 )
 
 // execSQL runs statements that set up a test's rows.
@@ -50,7 +51,7 @@ func insertEvent(t *testing.T, db *sql.DB, schema string, origin any) {
 
 func TestTargetStatuses(t *testing.T) {
 	t.Parallel()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	ctx := context.Background()
 	if got, err := database.TargetStatuses(ctx, db); err != nil || len(got) != 0 {
 		t.Fatalf("TargetStatuses(no targets) = %+v, %v; want none", got, err)
@@ -106,7 +107,7 @@ func TestTargetStatuses(t *testing.T) {
 
 func TestNow(t *testing.T) {
 	t.Parallel()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	now, err := database.Now(context.Background(), db)
 	if err != nil {
 		t.Fatalf("Now: %v", err)
@@ -118,7 +119,7 @@ func TestNow(t *testing.T) {
 
 func TestChunkTickTime(t *testing.T) {
 	t.Parallel()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	ctx := context.Background()
 	store(t, db, chunk("a", 1, 0, false))
 	store(t, db, chunk("a", 1, 1, true))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -53,7 +54,7 @@ func ack(t *testing.T, q database.Querier, source string) (int64, int64) {
 
 func TestStoreChunk(t *testing.T) {
 	t.Parallel()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	if r, a := ack(t, db, "a"); r != 0 || a != 0 {
 		t.Errorf("BatchAckFor(unknown source) = %d, %d; want 0, 0", r, a)
 	}
@@ -117,7 +118,7 @@ func TestStoreChunk(t *testing.T) {
 func TestStoreChunk_Instance(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	const one, other = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
 	store(t, db, chunk("old", 1, 0, true)) // no instance: a source from before
 	for _, source := range []string{"new", "old"} {
@@ -154,7 +155,7 @@ func TestStoreChunk_Instance(t *testing.T) {
 func TestNextBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	store(t, db, chunk("a", 1, 0, false))
 	store(t, db, chunk("a", 2, 0, true))
 	if _, ok, err := database.NextBatch(ctx, db, "a", 0); ok || err != nil {
@@ -180,7 +181,7 @@ func TestNextBatch(t *testing.T) {
 func TestStoreChunk_BatchIdentity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	id := wire.BatchID{FromTick: 10, ToTick: 12, Events: 3}
 	mk := func(n int, last bool, sum byte) database.StoredChunk {
 		c := chunk("a", 1, n, last)
@@ -237,7 +238,7 @@ func TestStoreChunk_BatchIdentity(t *testing.T) {
 func TestRemoveSource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	store(t, db, chunk("bogus", 1, 0, false))
 	store(t, db, chunk("bogus", 1, 1, false))
 	store(t, db, chunk("kept", 1, 0, true))
@@ -267,7 +268,7 @@ func TestRemoveSource(t *testing.T) {
 func TestChunkEvents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	data := `[{"id":1,"j":{ "a" : 1,  "a":2 },"n":1234567890123456789012345678901234567890.5}]`
 	body := `{"source":"a","target":"b","seq":1,"chunk":0,"last":true,"events":[` +
 		`{"id":7,"schema":"s","table":"t","op":"I","rows":1,"data":` + data + `},` +
@@ -314,7 +315,7 @@ func sourceState(t *testing.T, db *sql.DB, name string) database.SourceState {
 func TestMarkBatchApplied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	store(t, db, chunk("a", 1, 0, true))
 	store(t, db, chunk("a", 2, 0, true))
 	store(t, db, chunk("b", 1, 0, true))
@@ -370,7 +371,7 @@ func TestMarkBatchApplied(t *testing.T) {
 func TestSkipBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	if err := database.SkipBatch(ctx, db, "nope", 1); !errors.Is(err, database.ErrNotPending) {
 		t.Errorf("SkipBatch(unknown source) = %v, want ErrNotPending", err)
 	}
@@ -395,7 +396,7 @@ func TestSkipBatch(t *testing.T) {
 func TestLockSource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	store(t, db, chunk("a", 1, 0, true))
 	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 		applied, err := database.LockSource(ctx, tx, "a")
@@ -418,7 +419,7 @@ func TestLockSource(t *testing.T) {
 func TestDeleteAppliedChunks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	for seq := int64(1); seq <= 3; seq++ {
 		for n := range 3 {
 			store(t, db, chunk("a", seq, n, n == 2))

@@ -1,51 +1,41 @@
-package migrate
+package migrate_test
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
-
-// migrated returns a new database with the teleport schema, and its name.
-func migrated(t *testing.T) (*sql.DB, string) {
-	t.Helper()
-	db, name := dbtest.Shared(t).NewDB(t)
-	if _, err := Migrate(context.Background(), db); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return db, name
-}
 
 func TestMigrate_Idempotent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	ms, err := Migrations()
+	ms, err := migrate.Migrations()
 	if err != nil {
 		t.Fatalf("Migrations: %v", err)
 	}
-	first, err := Migrate(ctx, db)
+	first, err := migrate.Migrate(ctx, db)
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	if len(first) != len(ms) {
 		t.Errorf("first Migrate applied %v, want all %d migrations", first, len(ms))
 	}
-	again, err := Migrate(ctx, db)
+	again, err := migrate.Migrate(ctx, db)
 	if err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	if len(again) != 0 {
 		t.Errorf("second Migrate applied %v, want nothing", again)
 	}
-	v, err := SchemaVersion(ctx, db)
+	v, err := migrate.SchemaVersion(ctx, db)
 	if err != nil {
 		t.Fatalf("SchemaVersion: %v", err)
 	}
@@ -64,7 +54,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 	applied := make([][]int, n)
 	for i := range n {
 		db := c.Connect(t, name)
-		wg.Go(func() { applied[i], errs[i] = Migrate(context.Background(), db) })
+		wg.Go(func() { applied[i], errs[i] = migrate.Migrate(context.Background(), db) })
 	}
 	wg.Wait()
 	total := 0
@@ -74,7 +64,7 @@ func TestMigrate_Concurrent(t *testing.T) {
 		}
 		total += len(applied[i])
 	}
-	ms, _ := Migrations()
+	ms, _ := migrate.Migrations()
 	if total != len(ms) {
 		t.Errorf("%d concurrent Migrate calls applied %d migrations in all, want each of the %d exactly once", n, total, len(ms))
 	}
@@ -82,11 +72,11 @@ func TestMigrate_Concurrent(t *testing.T) {
 
 func TestMigrate_NewerDatabase(t *testing.T) {
 	t.Parallel()
-	db, _ := migrated(t)
+	db, _ := dbtest.Migrated(t)
 	if _, err := db.Exec(`INSERT INTO teleport.schema_migration (version, name) VALUES (9999, 'future')`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Migrate(context.Background(), db)
+	_, err := migrate.Migrate(context.Background(), db)
 	if err == nil || !strings.Contains(err.Error(), "schema version 9999") {
 		t.Errorf("Migrate on a newer schema = %v, want an error naming version 9999", err)
 	}
@@ -95,7 +85,7 @@ func TestMigrate_NewerDatabase(t *testing.T) {
 func TestSchemaVersion_Fresh(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Shared(t).NewDB(t)
-	v, err := SchemaVersion(context.Background(), db)
+	v, err := migrate.SchemaVersion(context.Background(), db)
 	if err != nil || v != 0 {
 		t.Errorf("SchemaVersion on a fresh database = %d, %v; want 0, nil", v, err)
 	}

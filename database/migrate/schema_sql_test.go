@@ -1,4 +1,4 @@
-package migrate
+package migrate_test
 
 import (
 	"os"
@@ -20,7 +20,7 @@ const schemaSQL = "sql/schema.sql"
 func TestSchemaSQL_MatchesMigrations(t *testing.T) {
 	t.Parallel()
 	c := dbtest.Shared(t)
-	_, migratedName := migrated(t)
+	_, migratedName := dbtest.Migrated(t)
 	if os.Getenv("TELEPORT_UPDATE_SCHEMA_SQL") != "" {
 		head := "-- Today's teleport schema, as the migrations in sql/migrations leave it\n" +
 			"-- (pg_dump --schema-only --schema teleport), for reading. Written by\n" +
