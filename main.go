@@ -23,11 +23,11 @@ import (
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/ddlwatcher"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/transmitter"
 	"github.com/pagarme/teleport/vacuum"
-	"github.com/pagarme/teleport/database/migrate"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

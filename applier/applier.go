@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -254,7 +255,7 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 		// One cache and one run of row changes for the transaction: its
 		// batches apply the same few statements, each read and prepared
 		// once, and a row changed in several batches is written once.
-		run := &rowRun{cache: database.NewTableCache()}
+		run := &rowRun{cache: apply.NewTableCache()}
 		for _, b := range group {
 			if err := applyBatch(ctx, tx, b, load, run); err != nil {
 				return fmt.Errorf("apply batch %d: %w", b.Seq, err)
@@ -290,7 +291,7 @@ const runMaxBytes = 16 << 20
 // batch's changes separately made the check of pgbench_tellers seven times
 // slower than applying the transaction's changes together.
 type rowRun struct {
-	cache   *database.TableCache
+	cache   *apply.TableCache
 	evs     []wire.Event
 	bytes   int
 	leftOut []database.Unsupported // by the schema changes applied, see applyDDL
@@ -501,11 +502,11 @@ func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn
 // small source transactions, and falls back to applying them one by one, in
 // order, when the grouped apply declines or fails: a savepoint undoes what
 // it did. Either way the events end in the state ordered apply gives.
-func applyRows(ctx context.Context, tx *sql.Tx, cache *database.TableCache, evs []wire.Event) error {
+func applyRows(ctx context.Context, tx *sql.Tx, cache *apply.TableCache, evs []wire.Event) error {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT teleport_grouped`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	err := database.ApplyEventsGrouped(ctx, tx, cache, evs)
+	err := apply.ApplyEventsGrouped(ctx, tx, cache, evs)
 	if err == nil {
 		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT teleport_grouped`); err != nil {
 			return fmt.Errorf("release savepoint: %w", err)
@@ -515,7 +516,7 @@ func applyRows(ctx context.Context, tx *sql.Tx, cache *database.TableCache, evs 
 	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT teleport_grouped`); err != nil {
 		return fmt.Errorf("rollback to savepoint: %w", err)
 	}
-	return database.ApplyEvents(ctx, tx, cache, evs)
+	return apply.ApplyEvents(ctx, tx, cache, evs)
 }
 
 // skip marks a batch an operator asked to skip as applied, without running it.

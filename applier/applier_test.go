@@ -18,9 +18,10 @@ import (
 
 	"github.com/pagarme/teleport/applier"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -404,7 +405,7 @@ func TestWorker_DatabaseDown(t *testing.T) {
 	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
 	c.Stop(t, "immediate")
 	db.SetMaxIdleConns(0)
-	if _, err := w.RunOnce(context.Background()); err == nil || errors.Is(err, database.ErrConflict) {
+	if _, err := w.RunOnce(context.Background()); err == nil || errors.Is(err, apply.ErrConflict) {
 		t.Errorf("RunOnce with the database down = %v, want an error", err)
 	}
 }

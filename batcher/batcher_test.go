@@ -13,8 +13,8 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/server/wire"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }

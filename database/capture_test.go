@@ -54,13 +54,13 @@ func TestInstallCapture_Chunks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
-	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, pad text)`)
+	dbtest.Exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, pad text)`)
 	res, err := database.InstallCapture(ctx, db, func(s, _ string) bool { return s == "public" }, false)
 	if err != nil || len(res.Installed) != 1 {
 		t.Fatalf("InstallCapture = %+v, %v; want public.t installed", res, err)
 	}
 
-	execT(t, db, `INSERT INTO public.t SELECT i, 'x' FROM generate_series(1, 2500) i ORDER BY i`)
+	dbtest.Exec(t, db, `INSERT INTO public.t SELECT i, 'x' FROM generate_series(1, 2500) i ORDER BY i`)
 	ops, nrows, ids := captured(t, db)
 	if len(ops) != 3 || nrows[0] != 1000 || nrows[1] != 1000 || nrows[2] != 500 {
 		t.Fatalf("a 2500-row INSERT made events %v of %v rows, want 1000, 1000, 500", ops, nrows)
@@ -75,9 +75,9 @@ func TestInstallCapture_Chunks(t *testing.T) {
 		}
 	}
 
-	execT(t, db, `TRUNCATE teleport.event`)
+	dbtest.Exec(t, db, `TRUNCATE teleport.event`)
 	// 3 MB per row: a chunk closes at about 4 MB, so each holds one or two rows.
-	execT(t, db, `UPDATE public.t SET pad = repeat(md5(id::text), 100000) WHERE id <= 4`)
+	dbtest.Exec(t, db, `UPDATE public.t SET pad = repeat(md5(id::text), 100000) WHERE id <= 4`)
 	ops, nrows, _ = captured(t, db)
 	total := 0
 	for i, n := range nrows {
@@ -90,14 +90,14 @@ func TestInstallCapture_Chunks(t *testing.T) {
 		t.Errorf("update of 4 large rows made events of %v rows, want 4 rows in several events", nrows)
 	}
 
-	execT(t, db, `TRUNCATE teleport.event`)
-	execT(t, db, `UPDATE public.t SET id = id + 10000 WHERE id <= 3`)
-	execT(t, db, `DELETE FROM public.t WHERE id > 10000`)
+	dbtest.Exec(t, db, `TRUNCATE teleport.event`)
+	dbtest.Exec(t, db, `UPDATE public.t SET id = id + 10000 WHERE id <= 3`)
+	dbtest.Exec(t, db, `DELETE FROM public.t WHERE id > 10000`)
 	// One-row statements take the capture's short path.
-	execT(t, db, `INSERT INTO public.t VALUES (20000, 'one')`)
-	execT(t, db, `UPDATE public.t SET id = 20001 WHERE id = 20000`)
-	execT(t, db, `DELETE FROM public.t WHERE id = 20001`)
-	execT(t, db, `TRUNCATE public.t`)
+	dbtest.Exec(t, db, `INSERT INTO public.t VALUES (20000, 'one')`)
+	dbtest.Exec(t, db, `UPDATE public.t SET id = 20001 WHERE id = 20000`)
+	dbtest.Exec(t, db, `DELETE FROM public.t WHERE id = 20001`)
+	dbtest.Exec(t, db, `TRUNCATE public.t`)
 	ops, nrows, ids = captured(t, db)
 	if strings.Join(ops, "") != "UDIUDT" || nrows[0] != 3 || nrows[1] != 3 || nrows[2] != 1 || nrows[3] != 1 || nrows[4] != 1 || nrows[5] != 0 {
 		t.Fatalf("statements made events %v of %v rows, want U D I U D T of 3, 3, 1, 1, 1, 0", ops, nrows)
@@ -122,7 +122,7 @@ func TestCapture_SearchPathCannotHijack(t *testing.T) {
 	ctx := context.Background()
 	c := dbtest.Shared(t)
 	db, name := dbtest.Migrated(t)
-	execT(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
+	dbtest.Exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
 	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)
 	}
@@ -192,12 +192,5 @@ func TestCapture_SearchPathCannotHijack(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("captured %q, want %q", got, want)
-	}
-}
-
-func execT(t *testing.T, db database.Querier, q string) {
-	t.Helper()
-	if _, err := db.ExecContext(context.Background(), q); err != nil {
-		t.Fatalf("%s: %v", q, err)
 	}
 }

@@ -37,7 +37,7 @@ func TestCrossMajor_DiffNewerFeatures(t *testing.T) {
 	src := dbtest.SharedMajor(t, 18)
 	srcDB, srcName := src.NewDB(t)
 	for _, q := range newerSchema {
-		mustExec(t, srcDB, q)
+		dbtest.Exec(t, srcDB, q)
 	}
 	public := database.Scope{
 		Schema: func(s string) bool { return s == "public" },
@@ -48,10 +48,10 @@ func TestCrossMajor_DiffNewerFeatures(t *testing.T) {
 	if len(skipped) > 0 {
 		t.Fatalf("the diff left out %v: a target's major decides that, not the source", skipped)
 	}
-	mustExec(t, srcDB, `ALTER TABLE acct RENAME CONSTRAINT acct_code_present TO code_nn`)
+	dbtest.Exec(t, srcDB, `ALTER TABLE acct RENAME CONSTRAINT acct_code_present TO code_nn`)
 	second := snapshot(t, srcDB, "")
 	rename, _ := database.Diff(&first, &second, public)
-	mustExec(t, srcDB, `INSERT INTO acct (id, email, code, qty) VALUES (1, NULL, 'a', 3)`)
+	dbtest.Exec(t, srcDB, `INSERT INTO acct (id, email, code, qty) VALUES (1, NULL, 'a', 3)`)
 
 	tests := []struct {
 		major int
@@ -78,7 +78,7 @@ func TestCrossMajor_DiffNewerFeatures(t *testing.T) {
 		if !slices.Equal(objects, tt.want) {
 			t.Errorf("PostgreSQL %d left out %q, want %q", tt.major, objects, tt.want)
 		}
-		mustExec(t, dstDB, `INSERT INTO acct (id, email, code, qty) VALUES (1, NULL, 'a', 3)`)
+		dbtest.Exec(t, dstDB, `INSERT INTO acct (id, email, code, qty) VALUES (1, NULL, 'a', 3)`)
 		var twice int
 		if err := dstDB.QueryRow(`SELECT twice FROM acct`).Scan(&twice); err != nil || twice != 6 {
 			t.Errorf("PostgreSQL %d: generated column = %d (%v), want 6", tt.major, twice, err)

@@ -118,7 +118,7 @@ func TestDiffReplaysMigrations(t *testing.T) {
 				}
 				applyDDL(t, dst, ddl)
 				if i == 0 {
-					mustExec(t, dst, `INSERT INTO `+target+`.customer (email, "Näme") VALUES ('A@x', 'a'), ('b@x', 'b')`)
+					dbtest.Exec(t, dst, `INSERT INTO `+target+`.customer (email, "Näme") VALUES ('A@x', 'a'), ('b@x', 'b')`)
 				}
 				srcDump, dstDump := c.DumpSchema(t, srcName, "public"), c.DumpSchema(t, dstName, target)
 				if srcDump != dstDump {
@@ -152,9 +152,9 @@ func TestDiffAdopts(t *testing.T) {
 	schema := `CREATE TYPE mood AS ENUM ('sad', 'ok');
 	           CREATE TABLE t (id int PRIMARY KEY, m mood, note text);
 	           CREATE INDEX t_note ON t (note);`
-	mustExec(t, src, schema)
-	mustExec(t, dst, schema)
-	mustExec(t, dst, `INSERT INTO t VALUES (1, 'ok', 'kept')`)
+	dbtest.Exec(t, src, schema)
+	dbtest.Exec(t, dst, schema)
+	dbtest.Exec(t, dst, `INSERT INTO t VALUES (1, 'ok', 'kept')`)
 	cur := snapshot(t, src, "")
 	all := database.Scope{Schema: func(string) bool { return true }, Table: func(string, string) bool { return true }}
 	ddl, _ := database.Diff(nil, &cur, all)
@@ -164,7 +164,7 @@ func TestDiffAdopts(t *testing.T) {
 		t.Fatalf("adopted table's row: %q, %v", note, err)
 	}
 
-	mustExec(t, dst, `DROP INDEX public.t_note; CREATE INDEX t_note ON public.t (lower(note))`)
+	dbtest.Exec(t, dst, `DROP INDEX public.t_note; CREATE INDEX t_note ON public.t (lower(note))`)
 	err := database.InTx(ctx, dst, func(tx *sql.Tx) error { _, err := database.ApplyDDL(ctx, tx, ddl); return err })
 	if err == nil || !strings.Contains(err.Error(), `"t_note"`) || !strings.Contains(err.Error(), "lower(note)") {
 		t.Fatalf("different index: %v, want an error naming both definitions", err)

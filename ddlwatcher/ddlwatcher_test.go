@@ -12,8 +12,8 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/ddlwatcher"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/ddlwatcher"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }

@@ -18,9 +18,9 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
-	"github.com/pagarme/teleport/database/migrate"
 )
 
 // newTarget returns a server named "tgt" on a migrated database.

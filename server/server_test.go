@@ -12,9 +12,9 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
-	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }

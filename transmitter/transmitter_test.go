@@ -25,9 +25,9 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/transmitter"
-	"github.com/pagarme/teleport/database/migrate"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }

@@ -11,8 +11,8 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/vacuum"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/vacuum"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }

@@ -18,3 +18,11 @@ func Migrated(t testing.TB) (*sql.DB, string) {
 	}
 	return db, name
 }
+
+// Exec runs q on db and fails the test when it fails.
+func Exec(t testing.TB, db *sql.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}

@@ -1,4 +1,4 @@
-package database
+package apply
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
 
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -75,7 +76,7 @@ func (c *TableCache) table(ctx context.Context, tx *sql.Tx, schema, name string)
 	if t, ok := c.tables[key]; ok {
 		return t, nil
 	}
-	t := &applyTable{name: QuoteQualified(schema, name)}
+	t := &applyTable{name: database.QuoteQualified(schema, name)}
 	rows, err := tx.QueryContext(ctx, query("apply_table_columns"), t.name)
 	if err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
@@ -149,7 +150,7 @@ func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.
 		seen[key] = true
 		t, err := lookupTable(ctx, tx, cache, e)
 		if err != nil {
-			return fmt.Errorf("truncate %s: %w", QuoteQualified(e.Schema, e.Table), err)
+			return fmt.Errorf("truncate %s: %w", database.QuoteQualified(e.Schema, e.Table), err)
 		}
 		// ONLY, as the source's trigger fired for this table alone; a
 		// partitioned table cannot be truncated ONLY, and its partitions
@@ -168,8 +169,8 @@ func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.
 }
 
 func lookupTable(ctx context.Context, tx *sql.Tx, cache *TableCache, e wire.Event) (*applyTable, error) {
-	if ReservedSchema(e.Schema) {
-		return nil, fmt.Errorf("schema %s is reserved", QuoteIdent(e.Schema))
+	if database.ReservedSchema(e.Schema) {
+		return nil, fmt.Errorf("schema %s is reserved", database.QuoteIdent(e.Schema))
 	}
 	return cache.table(ctx, tx, e.Schema, e.Table)
 }
@@ -178,13 +179,13 @@ func applyEvent(ctx context.Context, tx *sql.Tx, cache *TableCache, e wire.Event
 	var what string
 	switch e.Op {
 	case wire.OpInsert:
-		what = "insert into " + QuoteQualified(e.Schema, e.Table)
+		what = "insert into " + database.QuoteQualified(e.Schema, e.Table)
 	case wire.OpUpdate:
-		what = "update " + QuoteQualified(e.Schema, e.Table)
+		what = "update " + database.QuoteQualified(e.Schema, e.Table)
 	case wire.OpDelete:
-		what = "delete from " + QuoteQualified(e.Schema, e.Table)
+		what = "delete from " + database.QuoteQualified(e.Schema, e.Table)
 	default:
-		return fmt.Errorf("event %d on %s: unknown op %q", e.ID, QuoteQualified(e.Schema, e.Table), e.Op)
+		return fmt.Errorf("event %d on %s: unknown op %q", e.ID, database.QuoteQualified(e.Schema, e.Table), e.Op)
 	}
 	t, err := lookupTable(ctx, tx, cache, e)
 	if err != nil {
@@ -234,7 +235,7 @@ func (t *applyTable) columnsFor(keys []string) ([]applyColumn, error) {
 			return nil, &pq.Error{
 				Severity: "ERROR",
 				Code:     pqerror.UndefinedColumn,
-				Message:  fmt.Sprintf("column %s of relation %s does not exist", QuoteIdent(k), t.name),
+				Message:  fmt.Sprintf("column %s of relation %s does not exist", database.QuoteIdent(k), t.name),
 			}
 		}
 	}
@@ -310,7 +311,7 @@ func updateRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	}
 	var match []string
 	for _, c := range pk {
-		q := QuoteIdent(c.name)
+		q := database.QuoteIdent(c.name)
 		match = append(match, "t."+q+" = o."+q)
 	}
 	// The old and new rows go as two arrays, each parsed once by
@@ -372,7 +373,7 @@ func deleteRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColu
 	}
 	var match []string
 	for _, c := range pk {
-		q := QuoteIdent(c.name)
+		q := database.QuoteIdent(c.name)
 		match = append(match, "t."+q+" = o."+q)
 	}
 	stmt := "DELETE FROM " + t.name + " t USING pg_catalog.json_populate_recordset(NULL::" + t.name + ", $1::json) o" +
@@ -512,7 +513,7 @@ func colList(prefix string, cols []applyColumn) string {
 			b.WriteString(", ")
 		}
 		b.WriteString(prefix)
-		b.WriteString(QuoteIdent(c.name))
+		b.WriteString(database.QuoteIdent(c.name))
 	}
 	return b.String()
 }

@@ -1,4 +1,4 @@
-package database_test
+package apply_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -21,7 +22,7 @@ func TestApplyEventsGrouped_SameResult(t *testing.T) {
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
 	for _, schema := range []string{"src", "grouped", "ordered"} {
-		execT(t, db, fmt.Sprintf(`CREATE SCHEMA %[1]s;
+		dbtest.Exec(t, db, fmt.Sprintf(`CREATE SCHEMA %[1]s;
 			CREATE TABLE %[1]s.a (id int PRIMARY KEY, n int NOT NULL, note text);
 			CREATE TABLE %[1]s.b (k text PRIMARY KEY, a_id int, v numeric)`, schema))
 	}
@@ -48,7 +49,7 @@ func TestApplyEventsGrouped_SameResult(t *testing.T) {
 		default:
 			q = fmt.Sprintf(`DELETE FROM src.b WHERE k = '%s'`, k)
 		}
-		execT(t, db, q)
+		dbtest.Exec(t, db, q)
 	}
 	var events []wire.Event
 	rows, err := db.Query(`SELECT id, table_name, op, nrows, data::text FROM teleport.event ORDER BY id`)
@@ -65,19 +66,19 @@ func TestApplyEventsGrouped_SameResult(t *testing.T) {
 		events = append(events, e)
 	}
 	rows.Close()
-	apply := func(schema string, fn func(context.Context, *sql.Tx, *database.TableCache, []wire.Event) error) {
+	applyTo := func(schema string, fn func(context.Context, *sql.Tx, *apply.TableCache, []wire.Event) error) {
 		t.Helper()
 		evs := make([]wire.Event, len(events))
 		for i, e := range events {
 			e.Schema = schema
 			evs[i] = e
 		}
-		if err := database.InTx(ctx, db, func(tx *sql.Tx) error { return fn(ctx, tx, database.NewTableCache(), evs) }); err != nil {
+		if err := database.InTx(ctx, db, func(tx *sql.Tx) error { return fn(ctx, tx, apply.NewTableCache(), evs) }); err != nil {
 			t.Fatalf("apply to %s: %v", schema, err)
 		}
 	}
-	apply("grouped", database.ApplyEventsGrouped)
-	apply("ordered", database.ApplyEvents)
+	applyTo("grouped", apply.ApplyEventsGrouped)
+	applyTo("ordered", apply.ApplyEvents)
 	for _, table := range []string{"a", "b"} {
 		var src, grouped, ordered string
 		q := `SELECT coalesce(string_agg(x::text, ';' ORDER BY x::text), '') FROM %s.` + table + ` x`

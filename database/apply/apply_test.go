@@ -1,4 +1,4 @@
-package database_test
+package apply_test
 
 import (
 	"bytes"
@@ -14,16 +14,10 @@ import (
 	"github.com/lib/pq/pqerror"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
-
-func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
 
 // rowsJSON returns the rows of query as the capture triggers write them:
 // a JSON array of row_to_json, in the query's order.
@@ -66,15 +60,15 @@ func pairs(t *testing.T, olds, news json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-func apply(db *sql.DB, events ...wire.Event) error {
+func applyEvents(db *sql.DB, events ...wire.Event) error {
 	return database.InTx(context.Background(), db, func(tx *sql.Tx) error {
-		return database.ApplyEvents(context.Background(), tx, database.NewTableCache(), events)
+		return apply.ApplyEvents(context.Background(), tx, apply.NewTableCache(), events)
 	})
 }
 
 func mustApply(t *testing.T, db *sql.DB, events ...wire.Event) {
 	t.Helper()
-	if err := apply(db, events...); err != nil {
+	if err := applyEvents(db, events...); err != nil {
 		t.Fatalf("ApplyEvents: %v", err)
 	}
 }
@@ -149,16 +143,16 @@ func TestApplyEvents_Fidelity(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
 	const src, dst = `src."Odd ""T"" able"`, `"Dst ""Q"" Schema"."Odd ""T"" able"`
-	mustExec(t, db, `CREATE SCHEMA types; CREATE SCHEMA src; CREATE SCHEMA "Dst ""Q"" Schema"`)
-	mustExec(t, db, `CREATE TYPE types.pair AS (a int, "B b" text)`)
-	mustExec(t, db, `CREATE TYPE types.mood AS ENUM ('sad', 'fine', 'ünïcode ''q''')`)
-	mustExec(t, db, `CREATE TABLE `+src+` `+fidelityTable)
-	mustExec(t, db, `CREATE TABLE `+dst+` `+fidelityTable)
+	dbtest.Exec(t, db, `CREATE SCHEMA types; CREATE SCHEMA src; CREATE SCHEMA "Dst ""Q"" Schema"`)
+	dbtest.Exec(t, db, `CREATE TYPE types.pair AS (a int, "B b" text)`)
+	dbtest.Exec(t, db, `CREATE TYPE types.mood AS ENUM ('sad', 'fine', 'ünïcode ''q''')`)
+	dbtest.Exec(t, db, `CREATE TABLE `+src+` `+fidelityTable)
+	dbtest.Exec(t, db, `CREATE TABLE `+dst+` `+fidelityTable)
 	numInf := `'Infinity', '-Infinity'`
 	if dbtest.Shared(t).Major() < 14 {
 		numInf = `NULL, NULL` // numeric has no infinities before PostgreSQL 14
 	}
-	mustExec(t, db, `INSERT INTO `+src+` VALUES
+	dbtest.Exec(t, db, `INSERT INTO `+src+` VALUES
 		(1, 1234567890123456789012345678901234567890.0123456789, 'it''s "x"',
 		 'NaN', `+numInf+`,
 		 0.1, 'NaN', 'Infinity', '-Infinity', 3.4028235e38,
@@ -183,7 +177,7 @@ func TestApplyEvents_Fidelity(t *testing.T) {
 
 	// Update every column of two rows, and the primary key of one.
 	olds := rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id IN (1, 3) ORDER BY id`)
-	mustExec(t, db, `UPDATE `+src+` SET id = CASE id WHEN 3 THEN 30 ELSE id END,
+	dbtest.Exec(t, db, `UPDATE `+src+` SET id = CASE id WHEN 3 THEN 30 ELSE id END,
 		"Num Col" = "Num Col" * 3, "weird ""quoted"" col" = NULL, arr = '{NULL}', j = '{"k" :  [ ], "k":{ } }',
 		jb = '[1, "2"]', c = ROW(NULL, ''), big = 'short', uni = NULL, ch = 'z'
 		WHERE id IN (1, 3)`)
@@ -192,7 +186,7 @@ func TestApplyEvents_Fidelity(t *testing.T) {
 	sameRows(t, db, src, dst, "id", "after update")
 
 	olds = rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id IN (2, 30) ORDER BY id`)
-	mustExec(t, db, `DELETE FROM `+src+` WHERE id IN (2, 30)`)
+	dbtest.Exec(t, db, `DELETE FROM `+src+` WHERE id IN (2, 30)`)
 	mustApply(t, db, ev(3, wire.OpDelete, 2, olds))
 	sameRows(t, db, src, dst, "id", "after delete")
 	if got := tableText(t, db, dst, "id"); len(got) != 1 {
@@ -203,9 +197,9 @@ func TestApplyEvents_Fidelity(t *testing.T) {
 func TestApplyEvents_NoPrimaryKey(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
-	mustExec(t, db, `CREATE TABLE public.src (a int, b text, j json, p point)`)
-	mustExec(t, db, `CREATE TABLE public.dst (a int, b text, j json, p point)`)
-	mustExec(t, db, `INSERT INTO public.src VALUES (1, 'x', '{"a": 1}', '(1,2)'), (1, 'x', '{"a": 1}', '(1,2)'), (2, NULL, NULL, NULL), (3, '', '[]', '(0,0)')`)
+	dbtest.Exec(t, db, `CREATE TABLE public.src (a int, b text, j json, p point)`)
+	dbtest.Exec(t, db, `CREATE TABLE public.dst (a int, b text, j json, p point)`)
+	dbtest.Exec(t, db, `INSERT INTO public.src VALUES (1, 'x', '{"a": 1}', '(1,2)'), (1, 'x', '{"a": 1}', '(1,2)'), (2, NULL, NULL, NULL), (3, '', '[]', '(0,0)')`)
 	ev := func(id int64, op wire.Op, rows int, data json.RawMessage) wire.Event {
 		return wire.Event{ID: id, Schema: "public", Table: "dst", Op: op, Rows: rows, Data: data}
 	}
@@ -215,23 +209,23 @@ func TestApplyEvents_NoPrimaryKey(t *testing.T) {
 
 	// One of the two identical rows changes; the NULL row matches NULLs.
 	old := rowsJSON(t, db, `SELECT * FROM public.src WHERE a IN (1, 2) ORDER BY a LIMIT 2 OFFSET 1`)
-	mustExec(t, db, `UPDATE public.src SET a = 10, b = 'y' WHERE ctid = (SELECT ctid FROM public.src WHERE a = 1 LIMIT 1)`)
-	mustExec(t, db, `UPDATE public.src SET b = 'was null' WHERE a = 2`)
+	dbtest.Exec(t, db, `UPDATE public.src SET a = 10, b = 'y' WHERE ctid = (SELECT ctid FROM public.src WHERE a = 1 LIMIT 1)`)
+	dbtest.Exec(t, db, `UPDATE public.src SET b = 'was null' WHERE a = 2`)
 	news := rowsJSON(t, db, `SELECT * FROM public.src WHERE a IN (10, 2) ORDER BY a DESC`)
 	mustApply(t, db, ev(2, wire.OpUpdate, 2, pairs(t, old, news)))
 	sameRows(t, db, "public.src", "public.dst", order, "after updating one of two identical rows")
 
-	mustExec(t, db, `INSERT INTO public.src VALUES (3, '', '[]', '(0,0)')`)
+	dbtest.Exec(t, db, `INSERT INTO public.src VALUES (3, '', '[]', '(0,0)')`)
 	mustApply(t, db, ev(3, wire.OpInsert, 1, rowsJSON(t, db, `SELECT 3 AS a, '' AS b, '[]'::json AS j, '(0,0)'::point AS p`)))
 	// Delete one of the two identical (3, '') rows, and the row with an empty string but not NULL.
 	old = rowsJSON(t, db, `SELECT * FROM public.src WHERE a = 3 LIMIT 1`)
-	mustExec(t, db, `DELETE FROM public.src WHERE ctid = (SELECT ctid FROM public.src WHERE a = 3 LIMIT 1)`)
+	dbtest.Exec(t, db, `DELETE FROM public.src WHERE ctid = (SELECT ctid FROM public.src WHERE a = 3 LIMIT 1)`)
 	mustApply(t, db, ev(4, wire.OpDelete, 1, old))
 	sameRows(t, db, "public.src", "public.dst", order, "after deleting one of two identical rows")
 
 	// A row not there is a conflict.
-	err := apply(db, ev(5, wire.OpDelete, 1, json.RawMessage(`[{"a":99,"b":null,"j":null,"p":null}]`)))
-	if !errors.Is(err, database.ErrConflict) {
+	err := applyEvents(db, ev(5, wire.OpDelete, 1, json.RawMessage(`[{"a":99,"b":null,"j":null,"p":null}]`)))
+	if !errors.Is(err, apply.ErrConflict) {
 		t.Errorf("delete of a missing row without a primary key = %v, want ErrConflict", err)
 	}
 }
@@ -247,21 +241,21 @@ func TestApplyEvents_UpdatePairs(t *testing.T) {
 			cols = `(id int PRIMARY KEY, ordinality int, v text)`
 		}
 		src, dst := "public.src_"+tbl, "public."+tbl
-		mustExec(t, db, `CREATE TABLE `+src+` `+cols)
-		mustExec(t, db, `CREATE TABLE `+dst+` `+cols)
-		mustExec(t, db, `INSERT INTO `+src+` (id, v) SELECT i, 'v' || i FROM generate_series(1, 50) i`)
+		dbtest.Exec(t, db, `CREATE TABLE `+src+` `+cols)
+		dbtest.Exec(t, db, `CREATE TABLE `+dst+` `+cols)
+		dbtest.Exec(t, db, `INSERT INTO `+src+` (id, v) SELECT i, 'v' || i FROM generate_series(1, 50) i`)
 		ev := func(id int64, op wire.Op, rows int, data json.RawMessage) wire.Event {
 			return wire.Event{ID: id, Schema: "public", Table: tbl, Op: op, Rows: rows, Data: data}
 		}
 		mustApply(t, db, ev(1, wire.OpInsert, 50, rowsJSON(t, db, `SELECT * FROM `+src+` ORDER BY id`)))
 		// Rows in an order that is not the key's, one moving to a free key.
 		olds := rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 ORDER BY id DESC`)
-		mustExec(t, db, `UPDATE `+src+` SET v = v || ' changed', id = CASE id WHEN 3 THEN 1003 ELSE id END WHERE id % 3 = 0`)
+		dbtest.Exec(t, db, `UPDATE `+src+` SET v = v || ' changed', id = CASE id WHEN 3 THEN 1003 ELSE id END WHERE id % 3 = 0`)
 		news := rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 OR id = 1003 ORDER BY CASE id WHEN 1003 THEN 3 ELSE id END DESC`)
 		if tbl == "ord" {
-			mustExec(t, db, `UPDATE `+src+` SET ordinality = id`)
+			dbtest.Exec(t, db, `UPDATE `+src+` SET ordinality = id`)
 			news = rowsJSON(t, db, `SELECT * FROM `+src+` WHERE id % 3 = 0 OR id = 1003 ORDER BY CASE id WHEN 1003 THEN 3 ELSE id END DESC`)
-			mustExec(t, db, `UPDATE `+src+` SET ordinality = NULL WHERE id % 3 <> 0 AND id <> 1003`)
+			dbtest.Exec(t, db, `UPDATE `+src+` SET ordinality = NULL WHERE id % 3 <> 0 AND id <> 1003`)
 		}
 		mustApply(t, db, ev(2, wire.OpUpdate, 16, pairs(t, olds, news)))
 		sameRows(t, db, src, dst, "id", tbl+": after the update")
@@ -273,14 +267,14 @@ func TestApplyEvents_Truncate(t *testing.T) {
 	db, _ := dbtest.Migrated(t)
 	// Tests name schemas: the role is called teleport, so "$user" in the
 	// search_path is the teleport schema.
-	mustExec(t, db, `CREATE TABLE public.parent (id int PRIMARY KEY);
+	dbtest.Exec(t, db, `CREATE TABLE public.parent (id int PRIMARY KEY);
 		CREATE TABLE public.child (id int PRIMARY KEY, parent_id int REFERENCES public.parent);
 		CREATE TABLE public.other (id int);
 		INSERT INTO public.parent VALUES (1), (2); INSERT INTO public.child VALUES (1, 1); INSERT INTO public.other VALUES (1)`)
 	tr := func(table string) wire.Event {
 		return wire.Event{Schema: "public", Table: table, Op: wire.OpTruncate}
 	}
-	err := apply(db, tr("parent"))
+	err := applyEvents(db, tr("parent"))
 	if database.SQLState(err) != pqerror.FeatureNotSupported || !strings.Contains(err.Error(), `truncate ONLY "public"."parent"`) {
 		t.Errorf("truncate of a referenced table alone = %v, want 0A000 naming the table", err)
 	}
@@ -297,15 +291,15 @@ func TestApplyEvents_Truncate(t *testing.T) {
 func TestApplyEvents_Conflict(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
-	mustExec(t, db, `CREATE SCHEMA test; CREATE TABLE test.users (id int PRIMARY KEY, name text);
+	dbtest.Exec(t, db, `CREATE SCHEMA test; CREATE TABLE test.users (id int PRIMARY KEY, name text);
 		INSERT INTO test.users VALUES (1, 'a'), (2, 'b')`)
 	ins := wire.Event{ID: 1, Schema: "test", Table: "users", Op: wire.OpInsert, Rows: 1,
 		Data: json.RawMessage(`[{"id":3,"name":"c"}]`)}
 	upd := wire.Event{ID: 2, Schema: "test", Table: "users", Op: wire.OpUpdate, Rows: 5,
 		Data: json.RawMessage(`[[{"id":1,"name":"a"},{"id":1,"name":"A"}],[{"id":2,"name":"b"},{"id":2,"name":"B"}],
 			[{"id":7},{"id":7}],[{"id":8},{"id":8}],[{"id":9},{"id":9}]]`)}
-	err := apply(db, ins, upd)
-	if !errors.Is(err, database.ErrConflict) {
+	err := applyEvents(db, ins, upd)
+	if !errors.Is(err, apply.ErrConflict) {
 		t.Fatalf("ApplyEvents(update of missing rows) = %v, want ErrConflict", err)
 	}
 	if want := `update "test"."users": 3 of 5 rows not found`; err.Error() != want {
@@ -317,11 +311,11 @@ func TestApplyEvents_Conflict(t *testing.T) {
 	}
 
 	del := wire.Event{ID: 3, Schema: "test", Table: "users", Op: wire.OpDelete, Rows: 1, Data: json.RawMessage(`[{"id":42}]`)}
-	if err := apply(db, del); !errors.Is(err, database.ErrConflict) {
+	if err := applyEvents(db, del); !errors.Is(err, apply.ErrConflict) {
 		t.Errorf("ApplyEvents(delete of a missing row) = %v, want ErrConflict", err)
 	}
 	dup := wire.Event{ID: 4, Schema: "test", Table: "users", Op: wire.OpInsert, Rows: 1, Data: json.RawMessage(`[{"id":1,"name":"again"}]`)}
-	if err := apply(db, dup); database.SQLState(err) != pqerror.UniqueViolation || !strings.HasPrefix(err.Error(), `insert into "test"."users": `) {
+	if err := applyEvents(db, dup); database.SQLState(err) != pqerror.UniqueViolation || !strings.HasPrefix(err.Error(), `insert into "test"."users": `) {
 		t.Errorf("ApplyEvents(duplicate insert) = %v, want 23505 naming the table", err)
 	}
 }
@@ -329,7 +323,7 @@ func TestApplyEvents_Conflict(t *testing.T) {
 func TestApplyEvents_SchemaBehind(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
-	mustExec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
+	dbtest.Exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
 	missingSchema := "3F000"
 	if dbtest.Shared(t).Major() >= 16 {
 		missingSchema = "42P01" // PostgreSQL 16 reports the relation, not its schema
@@ -346,7 +340,7 @@ func TestApplyEvents_SchemaBehind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := apply(db, tt.ev)
+			err := applyEvents(db, tt.ev)
 			var pe *pq.Error
 			if !errors.As(err, &pe) || string(pe.Code) != tt.state {
 				t.Errorf("ApplyEvents = %v, want a *pq.Error with SQLSTATE %s", err, tt.state)
@@ -360,21 +354,21 @@ func TestApplyEvents_GeneratedAndIdentity(t *testing.T) {
 	db, _ := dbtest.Migrated(t)
 	const def = `(id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, x int, g int GENERATED ALWAYS AS (x * 2) STORED,
 		y bigint GENERATED BY DEFAULT AS IDENTITY)`
-	mustExec(t, db, `CREATE TABLE public.src `+def+`; CREATE TABLE public.dst `+def)
-	mustExec(t, db, `INSERT INTO public.src (x) VALUES (1), (2); INSERT INTO public.src (id, x, y) OVERRIDING SYSTEM VALUE VALUES (10, 3, 77)`)
+	dbtest.Exec(t, db, `CREATE TABLE public.src `+def+`; CREATE TABLE public.dst `+def)
+	dbtest.Exec(t, db, `INSERT INTO public.src (x) VALUES (1), (2); INSERT INTO public.src (id, x, y) OVERRIDING SYSTEM VALUE VALUES (10, 3, 77)`)
 	ev := func(op wire.Op, rows int, data json.RawMessage) wire.Event {
 		return wire.Event{Schema: "public", Table: "dst", Op: op, Rows: rows, Data: data}
 	}
 	mustApply(t, db, ev(wire.OpInsert, 3, rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`)))
 	sameRows(t, db, "public.src", "public.dst", "id", "after insert")
 	olds := rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`)
-	mustExec(t, db, `UPDATE public.src SET x = x + 100, y = y + 1`)
+	dbtest.Exec(t, db, `UPDATE public.src SET x = x + 100, y = y + 1`)
 	mustApply(t, db, ev(wire.OpUpdate, 3, pairs(t, olds, rowsJSON(t, db, `SELECT * FROM public.src ORDER BY id`))))
 	sameRows(t, db, "public.src", "public.dst", "id", "after update")
 
 	olds = rowsJSON(t, db, `SELECT * FROM public.src WHERE id = 10`)
-	mustExec(t, db, `UPDATE public.src SET id = DEFAULT WHERE id = 10`)
-	err := apply(db, ev(wire.OpUpdate, 1, pairs(t, olds, rowsJSON(t, db, `SELECT * FROM public.src WHERE x = 103`))))
+	dbtest.Exec(t, db, `UPDATE public.src SET id = DEFAULT WHERE id = 10`)
+	err := applyEvents(db, ev(wire.OpUpdate, 1, pairs(t, olds, rowsJSON(t, db, `SELECT * FROM public.src WHERE x = 103`))))
 	if err == nil || !strings.Contains(err.Error(), "GENERATED ALWAYS AS IDENTITY") {
 		t.Errorf("ApplyEvents(update of an identity column) = %v, want an error saying why", err)
 	}
@@ -388,7 +382,7 @@ func TestApplyEvents_Refused(t *testing.T) {
 		{Schema: "pg_catalog", Table: "pg_class", Op: wire.OpTruncate},
 		{Schema: "public", Table: "t", Op: "X", Rows: 1, Data: json.RawMessage(`[{}]`)},
 	} {
-		if err := apply(db, e); err == nil {
+		if err := applyEvents(db, e); err == nil {
 			t.Errorf("ApplyEvents(%s %s.%s) = nil, want an error", e.Op, e.Schema, e.Table)
 		}
 	}
