@@ -23,6 +23,7 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/apply"
+	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -200,7 +201,7 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			early = true
 		case len(group) > 1:
 			alone = true
-		case errors.Is(err, database.ErrLoadUnderway):
+		case errors.Is(err, load.ErrLoadUnderway):
 			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
 				return err
 			}
@@ -248,7 +249,7 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 		if err := database.SetApplyOrigin(ctx, tx, source); err != nil {
 			return err
 		}
-		load, err := database.ReadLoadFilter(ctx, tx, source)
+		load, err := load.ReadLoadFilter(ctx, tx, source)
 		if err != nil {
 			return err
 		}
@@ -333,7 +334,7 @@ func (r *rowRun) flush(ctx context.Context, tx *sql.Tx, keepTruncates bool) erro
 // changes are applied in their place: the row changes before one are
 // applied first. Events an initial load's copy already holds are left out;
 // during a load, events on its tables wait for it.
-func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load database.LoadFilter, run *rowRun) error {
+func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load load.LoadFilter, run *rowRun) error {
 	ahead, err := database.AppliedAhead(ctx, tx, b.Source, b.Seq)
 	if err != nil {
 		return err
@@ -432,7 +433,7 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 				if cur != held-1 {
 					return errMoved
 				}
-				if load, err := database.ReadLoadFilter(ctx, tx, source); err != nil || load.Underway() {
+				if load, err := load.ReadLoadFilter(ctx, tx, source); err != nil || load.Underway() {
 					return cmp.Or(err, errMoved) // no schema change while tables load
 				}
 				left, err := applyDDL(ctx, tx, source, ddl)

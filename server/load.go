@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -82,7 +83,7 @@ func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "load plan has no table")
 		return
 	}
-	begun, err := database.BeginLoad(r.Context(), s.db, plan)
+	begun, err := load.BeginLoad(r.Context(), s.db, plan)
 	if s.loadError(w, "begin load", source, err) {
 		return
 	}
@@ -96,7 +97,7 @@ func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 	v, q := mux.Vars(r), r.URL.Query()
-	spec := database.CopySpec{
+	spec := load.CopySpec{
 		Source:   v["source"],
 		Run:      q.Get("run"),
 		Schema:   q.Get("schema"),
@@ -108,7 +109,7 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "a table's copy needs run, schema, table and column parameters")
 		return
 	}
-	if _, err := database.ParseTxSnapshot(spec.Snapshot); err != nil {
+	if _, err := load.ParseTxSnapshot(spec.Snapshot); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -124,7 +125,7 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 	key := [3]string{spec.Source, spec.Schema, spec.Table}
 	p := s.copies.start(key)
 	defer s.copies.end(key, p)
-	rows, n, err := database.CopyIn(r.Context(), s.db, spec, body, func(rows, n int64) {
+	rows, n, err := load.CopyIn(r.Context(), s.db, spec, body, func(rows, n int64) {
 		p.rows.Store(rows)
 		p.bytes.Store(n)
 	})
@@ -138,7 +139,7 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) finishLoad(w http.ResponseWriter, r *http.Request) {
 	source := mux.Vars(r)["source"]
-	err := database.FinishLoad(r.Context(), s.db, source, r.URL.Query().Get("run"))
+	err := load.FinishLoad(r.Context(), s.db, source, r.URL.Query().Get("run"))
 	if s.loadError(w, "finish load", source, err) {
 		return
 	}
@@ -155,9 +156,9 @@ func (s *Server) loadError(w http.ResponseWriter, what, source string, err error
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, database.ErrLoadRefused):
+	case errors.Is(err, load.ErrLoadRefused):
 		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, database.ErrLoadNotReady):
+	case errors.Is(err, load.ErrLoadNotReady):
 		w.Header().Set("Retry-After", "2")
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, context.Canceled):
@@ -172,7 +173,7 @@ func (s *Server) loadError(w http.ResponseWriter, what, source string, err error
 // loadStatus reads the loads on this database and adds the progress of the
 // copies in flight. The list is never nil.
 func (s *Server) loadStatus(ctx context.Context, q database.Querier) ([]wire.LoadStatus, error) {
-	loads, err := database.LoadStates(ctx, q)
+	loads, err := load.LoadStates(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -63,7 +64,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 		return res, fmt.Errorf("no target %q in the configuration", opts.Target)
 	}
 	log = log.With("target", opts.Target)
-	release, err := database.LockLoad(ctx, db, opts.Target)
+	release, err := load.LockLoad(ctx, db, opts.Target)
 	if err != nil {
 		return res, err
 	}
@@ -73,7 +74,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if _, err := database.InstallCapture(ctx, db, t.Match, false); err != nil {
 		return res, err
 	}
-	tables, err := database.LoadSourceTables(ctx, db, t.Match)
+	tables, err := load.LoadSourceTables(ctx, db, t.Match)
 	if err != nil {
 		return res, err
 	}
@@ -116,7 +117,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	// The snapshot is taken after the target registered the load: from
 	// then on it applies no change to these tables, so none can be lost
 	// between what it applied and what the copy holds.
-	snapID, snapshot, releaseSnap, err := database.ExportSnapshot(ctx, db)
+	snapID, snapshot, releaseSnap, err := load.ExportSnapshot(ctx, db)
 	if err != nil {
 		return res, err
 	}
@@ -166,7 +167,7 @@ func (l *loader) url(route string, q url.Values) string {
 
 // loadTable is a table of the load and its progress in this run.
 type loadTable struct {
-	src         database.SourceTable
+	src         load.SourceTable
 	dst         wire.LoadTable
 	rows, bytes atomic.Int64
 	started     atomic.Int64 // unix nanoseconds; 0 until its copy starts
@@ -271,7 +272,7 @@ func (l *loader) copyAll(ctx context.Context, tables []*loadTable) error {
 	var wg sync.WaitGroup
 	for range max(1, min(l.opts.Parallel, len(tables))) {
 		wg.Go(func() {
-			var r *database.CopyReader
+			var r *load.CopyReader
 			defer func() {
 				if r != nil {
 					r.Close()
@@ -303,11 +304,11 @@ feed:
 
 // copyTable copies one table, trying again on failure with a fresh
 // connection. *r is the worker's reader, opened or replaced as needed.
-func (l *loader) copyTable(ctx context.Context, r **database.CopyReader, lt *loadTable) error {
+func (l *loader) copyTable(ctx context.Context, r **load.CopyReader, lt *loadTable) error {
 	var err error
 	for attempt := 1; attempt <= tableAttempts; attempt++ {
 		if *r == nil {
-			if *r, err = database.OpenCopyReader(ctx, l.dbcfg, "teleport initial-load "+l.opts.Target); err != nil {
+			if *r, err = load.OpenCopyReader(ctx, l.dbcfg, "teleport initial-load "+l.opts.Target); err != nil {
 				return err
 			}
 		}
@@ -337,7 +338,7 @@ func (l *loader) copyTable(ctx context.Context, r **database.CopyReader, lt *loa
 
 // sendTable streams lt's rows from the source to the target: the COPY text
 // goes through a pipe, so neither side holds more than a buffer of it.
-func (l *loader) sendTable(ctx context.Context, r *database.CopyReader, lt *loadTable) error {
+func (l *loader) sendTable(ctx context.Context, r *load.CopyReader, lt *loadTable) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()

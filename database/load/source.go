@@ -1,4 +1,4 @@
-package database
+package load
 
 import (
 	"context"
@@ -14,11 +14,12 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database"
 )
 
 // SourceTable is a table an initial load copies, as the source sees it.
 type SourceTable struct {
-	Table
+	database.Table
 	Partitioned bool
 	Columns     []string // what COPY reads, in order: every column but generated ones
 	EstRows     int64
@@ -29,7 +30,7 @@ type SourceTable struct {
 
 // LoadSourceTables returns the tables for which match returns true, with
 // what a load needs to know of them.
-func LoadSourceTables(ctx context.Context, q Querier, match func(schema, table string) bool) ([]SourceTable, error) {
+func LoadSourceTables(ctx context.Context, q database.Querier, match func(schema, table string) bool) ([]SourceTable, error) {
 	rows, err := q.QueryContext(ctx, query("load_source_tables"))
 	if err != nil {
 		return nil, fmt.Errorf("list tables to load: %w", err)
@@ -131,7 +132,7 @@ type CopyReader struct {
 
 // OpenCopyReader connects to the database c describes.
 func OpenCopyReader(ctx context.Context, c config.Database, appName string) (*CopyReader, error) {
-	pc, err := pgconn.ParseConfig(ConnString(c, appName))
+	pc, err := pgconn.ParseConfig(database.ConnString(c, appName))
 	if err != nil {
 		return nil, fmt.Errorf("connect to database %q on %s:%d: %w", c.Database, c.Hostname, c.Port, err)
 	}
@@ -159,7 +160,7 @@ func (r *CopyReader) CopyTable(ctx context.Context, snapshotID string, t SourceT
 	}
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		cols[i] = QuoteIdent(c)
+		cols[i] = database.QuoteIdent(c)
 	}
 	only := "ONLY "
 	if t.Partitioned {

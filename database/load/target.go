@@ -1,4 +1,4 @@
-package database
+package load
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -38,14 +39,14 @@ func refused(format string, args ...any) error {
 // the schema until the load finishes.
 func BeginLoad(ctx context.Context, db *sql.DB, plan wire.LoadPlan) (wire.LoadBegun, error) {
 	var begun wire.LoadBegun
-	err := InTx(ctx, db, func(tx *sql.Tx) error {
+	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, query("load_source_lock"), plan.Source); err != nil {
 			return fmt.Errorf("lock source %s: %w", plan.Source, err)
 		}
 		names := make([]string, len(plan.Tables))
 		var missing []string
 		for i, t := range plan.Tables {
-			names[i] = QuoteQualified(t.Schema, t.Table)
+			names[i] = database.QuoteQualified(t.Schema, t.Table)
 			var ok bool
 			if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.to_regclass($1) IS NOT NULL`, names[i]).Scan(&ok); err != nil {
 				return fmt.Errorf("look up %s: %w", names[i], err)
@@ -127,8 +128,8 @@ func freshLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, names []stri
 			VALUES ($1, $2, $3, $4, $5)`, plan.Source, f.schema, f.table, f.name, f.def); err != nil {
 			return fmt.Errorf("record foreign key %s: %w", f.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+QuoteQualified(f.schema, f.table)+` DROP CONSTRAINT `+QuoteIdent(f.name)); err != nil {
-			return fmt.Errorf("drop foreign key %s of %s while the load runs: %w", f.name, QuoteQualified(f.schema, f.table), err)
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+database.QuoteQualified(f.schema, f.table)+` DROP CONSTRAINT `+database.QuoteIdent(f.name)); err != nil {
+			return fmt.Errorf("drop foreign key %s of %s while the load runs: %w", f.name, database.QuoteQualified(f.schema, f.table), err)
 		}
 	}
 	return nil
@@ -166,13 +167,13 @@ func saveLoadTables(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan) error {
 		}
 		parts, err := json.Marshal(t.Partitions)
 		if err != nil {
-			return fmt.Errorf("record table %s of the load: %w", QuoteQualified(t.Schema, t.Table), err)
+			return fmt.Errorf("record table %s of the load: %w", database.QuoteQualified(t.Schema, t.Table), err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO teleport.load_table (source, schema_name, table_name, est_rows, est_bytes, partitions)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (source, schema_name, table_name) DO UPDATE SET est_rows = $4, est_bytes = $5, partitions = $6`,
 			plan.Source, t.Schema, t.Table, t.EstRows, t.EstBytes, string(parts)); err != nil {
-			return fmt.Errorf("record table %s of the load: %w", QuoteQualified(t.Schema, t.Table), err)
+			return fmt.Errorf("record table %s of the load: %w", database.QuoteQualified(t.Schema, t.Table), err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM teleport.load_table l WHERE l.source = $1
@@ -192,10 +193,10 @@ type LoadTableState struct {
 	DoneAt   time.Time
 }
 
-func (t LoadTableState) String() string { return QuoteQualified(t.Schema, t.Table) }
+func (t LoadTableState) String() string { return database.QuoteQualified(t.Schema, t.Table) }
 
 // LoadTables returns the tables of source's load, by name.
-func LoadTables(ctx context.Context, q Querier, source string) ([]LoadTableState, error) {
+func LoadTables(ctx context.Context, q database.Querier, source string) ([]LoadTableState, error) {
 	rows, err := q.QueryContext(ctx, query("load_tables"), source)
 	if err != nil {
 		return nil, fmt.Errorf("read load tables of %s: %w", source, err)
@@ -238,7 +239,7 @@ type CopySpec struct {
 // the rows and bytes so far as they go in. The load must be under way in
 // spec.Run.
 func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progress func(rows, bytes int64)) (rows, n int64, err error) {
-	name := QuoteQualified(spec.Schema, spec.Table)
+	name := database.QuoteQualified(spec.Schema, spec.Table)
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("copy into %s: %w", name, err)
@@ -267,7 +268,7 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 	case !inLoad:
 		return 0, 0, refused("%s is not a table of the load from %s", name, spec.Source)
 	}
-	if err := SetApplyOrigin(ctx, tx, spec.Source); err != nil {
+	if err := database.SetApplyOrigin(ctx, tx, spec.Source); err != nil {
 		return 0, 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `TRUNCATE `+name); err != nil {
@@ -275,7 +276,7 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 	}
 	cols := make([]string, len(spec.Columns))
 	for i, c := range spec.Columns {
-		cols[i] = QuoteIdent(c)
+		cols[i] = database.QuoteIdent(c)
 	}
 	stmt := `COPY ` + name + ` (` + strings.Join(cols, ", ") + `) FROM STDIN`
 	err = conn.Raw(func(dc any) error {
@@ -365,7 +366,7 @@ func copyRaw(ctx context.Context, dc any, stmt string, r io.Reader, progress fun
 // transaction; from then on the applier applies the events each table's
 // copy did not see and skips the ones it did.
 func FinishLoad(ctx context.Context, db *sql.DB, source, run string) error {
-	return InTx(ctx, db, func(tx *sql.Tx) error {
+	return database.InTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, query("load_source_lock"), source); err != nil {
 			return fmt.Errorf("lock source %s: %w", source, err)
 		}
@@ -406,7 +407,7 @@ func FinishLoad(ctx context.Context, db *sql.DB, source, run string) error {
 				rows.Close()
 				return fmt.Errorf("read the foreign keys to add back: %w", err)
 			}
-			stmts = append(stmts, `ALTER TABLE `+QuoteQualified(schema, table)+` ADD CONSTRAINT `+QuoteIdent(name)+` `+def)
+			stmts = append(stmts, `ALTER TABLE `+database.QuoteQualified(schema, table)+` ADD CONSTRAINT `+database.QuoteIdent(name)+` `+def)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -444,7 +445,7 @@ type LoadState struct {
 }
 
 // LoadStates returns every load on this database, by source.
-func LoadStates(ctx context.Context, q Querier) ([]LoadState, error) {
+func LoadStates(ctx context.Context, q database.Querier) ([]LoadState, error) {
 	rows, err := q.QueryContext(ctx, `SELECT source, run, started_at, resumed_at, finished_at FROM teleport.load ORDER BY source`)
 	if err != nil {
 		return nil, fmt.Errorf("read loads: %w", err)

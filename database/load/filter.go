@@ -1,4 +1,4 @@
-package database
+package load
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -76,7 +77,7 @@ type LoadFilter struct {
 
 // ReadLoadFilter reads the load of source, if it has one. Call it in the
 // apply transaction after LockSource, so it sees a load begun before.
-func ReadLoadFilter(ctx context.Context, q Querier, source string) (LoadFilter, error) {
+func ReadLoadFilter(ctx context.Context, q database.Querier, source string) (LoadFilter, error) {
 	var f LoadFilter
 	var finished sql.NullTime
 	err := q.QueryRowContext(ctx, `SELECT finished_at FROM teleport.load WHERE source = $1`, source).Scan(&finished)
@@ -149,10 +150,10 @@ func (f LoadFilter) keep(e wire.Event) (bool, error) {
 	case !ok:
 		return true, nil
 	case f.underway:
-		return false, fmt.Errorf("%w of %s to finish", ErrLoadUnderway, QuoteQualified(e.Schema, e.Table))
+		return false, fmt.Errorf("%w of %s to finish", ErrLoadUnderway, database.QuoteQualified(e.Schema, e.Table))
 	case e.XID == 0:
 		return false, fmt.Errorf("event %d on loaded table %s carries no transaction id: "+
-			"the source runs an older teleport; upgrade it", e.ID, QuoteQualified(e.Schema, e.Table))
+			"the source runs an older teleport; upgrade it", e.ID, database.QuoteQualified(e.Schema, e.Table))
 	}
 	return !snap.Sees(e.XID), nil
 }
