@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 )
@@ -450,7 +450,7 @@ func benchCapture(t *testing.T) []benchRow {
 		execSQL(t, db, `TRUNCATE teleport.event`)
 		switch mode {
 		case "teleport":
-			if _, err := database.InstallCapture(ctx, db, func(schema, _ string) bool { return schema == "public" }, false); err != nil {
+			if _, err := capture.InstallCapture(ctx, db, func(schema, _ string) bool { return schema == "public" }, false); err != nil {
 				t.Fatal(err)
 			}
 		case "pgq":

@@ -23,6 +23,7 @@ import (
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/ddlwatcher"
 	"github.com/pagarme/teleport/server"
@@ -296,7 +297,7 @@ const vacuumChunk = 10000
 // and returns the source's workers: the batcher, the transmitter and the
 // ddlwatcher, which captures the tables that appear later.
 func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog.Logger) ([]runner, error) {
-	res, err := database.InstallCapture(ctx, db, cfg.MatchAny, false)
+	res, err := capture.InstallCapture(ctx, db, cfg.MatchAny, false)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/server/wire"
@@ -56,7 +57,7 @@ func source(t *testing.T) *sql.DB {
 	exec(t, db, `CREATE TABLE public.a (id int PRIMARY KEY, v text);
 		CREATE TABLE public.b (id int PRIMARY KEY);
 		CREATE SCHEMA other; CREATE TABLE other.c (id int PRIMARY KEY)`)
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
+	if _, err := capture.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -257,7 +258,7 @@ func TestWorker_SchemaBeforeData(t *testing.T) {
 	exec(t, db, `ALTER TABLE public.a RENAME COLUMN v TO w`)
 	exec(t, db, `INSERT INTO public.a VALUES (2, 'after')`)
 	exec(t, db, `CREATE TABLE public.n (id int)`)
-	if _, err := database.InstallCapture(context.Background(), db, func(string, string) bool { return true }, true); err != nil {
+	if _, err := capture.InstallCapture(context.Background(), db, func(string, string) bool { return true }, true); err != nil {
 		t.Fatal(err)
 	}
 	exec(t, db, `INSERT INTO public.n VALUES (7)`)
@@ -288,7 +289,7 @@ func TestWorker_RecordsSkipped(t *testing.T) {
 	w := newWorker(t, db, map[string]string{"pub": "public.*", "oth": "other.*"})
 	runOnce(t, w)
 	exec(t, db, `CREATE TABLE public.kid (extra int) INHERITS (public.a); CREATE TABLE public.fine (id int)`)
-	if _, err := database.InstallCapture(context.Background(), db, func(string, string) bool { return true }, true); err != nil {
+	if _, err := capture.InstallCapture(context.Background(), db, func(string, string) bool { return true }, true); err != nil {
 		t.Fatal(err)
 	}
 	exec(t, db, `INSERT INTO public.fine VALUES (1)`)

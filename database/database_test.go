@@ -2,7 +2,6 @@ package database_test
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"strings"
 	"testing"
@@ -34,7 +33,7 @@ func TestCheckPrivileges(t *testing.T) {
 		_, name := c.NewDB(t)
 		c.CreateRole(t, "tp_nocreate", "pw", "NOSUPERUSER")
 		c.AdminExec(t, name, `REVOKE CREATE ON DATABASE "`+name+`" FROM PUBLIC`)
-		db := sqlOpen(t, c.DSN("tp_nocreate", "pw", name))
+		db := dbtest.Open(t, c.DSN("tp_nocreate", "pw", name))
 		_, err := database.CheckPrivileges(ctx, db)
 		if err == nil || !strings.Contains(err.Error(), "lacks CREATE on database") || !strings.Contains(err.Error(), "GRANT CREATE ON DATABASE") {
 			t.Errorf("CheckPrivileges without CREATE = %v, want an error naming the missing grant and how to give it", err)
@@ -46,22 +45,12 @@ func TestCheckPrivileges(t *testing.T) {
 		_ = db
 		c.CreateRole(t, "tp_other", "pw", "NOSUPERUSER")
 		c.AdminExec(t, name, `GRANT CREATE ON DATABASE "`+name+`" TO tp_other`)
-		other := sqlOpen(t, c.DSN("tp_other", "pw", name))
+		other := dbtest.Open(t, c.DSN("tp_other", "pw", name))
 		_, err := database.CheckPrivileges(ctx, other)
 		if err == nil || !strings.Contains(err.Error(), "schema teleport") {
 			t.Errorf("CheckPrivileges on a schema owned by another role = %v, want an error naming schema teleport", err)
 		}
 	})
-}
-
-func sqlOpen(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 func TestOpen(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 )
 
 // Worker is the ddlwatcher of one source instance.
@@ -76,7 +77,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // catalog changed. A table that could not be captured does not stop the
 // snapshot.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
-	cr, err := database.InstallCapture(ctx, w.db, w.match, true)
+	cr, err := capture.InstallCapture(ctx, w.db, w.match, true)
 	res := Result{Installed: len(cr.Installed), Backfilled: cr.Backfilled}
 	se, serr := database.WriteSnapshot(ctx, w.db, w.schema)
 	res.Snapshot = se.Written

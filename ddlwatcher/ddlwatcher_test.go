@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/ddlwatcher"
@@ -68,7 +68,7 @@ func TestWorker_RunOnce_BackfillsNewTables(t *testing.T) {
 	db := source(t)
 	w := ddlwatcher.New(db, publicOnly, "", time.Second, dbtest.Logger(t))
 	exec(t, db, `CREATE TABLE public.old (id int PRIMARY KEY)`)
-	if _, err := database.InstallCapture(ctx, db, publicOnly, false); err != nil {
+	if _, err := capture.InstallCapture(ctx, db, publicOnly, false); err != nil {
 		t.Fatal(err)
 	}
 	exec(t, db, `INSERT INTO public.old VALUES (1)`)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -71,7 +72,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	defer release()
 	// Changes made after the snapshot must be captured: the triggers go on
 	// first. The rows already there are the load's to copy, not backfill's.
-	if _, err := database.InstallCapture(ctx, db, t.Match, false); err != nil {
+	if _, err := capture.InstallCapture(ctx, db, t.Match, false); err != nil {
 		return res, err
 	}
 	tables, err := load.LoadSourceTables(ctx, db, t.Match)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -15,7 +15,7 @@ func TestLoaderToCopy(t *testing.T) {
 	// a <- b <- c (foreign keys), d alone, e alone; a and d are done.
 	mk := func(oid uint32, name string, bytes int64, peers ...uint32) *loadTable {
 		return &loadTable{
-			src: load.SourceTable{Table: database.Table{OID: oid, Schema: "s", Name: name}, EstBytes: bytes, FKPeers: peers},
+			src: load.SourceTable{Table: capture.Table{OID: oid, Schema: "s", Name: name}, EstBytes: bytes, FKPeers: peers},
 			dst: wire.LoadTable{Schema: "t", Table: name},
 		}
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/server/wire"
@@ -50,7 +51,7 @@ func newSource(t *testing.T, targets ...string) *source {
 		t.Fatalf("Migrate: %v", err)
 	}
 	exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, doc json, note text)`)
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
+	if _, err := capture.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatalf("InstallCapture: %v", err)
 	}
 	tick := insertTick(t, db)

@@ -10,6 +10,7 @@ import (
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/vacuum"
@@ -36,7 +37,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE public.t (id int PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
+	if _, err := capture.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()

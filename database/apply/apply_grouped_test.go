@@ -9,6 +9,7 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/apply"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -26,7 +27,7 @@ func TestApplyEventsGrouped_SameResult(t *testing.T) {
 			CREATE TABLE %[1]s.a (id int PRIMARY KEY, n int NOT NULL, note text);
 			CREATE TABLE %[1]s.b (k text PRIMARY KEY, a_id int, v numeric)`, schema))
 	}
-	if _, err := database.InstallCapture(ctx, db, func(s, _ string) bool { return s == "src" }, false); err != nil {
+	if _, err := capture.InstallCapture(ctx, db, func(s, _ string) bool { return s == "src" }, false); err != nil {
 		t.Fatal(err)
 	}
 	seed := rand.Uint64()

@@ -15,11 +15,12 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 )
 
 // SourceTable is a table an initial load copies, as the source sees it.
 type SourceTable struct {
-	database.Table
+	capture.Table
 	Partitioned bool
 	Columns     []string // what COPY reads, in order: every column but generated ones
 	EstRows     int64

@@ -1,4 +1,4 @@
-package database_test
+package capture_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 )
 
@@ -55,7 +56,7 @@ func TestInstallCapture_Chunks(t *testing.T) {
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
 	dbtest.Exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY, pad text)`)
-	res, err := database.InstallCapture(ctx, db, func(s, _ string) bool { return s == "public" }, false)
+	res, err := capture.InstallCapture(ctx, db, func(s, _ string) bool { return s == "public" }, false)
 	if err != nil || len(res.Installed) != 1 {
 		t.Fatalf("InstallCapture = %+v, %v; want public.t installed", res, err)
 	}
@@ -123,12 +124,12 @@ func TestCapture_SearchPathCannotHijack(t *testing.T) {
 	c := dbtest.Shared(t)
 	db, name := dbtest.Migrated(t)
 	dbtest.Exec(t, db, `CREATE TABLE public.t (id int PRIMARY KEY)`)
-	if _, err := database.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
+	if _, err := capture.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
 		t.Fatal(err)
 	}
 	c.CreateRole(t, "tp_writer", "pw", "NOSUPERUSER")
 	c.AdminExec(t, name, `CREATE SCHEMA evil AUTHORIZATION tp_writer; GRANT INSERT, UPDATE, DELETE, SELECT ON public.t TO tp_writer`)
-	writer := sqlOpen(t, c.DSN("tp_writer", "pw", name))
+	writer := dbtest.Open(t, c.DSN("tp_writer", "pw", name))
 	writer.SetMaxOpenConns(1) // one session: the temporary tables below stay the writer's
 	if _, err := writer.Exec(`
 		GRANT USAGE ON SCHEMA evil TO PUBLIC;

@@ -1,4 +1,4 @@
-package database
+package capture
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // captureTriggers are the triggers that capture a table's changes: name,
@@ -27,7 +29,7 @@ type Table struct {
 	Name   string
 }
 
-func (t Table) String() string { return QuoteQualified(t.Schema, t.Name) }
+func (t Table) String() string { return database.QuoteQualified(t.Schema, t.Name) }
 
 // CaptureResult says what InstallCapture did.
 type CaptureResult struct {
@@ -123,15 +125,15 @@ func InstallCapture(ctx context.Context, db *sql.DB, match func(schema, table st
 				_ = db.QueryRowContext(ctx, `SELECT current_user`).Scan(&user) // only used to word the message
 			}
 			errs = append(errs, fmt.Errorf("role %s does not own table %s, so it cannot create the capture triggers: as its owner run ALTER TABLE %s OWNER TO %s",
-				QuoteIdent(user), c.Table, c.Table, QuoteIdent(user)))
+				database.QuoteIdent(user), c.Table, c.Table, database.QuoteIdent(user)))
 			continue
 		}
 		var rows int64
-		err := InTx(ctx, db, func(tx *sql.Tx) error {
+		err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 			for _, i := range missing {
 				tr := captureTriggers[i]
 				stmt := fmt.Sprintf("CREATE TRIGGER %s AFTER %s ON %s %s EXECUTE FUNCTION %s()",
-					QuoteIdent(tr.name), tr.event, c.Table, tr.spec, tr.function)
+					database.QuoteIdent(tr.name), tr.event, c.Table, tr.spec, tr.function)
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return err
 				}
