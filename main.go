@@ -25,6 +25,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/ddlwatcher"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/transmitter"
@@ -302,7 +303,7 @@ func sourceRunners(ctx context.Context, db *sql.DB, cfg config.Config, log *slog
 		return nil, err
 	}
 	log.Info("capturing changes", "tables", len(res.Captured), "triggers_installed_on", len(res.Installed))
-	if err := database.SetEventTriggers(ctx, db, cfg.UseEventTriggers, cfg.SnapshotSchema()); err != nil {
+	if err := schema.SetEventTriggers(ctx, db, cfg.UseEventTriggers, cfg.SnapshotSchema()); err != nil {
 		return nil, err
 	}
 	if cfg.UseEventTriggers {

@@ -24,6 +24,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/database/load"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -207,7 +208,7 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			}
 			w.reportWaiting(src.Name, first.Seq, err)
 			return nil
-		case database.WantsSchema(err):
+		case schema.WantsSchema(err):
 			// The upstream re-queue: the schema change this batch needs
 			// may be in a batch behind it. Apply those one at a time,
 			// ahead of it, and try it again after each.
@@ -272,7 +273,7 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database
 
 // reportLeftOut logs what this target's PostgreSQL major left out of a
 // source's schema changes (also in /status, see applyDDL).
-func (w *Worker) reportLeftOut(source string, us []database.Unsupported) {
+func (w *Worker) reportLeftOut(source string, us []schema.Unsupported) {
 	for _, u := range us {
 		w.log.Warn("schema change left out: this target's PostgreSQL cannot take it", "source", source, "object", u.Object, "reason", u.Reason)
 	}
@@ -295,7 +296,7 @@ type rowRun struct {
 	cache   *apply.TableCache
 	evs     []wire.Event
 	bytes   int
-	leftOut []database.Unsupported // by the schema changes applied, see applyDDL
+	leftOut []schema.Unsupported // by the schema changes applied, see applyDDL
 }
 
 func (r *rowRun) add(evs []wire.Event) {
@@ -335,7 +336,7 @@ func (r *rowRun) flush(ctx context.Context, tx *sql.Tx, keepTruncates bool) erro
 // applied first. Events an initial load's copy already holds are left out;
 // during a load, events on its tables wait for it.
 func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load load.LoadFilter, run *rowRun) error {
-	ahead, err := database.AppliedAhead(ctx, tx, b.Source, b.Seq)
+	ahead, err := schema.AppliedAhead(ctx, tx, b.Source, b.Seq)
 	if err != nil {
 		return err
 	}
@@ -359,7 +360,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 				return err
 			}
 			if !ahead[k] {
-				ddl, err := database.ReadDDL(evs[i].Data)
+				ddl, err := schema.ReadDDL(evs[i].Data)
 				if err != nil {
 					return err
 				}
@@ -380,7 +381,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 		}
 	}
 	if len(ahead) > 0 {
-		if err := database.ForgetAppliedAhead(ctx, tx, b.Source, b.Seq); err != nil {
+		if err := schema.ForgetAppliedAhead(ctx, tx, b.Source, b.Seq); err != nil {
 			return err
 		}
 	}
@@ -390,13 +391,13 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 // applyDDL applies a schema change from source in tx and records, in the
 // same transaction, what this target's PostgreSQL major left out of it,
 // which it returns.
-func applyDDL(ctx context.Context, tx *sql.Tx, source string, ddl database.DDL) ([]database.Unsupported, error) {
-	skipped, err := database.ApplyDDL(ctx, tx, ddl)
+func applyDDL(ctx context.Context, tx *sql.Tx, source string, ddl schema.DDL) ([]schema.Unsupported, error) {
+	skipped, err := schema.ApplyDDL(ctx, tx, ddl)
 	if err != nil {
 		return nil, err
 	}
 	for _, u := range skipped {
-		if err := database.SaveSourceSkipped(ctx, tx, source, u); err != nil {
+		if err := schema.SaveSourceSkipped(ctx, tx, source, u); err != nil {
 			return nil, err
 		}
 	}
@@ -413,16 +414,16 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 			return false, err
 		}
 		after = b.Seq
-		ahead, err := database.AppliedAhead(ctx, w.db, source, b.Seq)
+		ahead, err := schema.AppliedAhead(ctx, w.db, source, b.Seq)
 		if err != nil {
 			return false, err
 		}
 		found := false
-		err = w.schemaChanges(ctx, b, func(k int, ddl database.DDL) (bool, error) {
+		err = w.schemaChanges(ctx, b, func(k int, ddl schema.DDL) (bool, error) {
 			if ahead[k] {
 				return false, nil
 			}
-			if err := database.ApplyEarlyDDL(ctx, w.db, ddl); err != nil {
+			if err := schema.ApplyEarlyDDL(ctx, w.db, ddl); err != nil {
 				return true, err
 			}
 			err := database.InTx(ctx, w.db, func(tx *sql.Tx) error {
@@ -441,7 +442,7 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 					return err
 				}
 				w.reportLeftOut(source, left)
-				return database.RecordAppliedAhead(ctx, tx, source, b.Seq, k)
+				return schema.RecordAppliedAhead(ctx, tx, source, b.Seq, k)
 			})
 			switch {
 			case errors.Is(err, errMoved):
@@ -463,8 +464,8 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 // before rows can use them (enum labels added to an existing type).
 func (w *Worker) applyEarly(ctx context.Context, group []database.ReceivedBatch) error {
 	for _, b := range group {
-		err := w.schemaChanges(ctx, b, func(_ int, ddl database.DDL) (bool, error) {
-			return false, database.ApplyEarlyDDL(ctx, w.db, ddl)
+		err := w.schemaChanges(ctx, b, func(_ int, ddl schema.DDL) (bool, error) {
+			return false, schema.ApplyEarlyDDL(ctx, w.db, ddl)
 		})
 		if err != nil {
 			return fmt.Errorf("batch %d: %w", b.Seq, err)
@@ -475,7 +476,7 @@ func (w *Worker) applyEarly(ctx context.Context, group []database.ReceivedBatch)
 
 // schemaChanges calls fn with each schema change of b and its rank in the
 // batch, in order, until fn says to stop.
-func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn func(k int, ddl database.DDL) (stop bool, err error)) error {
+func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn func(k int, ddl schema.DDL) (stop bool, err error)) error {
 	k := 0
 	for c := range b.Chunks {
 		evs, err := database.ChunkEvents(ctx, w.db, b.Source, b.Seq, c)
@@ -486,7 +487,7 @@ func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn
 			if e.Op != wire.OpSchema {
 				continue
 			}
-			ddl, err := database.ReadDDL(e.Data)
+			ddl, err := schema.ReadDDL(e.Data)
 			if err != nil {
 				return err
 			}
@@ -554,7 +555,7 @@ func (w *Worker) reportHeld(src database.SourceState, seq int64, err error) {
 		w.held[src.Name] = h
 	}
 	h.wait = min(max(2*h.wait, w.interval), max(maxHeldWait, w.interval))
-	h.retryAt, h.received, h.schema = now.Add(h.wait), src.ReceivedSeq, database.WantsSchema(err)
+	h.retryAt, h.received, h.schema = now.Add(h.wait), src.ReceivedSeq, schema.WantsSchema(err)
 	if h.msg == err.Error() && now.Sub(h.loggedAt) < heldLogEvery {
 		h.repeats++
 		return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/schema"
 )
 
 // Worker is the batcher of one source instance.
@@ -175,7 +176,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 				return err
 			}
 			for i, d := range ddls {
-				if err := database.InsertBatchDDL(ctx, tx, t.Name, b.Seq, i, d.before, d.ddl); err != nil {
+				if err := schema.InsertBatchDDL(ctx, tx, t.Name, b.Seq, i, d.before, d.ddl); err != nil {
 					return err
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -102,7 +103,7 @@ func eventsOf(t *testing.T, db *sql.DB, target string, seq int64) []string {
 			continue
 		}
 		var out []string
-		err := database.BatchEvents(context.Background(), db, b, func(e wire.Event) error {
+		err := schema.BatchEvents(context.Background(), db, b, func(e wire.Event) error {
 			out = append(out, e.Schema+"."+e.Table+":"+string(e.Op)+":"+string(e.Data))
 			return nil
 		})
@@ -294,7 +295,7 @@ func TestWorker_RecordsSkipped(t *testing.T) {
 	}
 	exec(t, db, `INSERT INTO public.fine VALUES (1)`)
 	runOnce(t, w)
-	skipped, err := database.SkippedByTarget(context.Background(), db)
+	skipped, err := schema.SkippedByTarget(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,18 +6,19 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/schema"
 )
 
 // targetSchema is what the batcher needs to diff the schema for a target.
 type targetSchema struct {
-	scope       database.Scope
+	scope       schema.Scope
 	applySchema string
 }
 
 func newTargetSchema(t config.Target) targetSchema {
 	expr := t.Expression()
 	return targetSchema{
-		scope: database.Scope{
+		scope: schema.Scope{
 			Schema: expr.MatchSchema,
 			Table:  expr.Match,
 		},
@@ -28,7 +29,7 @@ func newTargetSchema(t config.Target) targetSchema {
 // placedDDL is a schema change and the event it goes before.
 type placedDDL struct {
 	before int64
-	ddl    database.DDL
+	ddl    schema.DDL
 }
 
 // schemaChanges returns the schema changes target's batch of ticks
@@ -39,20 +40,20 @@ type placedDDL struct {
 // a snapshot taken now, so no row waits for the ddlwatcher's next pass.
 func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, from, to int64) ([]placedDDL, int, int64, error) {
 	ts := w.schemas[target]
-	sent, sentText, sentID, err := database.SentSchema(ctx, tx, target)
+	sent, sentText, sentID, err := schema.SentSchema(ctx, tx, target)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	points, err := database.SchemaPoints(ctx, tx, target, from, to, sentID)
+	points, err := schema.SchemaPoints(ctx, tx, target, from, to, sentID)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	events, rows := database.CountEvents(points)
+	events, rows := schema.CountEvents(points)
 	var out []placedDDL
 	changed := false
-	var skipped []database.Unsupported
-	emit := func(before int64, next *database.Snapshot, text string, id int64) {
-		ddl, unsupported := database.Diff(sent, next, ts.scope)
+	var skipped []schema.Unsupported
+	emit := func(before int64, next *schema.Snapshot, text string, id int64) {
+		ddl, unsupported := schema.Diff(sent, next, ts.scope)
 		skipped = append(skipped, unsupported...)
 		if ts.applySchema != "" {
 			ddl.SearchPath = ts.applySchema
@@ -62,12 +63,12 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 		}
 		sent, sentText, sentID, changed = next, text, id, true
 	}
-	var fresh *database.SnapshotEvent
+	var fresh *schema.SnapshotEvent
 	takeFresh := func() (bool, error) {
 		if fresh != nil {
 			return false, nil // taken in this pass already: a newer one cannot be had
 		}
-		se, err := database.WriteSnapshot(ctx, w.db, w.snapshotSchema)
+		se, err := schema.WriteSnapshot(ctx, w.db, w.snapshotSchema)
 		if err != nil {
 			return false, err
 		}
@@ -97,7 +98,7 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 		}
 	}
 	if changed {
-		if err := database.SaveSentSchema(ctx, tx, target, sentID, sentText); err != nil {
+		if err := schema.SaveSentSchema(ctx, tx, target, sentID, sentText); err != nil {
 			return nil, 0, 0, err
 		}
 	}
@@ -111,8 +112,8 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 
 // reportUnsupported records, for /status, what the diff left out for target
 // and why, and logs it once per target and object.
-func (w *Worker) reportUnsupported(ctx context.Context, q database.Querier, target string, u database.Unsupported) error {
-	if err := database.SaveSkipped(ctx, q, target, u); err != nil {
+func (w *Worker) reportUnsupported(ctx context.Context, q database.Querier, target string, u schema.Unsupported) error {
+	if err := schema.SaveSkipped(ctx, q, target, u); err != nil {
 		return err
 	}
 	key := target + "\x00" + u.Object + "\x00" + u.Reason

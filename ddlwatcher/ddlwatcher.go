@@ -13,8 +13,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/capture"
+	"github.com/pagarme/teleport/database/schema"
 )
 
 // Worker is the ddlwatcher of one source instance.
@@ -79,7 +79,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	cr, err := capture.InstallCapture(ctx, w.db, w.match, true)
 	res := Result{Installed: len(cr.Installed), Backfilled: cr.Backfilled}
-	se, serr := database.WriteSnapshot(ctx, w.db, w.schema)
+	se, serr := schema.WriteSnapshot(ctx, w.db, w.schema)
 	res.Snapshot = se.Written
 	return res, errors.Join(err, serr)
 }

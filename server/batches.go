@@ -19,6 +19,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -311,7 +312,7 @@ func (s *Server) checkChunk(c wire.BatchChunk) error {
 		}
 		switch {
 		case e.Op == wire.OpSchema:
-			if _, err := database.ReadDDL(e.Data); err != nil {
+			if _, err := schema.ReadDDL(e.Data); err != nil {
 				errs = append(errs, fmt.Errorf("events[%d]: %w", i, err))
 			}
 		case e.Op != wire.OpInsert && e.Op != wire.OpUpdate && e.Op != wire.OpDelete && e.Op != wire.OpTruncate:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -64,7 +65,7 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]wire.TargetSt
 	if err != nil {
 		return nil, nil, err
 	}
-	skipped, err := database.SkippedByTarget(ctx, q)
+	skipped, err := schema.SkippedByTarget(ctx, q)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +86,7 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]wire.TargetSt
 	if err != nil {
 		return nil, nil, err
 	}
-	left, err := database.SkippedBySource(ctx, q)
+	left, err := schema.SkippedBySource(ctx, q)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,7 +139,7 @@ func (s *Server) receiving(ctx context.Context, q database.Querier, src wire.Sou
 }
 
 // skippedObjects lists skipped objects for /status; never nil, so it encodes as [].
-func skippedObjects(ss []database.Skipped) []wire.SkippedObject {
+func skippedObjects(ss []schema.Skipped) []wire.SkippedObject {
 	out := []wire.SkippedObject{}
 	for _, s := range ss {
 		out = append(out, wire.SkippedObject{Object: s.Object, Reason: s.Reason, FirstSeen: s.FirstSeen.UTC(), LastSeen: s.LastSeen.UTC()})

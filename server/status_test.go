@@ -13,6 +13,7 @@ import (
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -107,8 +108,8 @@ func TestServer_StatusReplication(t *testing.T) {
 	if err := database.SkipBatch(ctx, db, "held", 2); err != nil {
 		t.Fatal(err)
 	}
-	left := database.Unsupported{Object: `index "public"."t_code"`, Reason: "NULLS NOT DISTINCT needs PostgreSQL 15; this target runs PostgreSQL 13"}
-	if err := database.SaveSourceSkipped(ctx, db, "held", left); err != nil {
+	left := schema.Unsupported{Object: `index "public"."t_code"`, Reason: "NULLS NOT DISTINCT needs PostgreSQL 15; this target runs PostgreSQL 13"}
+	if err := schema.SaveSourceSkipped(ctx, db, "held", left); err != nil {
 		t.Fatal(err)
 	}
 	store("idle", 1, now.Add(-time.Hour))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -386,7 +387,7 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 		events    int
 		buf       []byte
 	)
-	err = database.BatchEvents(ctx, w.db, b, func(e wire.Event) error {
+	err = schema.BatchEvents(ctx, w.db, b, func(e wire.Event) error {
 		events++
 		if full != nil {
 			if _, err := post(full, false); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/transmitter"
 )
@@ -73,11 +74,11 @@ func (s *source) cut(t *testing.T, target string, chunkRows int) database.Batch 
 	t.Helper()
 	ctx := context.Background()
 	tick := insertTick(t, s.db)
-	points, err := database.SchemaPoints(ctx, s.db, target, s.from[target], tick.ID, 0)
+	points, err := schema.SchemaPoints(ctx, s.db, target, s.from[target], tick.ID, 0)
 	if err != nil {
 		t.Fatalf("SchemaPoints: %v", err)
 	}
-	n, rows := database.CountEvents(points)
+	n, rows := schema.CountEvents(points)
 	if n == 0 {
 		t.Fatalf("cut: no events for %s", target)
 	}
@@ -108,7 +109,7 @@ func insertTick(t *testing.T, db *sql.DB) database.Tick {
 func (s *source) events(t *testing.T, b database.Batch) []wire.Event {
 	t.Helper()
 	var es []wire.Event
-	if err := database.BatchEvents(context.Background(), s.db, b, func(e wire.Event) error {
+	if err := schema.BatchEvents(context.Background(), s.db, b, func(e wire.Event) error {
 		es = append(es, e)
 		return nil
 	}); err != nil {

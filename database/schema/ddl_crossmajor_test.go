@@ -1,4 +1,4 @@
-package database_test
+package schema_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/schema"
 )
 
 // newerSchema uses what PostgreSQL 18 has and older majors lack, one object
@@ -39,18 +40,18 @@ func TestCrossMajor_DiffNewerFeatures(t *testing.T) {
 	for _, q := range newerSchema {
 		dbtest.Exec(t, srcDB, q)
 	}
-	public := database.Scope{
+	public := schema.Scope{
 		Schema: func(s string) bool { return s == "public" },
 		Table:  func(s, _ string) bool { return s == "public" },
 	}
 	first := snapshot(t, srcDB, "")
-	create, skipped := database.Diff(nil, &first, public)
+	create, skipped := schema.Diff(nil, &first, public)
 	if len(skipped) > 0 {
 		t.Fatalf("the diff left out %v: a target's major decides that, not the source", skipped)
 	}
 	dbtest.Exec(t, srcDB, `ALTER TABLE acct RENAME CONSTRAINT acct_code_present TO code_nn`)
 	second := snapshot(t, srcDB, "")
-	rename, _ := database.Diff(&first, &second, public)
+	rename, _ := schema.Diff(&first, &second, public)
 	dbtest.Exec(t, srcDB, `INSERT INTO acct (id, email, code, qty) VALUES (1, NULL, 'a', 3)`)
 
 	tests := []struct {
@@ -94,13 +95,13 @@ func TestCrossMajor_DiffNewerFeatures(t *testing.T) {
 
 // applyReported applies ddl in one transaction and returns what the target
 // left out.
-func applyReported(t *testing.T, db *sql.DB, ddl database.DDL) []database.Unsupported {
+func applyReported(t *testing.T, db *sql.DB, ddl schema.DDL) []schema.Unsupported {
 	t.Helper()
 	ctx := context.Background()
-	var skipped []database.Unsupported
+	var skipped []schema.Unsupported
 	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 		var err error
-		skipped, err = database.ApplyDDL(ctx, tx, ddl)
+		skipped, err = schema.ApplyDDL(ctx, tx, ddl)
 		return err
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package database
+package schema
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/database"
 )
 
 func (d *differ) tables() {
@@ -31,9 +33,9 @@ func (d *differ) tables() {
 		case n == nil:
 			d.add(phaseDropTables, "", "DROP TABLE IF EXISTS "+d.name(o.Schema, o.Name))
 		case !n.Owned:
-			d.skip("table "+QuoteQualified(n.Schema, n.Name), "owned by a role teleport is not a member of")
+			d.skip("table "+database.QuoteQualified(n.Schema, n.Name), "owned by a role teleport is not a member of")
 		case n.Parent != nil && n.Bound == nil:
-			d.skip("table "+QuoteQualified(n.Schema, n.Name), "table inheritance (INHERITS) is not replicated; partitioning is")
+			d.skip("table "+database.QuoteQualified(n.Schema, n.Name), "table inheritance (INHERITS) is not replicated; partitioning is")
 		case o == nil:
 			d.createTable(n)
 		default:
@@ -47,7 +49,7 @@ func (d *differ) tables() {
 // a target older than PostgreSQL 18.
 func (d *differ) columnDef(table string, c *Column, stored bool) string {
 	var b strings.Builder
-	b.WriteString(QuoteIdent(c.Name) + " " + c.Type)
+	b.WriteString(database.QuoteIdent(c.Name) + " " + c.Type)
 	if c.Collation != nil {
 		b.WriteString(" COLLATE " + *c.Collation)
 	}
@@ -66,7 +68,7 @@ func (d *differ) columnDef(table string, c *Column, stored bool) string {
 	if c.NotNull && c.Identity == "" {
 		// Every major takes a named NOT NULL; before 18 the name is dropped.
 		if name, ok := notNullName(table, c); ok {
-			b.WriteString(" CONSTRAINT " + QuoteIdent(name))
+			b.WriteString(" CONSTRAINT " + database.QuoteIdent(name))
 		}
 		b.WriteString(" NOT NULL")
 	}
@@ -99,7 +101,7 @@ func (d *differ) createTable(t *Relation) {
 	if t.Parent != nil {
 		parent := d.curTables[*t.Parent]
 		if parent == nil {
-			d.skip("table "+QuoteQualified(t.Schema, t.Name), "its partitioned table is not replicated")
+			d.skip("table "+database.QuoteQualified(t.Schema, t.Name), "its partitioned table is not replicated")
 			return
 		}
 		b.WriteString(" PARTITION OF " + d.name(parent.Schema, parent.Name) + " " + *t.Bound)
@@ -126,7 +128,7 @@ func (d *differ) createTable(t *Relation) {
 		return b.String() + " (" + strings.Join(cols, ", ") + ")" + tail.String()
 	}
 	if t.Parent == nil && slices.ContainsFunc(t.Columns, virtual) {
-		d.addNewer(phaseTables, "table "+name, create(false), 18, create(true), "table "+QuoteQualified(t.Schema, t.Name), virtualWhy)
+		d.addNewer(phaseTables, "table "+name, create(false), 18, create(true), "table "+database.QuoteQualified(t.Schema, t.Name), virtualWhy)
 	} else {
 		d.add(phaseTables, "table "+name, create(false))
 	}
@@ -136,7 +138,7 @@ func (d *differ) createTable(t *Relation) {
 		for i := range t.Columns {
 			c := &t.Columns[i]
 			if c.Default != nil {
-				d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", name, QuoteIdent(c.Name), *c.Default))
+				d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", name, database.QuoteIdent(c.Name), *c.Default))
 			}
 		}
 	}
@@ -160,15 +162,15 @@ func (d *differ) addConstraint(table string, c *Constraint) {
 	if c.Type == "f" {
 		phase = phaseForeignKeys
 	}
-	key := fmt.Sprintf("constraint %s on %s", QuoteIdent(c.Name), table)
+	key := fmt.Sprintf("constraint %s on %s", database.QuoteIdent(c.Name), table)
 	major, why := newerSyntax(c.Def)
-	d.addNewer(phase, key, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, QuoteIdent(c.Name), c.Def), major, "", key, why)
+	d.addNewer(phase, key, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, database.QuoteIdent(c.Name), c.Def), major, "", key, why)
 }
 
 func (d *differ) createIndex(schema, table string, x *Index) {
 	tail, ok := strings.CutPrefix(x.Def, x.Prefix)
 	if !ok {
-		d.skip("index "+QuoteQualified(schema, x.Name), "its definition could not be read: "+x.Def)
+		d.skip("index "+database.QuoteQualified(schema, x.Name), "its definition could not be read: "+x.Def)
 		return
 	}
 	unique := ""
@@ -179,7 +181,7 @@ func (d *differ) createIndex(schema, table string, x *Index) {
 	// partitions too, as it was on the source.
 	key := "index " + d.name(schema, x.Name)
 	major, why := newerSyntax(x.Def)
-	d.addNewer(phaseIndexes, key, fmt.Sprintf("CREATE %sINDEX %s ON %s USING %s", unique, QuoteIdent(x.Name), table, tail), major, "", key, why)
+	d.addNewer(phaseIndexes, key, fmt.Sprintf("CREATE %sINDEX %s ON %s USING %s", unique, database.QuoteIdent(x.Name), table, tail), major, "", key, why)
 }
 
 // createTrigger creates a trigger disabled: rows applied on the target must
@@ -187,16 +189,16 @@ func (d *differ) createIndex(schema, table string, x *Index) {
 func (d *differ) createTrigger(table string, g *Trigger, replace bool) {
 	head, tail, ok := strings.Cut(g.Def, g.On)
 	if !ok {
-		d.skip("trigger "+QuoteIdent(g.Name)+" on "+table, "its definition could not be read: "+g.Def)
+		d.skip("trigger "+database.QuoteIdent(g.Name)+" on "+table, "its definition could not be read: "+g.Def)
 		return
 	}
-	key := fmt.Sprintf("trigger %s on %s", QuoteIdent(g.Name), table)
+	key := fmt.Sprintf("trigger %s on %s", database.QuoteIdent(g.Name), table)
 	if replace {
 		head = strings.Replace(head, "CREATE ", "CREATE OR REPLACE ", 1)
 		key = ""
 	}
 	d.add(phaseTriggers, key, head+" ON "+table+" "+tail)
-	d.add(phaseTriggers, "", fmt.Sprintf("ALTER TABLE %s DISABLE TRIGGER %s", table, QuoteIdent(g.Name)))
+	d.add(phaseTriggers, "", fmt.Sprintf("ALTER TABLE %s DISABLE TRIGGER %s", table, database.QuoteIdent(g.Name)))
 }
 
 func (d *differ) alterTable(o, n *Relation) {
@@ -239,7 +241,7 @@ func (d *differ) alterTable(o, n *Relation) {
 				return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", name, d.columnDef(n.Name, c, stored))
 			}
 			if virtual(*c) {
-				d.addNewer(phaseColumns, "", add(false), 18, add(true), fmt.Sprintf("column %s of %s", QuoteIdent(c.Name), QuoteQualified(n.Schema, n.Name)), virtualWhy)
+				d.addNewer(phaseColumns, "", add(false), 18, add(true), fmt.Sprintf("column %s of %s", database.QuoteIdent(c.Name), database.QuoteQualified(n.Schema, n.Name)), virtualWhy)
 			} else {
 				d.add(phaseColumns, "", add(false))
 			}
@@ -249,7 +251,7 @@ func (d *differ) alterTable(o, n *Relation) {
 	}
 	for _, num := range slices.Sorted(maps.Keys(old)) {
 		if c := old[num]; n.Parent == nil || c.Local {
-			d.add(phaseDropColumns, "", fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", oldName, QuoteIdent(c.Name)))
+			d.add(phaseDropColumns, "", fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", oldName, database.QuoteIdent(c.Name)))
 		}
 	}
 
@@ -260,7 +262,7 @@ func (d *differ) alterTable(o, n *Relation) {
 		switch {
 		case oc != nil && oc.Inherited || nc != nil && nc.Inherited:
 		case nc == nil:
-			drop := DDLItem{SQL: fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", oldName, QuoteIdent(oc.Name))}
+			drop := DDLItem{SQL: fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", oldName, database.QuoteIdent(oc.Name))}
 			if oc.Type == "f" {
 				d.phases[phaseDropConstraints] = append([]DDLItem{drop}, d.phases[phaseDropConstraints]...)
 			} else {
@@ -269,7 +271,7 @@ func (d *differ) alterTable(o, n *Relation) {
 		case oc == nil:
 			d.addConstraint(name, nc)
 		case oc.Name != nc.Name:
-			d.add(phaseRenames, "", fmt.Sprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", name, QuoteIdent(oc.Name), QuoteIdent(nc.Name)))
+			d.add(phaseRenames, "", fmt.Sprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", name, database.QuoteIdent(oc.Name), database.QuoteIdent(nc.Name)))
 		}
 	})
 	byOID(o.Indexes, n.Indexes, func(x *Index) OID { return x.OID }, func(*Index) bool { return true }, func(ox, nx *Index) {
@@ -280,18 +282,18 @@ func (d *differ) alterTable(o, n *Relation) {
 		case ox == nil:
 			d.createIndex(n.Schema, name, nx)
 		case ox.Name != nx.Name:
-			d.add(phaseRenames, "", fmt.Sprintf("ALTER INDEX %s RENAME TO %s", d.name(n.Schema, ox.Name), QuoteIdent(nx.Name)))
+			d.add(phaseRenames, "", fmt.Sprintf("ALTER INDEX %s RENAME TO %s", d.name(n.Schema, ox.Name), database.QuoteIdent(nx.Name)))
 		}
 	})
 	byOID(o.Triggers, n.Triggers, func(g *Trigger) OID { return g.OID }, func(*Trigger) bool { return true }, func(og, ng *Trigger) {
 		switch {
 		case ng == nil:
-			d.add(phaseDropTriggers, "", fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", QuoteIdent(og.Name), oldName))
+			d.add(phaseDropTriggers, "", fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", database.QuoteIdent(og.Name), oldName))
 		case og == nil:
 			d.createTrigger(name, ng, false)
 		default:
 			if og.Name != ng.Name {
-				d.add(phaseRenames, "", fmt.Sprintf("ALTER TRIGGER %s ON %s RENAME TO %s", QuoteIdent(og.Name), name, QuoteIdent(ng.Name)))
+				d.add(phaseRenames, "", fmt.Sprintf("ALTER TRIGGER %s ON %s RENAME TO %s", database.QuoteIdent(og.Name), name, database.QuoteIdent(ng.Name)))
 			}
 			oh, ot, _ := strings.Cut(og.Def, og.On)
 			nh, nt, _ := strings.Cut(ng.Def, ng.On)
@@ -308,19 +310,19 @@ func (d *differ) alterTable(o, n *Relation) {
 func quoteIdentOf(name string) string {
 	for i, r := range name {
 		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '$')) {
-			return QuoteIdent(name)
+			return database.QuoteIdent(name)
 		}
 	}
 	return name
 }
 
 func (d *differ) alterColumn(table, bare string, partition bool, p, c *Column) {
-	col := QuoteIdent(c.Name)
+	col := database.QuoteIdent(c.Name)
 	alter := func(format string, args ...any) {
 		d.add(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s ", table, col)+fmt.Sprintf(format, args...))
 	}
 	if p.Name != c.Name {
-		d.add(phaseRenames, "", fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", table, QuoteIdent(p.Name), col))
+		d.add(phaseRenames, "", fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", table, database.QuoteIdent(p.Name), col))
 	}
 	if partition && !c.Local {
 		// The parent's ALTER reaches its partitions.
@@ -365,12 +367,12 @@ func (d *differ) alterColumn(table, bare string, partition bool, p, c *Column) {
 		setNotNull := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s %s NOT NULL", table, col, map[bool]string{true: "SET", false: "DROP"}[c.NotNull])
 		if name, ok := notNullName(bare, c); ok {
 			// Only PostgreSQL 18 names a NOT NULL it adds to a column.
-			d.addNewer(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s NOT NULL %s", table, QuoteIdent(name), col), 18, setNotNull, "", "")
+			d.addNewer(phaseColumns, "", fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s NOT NULL %s", table, database.QuoteIdent(name), col), 18, setNotNull, "", "")
 		} else {
 			d.add(phaseColumns, "", setNotNull)
 		}
 	case c.NotNull && p.NotNullName != nil && c.NotNullName != nil && *p.NotNullName != *c.NotNullName:
-		d.addNewer(phaseRenames, "", fmt.Sprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", table, QuoteIdent(*p.NotNullName), QuoteIdent(*c.NotNullName)), 18, "", "", "")
+		d.addNewer(phaseRenames, "", fmt.Sprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", table, database.QuoteIdent(*p.NotNullName), database.QuoteIdent(*c.NotNullName)), 18, "", "", "")
 	}
 }
 
@@ -431,7 +433,7 @@ func (d *differ) views() {
 		}
 		for _, c := range n.Columns {
 			if was, ok := oldCols[c.Num]; ok && was != c.Name {
-				d.add(phaseRenames, "", fmt.Sprintf("ALTER %s %s RENAME COLUMN %s TO %s", viewKind(n), name, QuoteIdent(was), QuoteIdent(c.Name)))
+				d.add(phaseRenames, "", fmt.Sprintf("ALTER %s %s RENAME COLUMN %s TO %s", viewKind(n), name, database.QuoteIdent(was), database.QuoteIdent(c.Name)))
 			}
 		}
 		if !n.Materialized && strings.TrimSpace(o.Def) != strings.TrimSpace(n.Def) {
@@ -444,7 +446,7 @@ func (d *differ) views() {
 			case ox == nil:
 				d.createViewIndex(n, name, nx)
 			case ox.Name != nx.Name:
-				d.add(phaseRenames, "", fmt.Sprintf("ALTER INDEX %s RENAME TO %s", d.name(n.Schema, ox.Name), QuoteIdent(nx.Name)))
+				d.add(phaseRenames, "", fmt.Sprintf("ALTER INDEX %s RENAME TO %s", d.name(n.Schema, ox.Name), database.QuoteIdent(nx.Name)))
 			}
 		})
 	}
@@ -480,7 +482,7 @@ func (d *differ) storageOptions(t *Relation, opts []string) (string, bool) {
 	for _, o := range opts {
 		k, v, _ := strings.Cut(o, "=")
 		if !storageOption.MatchString(k) {
-			d.skip("table "+QuoteQualified(t.Schema, t.Name), fmt.Sprintf("unexpected storage parameter %q", k))
+			d.skip("table "+database.QuoteQualified(t.Schema, t.Name), fmt.Sprintf("unexpected storage parameter %q", k))
 			return "", false
 		}
 		parts = append(parts, k+" = "+pq.QuoteLiteral(v))

@@ -1,4 +1,4 @@
-package database
+package schema
 
 import (
 	"cmp"
@@ -11,12 +11,14 @@ import (
 	"strings"
 
 	"github.com/lib/pq/pqerror"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // missingObject reports whether err says an object a statement needs does
 // not exist (yet): the statement is tried again after the others.
 func missingObject(err error) bool {
-	switch SQLState(err) {
+	switch database.SQLState(err) {
 	case pqerror.UndefinedTable, pqerror.UndefinedObject, pqerror.UndefinedFunction, pqerror.InvalidSchemaName, pqerror.UndefinedColumn:
 		return true
 	}
@@ -32,7 +34,7 @@ func ReadDDL(data []byte) (DDL, error) {
 	if len(d.Items) == 0 {
 		return DDL{}, errors.New("read schema change: no statements")
 	}
-	if d.SearchPath != "" && ReservedSchema(d.SearchPath) {
+	if d.SearchPath != "" && database.ReservedSchema(d.SearchPath) {
 		return DDL{}, fmt.Errorf("read schema change: schema %q is reserved", d.SearchPath)
 	}
 	for i, it := range d.Items {
@@ -48,7 +50,7 @@ func ReadDDL(data []byte) (DDL, error) {
 func setDDLPath(ctx context.Context, tx *sql.Tx, schema string) error {
 	path := "pg_catalog, pg_temp"
 	if schema != "" {
-		path = QuoteIdent(schema)
+		path = database.QuoteIdent(schema)
 	}
 	_, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+path)
 	return err
@@ -68,8 +70,8 @@ func setDDLPath(ctx context.Context, tx *sql.Tx, schema string) error {
 // returned, for the caller to report.
 func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 	if d.SearchPath != "" {
-		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+QuoteIdent(d.SearchPath)); err != nil {
-			return nil, fmt.Errorf("create schema %s: %w", QuoteIdent(d.SearchPath), err)
+		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+database.QuoteIdent(d.SearchPath)); err != nil {
+			return nil, fmt.Errorf("create schema %s: %w", database.QuoteIdent(d.SearchPath), err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "SET LOCAL check_function_bodies TO off"); err != nil {
@@ -177,7 +179,7 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 
 // serverMajor returns a func that asks the server q talks to for its
 // PostgreSQL major, once.
-func serverMajor(ctx context.Context, q Querier) func() (int, error) {
+func serverMajor(ctx context.Context, q database.Querier) func() (int, error) {
 	var major int
 	var err error
 	var asked bool
@@ -228,7 +230,7 @@ func ApplyEarlyDDL(ctx context.Context, db *sql.DB, d DDL) error {
 	if !slices.ContainsFunc(d.Items, func(it DDLItem) bool { return it.Early }) {
 		return nil
 	}
-	return InTx(ctx, db, func(tx *sql.Tx) error {
+	return database.InTx(ctx, db, func(tx *sql.Tx) error {
 		if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
 			return err
 		}
@@ -282,7 +284,7 @@ func ownDefinitions(ctx context.Context, tx *sql.Tx, schema string) (map[string]
 
 // AppliedAhead returns which schema changes of batch (source, seq), by
 // their rank in the batch, were applied ahead of it.
-func AppliedAhead(ctx context.Context, q Querier, source string, seq int64) (map[int]bool, error) {
+func AppliedAhead(ctx context.Context, q database.Querier, source string, seq int64) (map[int]bool, error) {
 	rows, err := q.QueryContext(ctx, query("ddl_ahead_list"), source, seq)
 	if err != nil {
 		return nil, fmt.Errorf("read schema changes applied ahead of batch %d: %w", seq, err)
@@ -301,7 +303,7 @@ func AppliedAhead(ctx context.Context, q Querier, source string, seq int64) (map
 
 // RecordAppliedAhead records that the k-th schema change of batch
 // (source, seq) was applied ahead of it.
-func RecordAppliedAhead(ctx context.Context, q Querier, source string, seq int64, k int) error {
+func RecordAppliedAhead(ctx context.Context, q database.Querier, source string, seq int64, k int) error {
 	if _, err := q.ExecContext(ctx, query("ddl_ahead_insert"), source, seq, k); err != nil {
 		return fmt.Errorf("record schema change %d of batch %d applied ahead: %w", k, seq, err)
 	}
@@ -309,7 +311,7 @@ func RecordAppliedAhead(ctx context.Context, q Querier, source string, seq int64
 }
 
 // ForgetAppliedAhead drops the records of batch (source, seq), applied now.
-func ForgetAppliedAhead(ctx context.Context, q Querier, source string, seq int64) error {
+func ForgetAppliedAhead(ctx context.Context, q database.Querier, source string, seq int64) error {
 	if _, err := q.ExecContext(ctx, query("ddl_ahead_delete"), source, seq); err != nil {
 		return fmt.Errorf("forget schema changes applied ahead of batch %d: %w", seq, err)
 	}
@@ -321,7 +323,7 @@ func ForgetAppliedAhead(ctx context.Context, q Querier, source string, seq int64
 // column's type does not take yet (a new enum label, a widened type: class
 // 22) or a constraint the source has dropped or relaxed (class 23).
 func WantsSchema(err error) bool {
-	code := SQLState(err)
+	code := database.SQLState(err)
 	if code == "" {
 		return false
 	}

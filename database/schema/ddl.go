@@ -1,4 +1,4 @@
-package database
+package schema
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // DDL is the schema change one snapshot makes to the one before, for one
@@ -183,9 +185,9 @@ func (d *differ) skip(object, reason string) {
 // name is schema.name as the DDL writes it: unqualified in the search path.
 func (d *differ) name(schema, name string) string {
 	if schema == d.cur.SearchPath {
-		return QuoteIdent(name)
+		return database.QuoteIdent(name)
 	}
-	return QuoteQualified(schema, name)
+	return database.QuoteQualified(schema, name)
 }
 
 func (d *differ) index() {
@@ -241,11 +243,11 @@ func (d *differ) schemas() {
 					// The target's apply schema: the applier creates it.
 					return
 				}
-				d.add(phaseCreateSchemas, "schema "+QuoteIdent(n.Name), "CREATE SCHEMA "+QuoteIdent(n.Name))
+				d.add(phaseCreateSchemas, "schema "+database.QuoteIdent(n.Name), "CREATE SCHEMA "+database.QuoteIdent(n.Name))
 			case n == nil:
-				d.add(phaseDropSchemas, "", "DROP SCHEMA "+QuoteIdent(o.Name))
+				d.add(phaseDropSchemas, "", "DROP SCHEMA "+database.QuoteIdent(o.Name))
 			case o.Name != n.Name:
-				d.add(phaseRenames, "", fmt.Sprintf("ALTER SCHEMA %s RENAME TO %s", QuoteIdent(o.Name), QuoteIdent(n.Name)))
+				d.add(phaseRenames, "", fmt.Sprintf("ALTER SCHEMA %s RENAME TO %s", database.QuoteIdent(o.Name), database.QuoteIdent(n.Name)))
 			}
 		})
 }
@@ -257,13 +259,13 @@ func (d *differ) extensions() {
 			case o == nil:
 				schema := ""
 				if n.Schema != d.cur.SearchPath {
-					schema = " SCHEMA " + QuoteIdent(n.Schema)
+					schema = " SCHEMA " + database.QuoteIdent(n.Schema)
 				}
-				d.add(phaseExtensions, "", fmt.Sprintf("CREATE EXTENSION IF NOT EXISTS %s%s", QuoteIdent(n.Name), schema))
+				d.add(phaseExtensions, "", fmt.Sprintf("CREATE EXTENSION IF NOT EXISTS %s%s", database.QuoteIdent(n.Name), schema))
 			case n == nil:
-				d.add(phaseDropTypes, "", "DROP EXTENSION IF EXISTS "+QuoteIdent(o.Name))
+				d.add(phaseDropTypes, "", "DROP EXTENSION IF EXISTS "+database.QuoteIdent(o.Name))
 			case o.Version != n.Version:
-				d.add(phaseExtensions, "", fmt.Sprintf("ALTER EXTENSION %s UPDATE TO %s", QuoteIdent(n.Name), pq.QuoteLiteral(n.Version)))
+				d.add(phaseExtensions, "", fmt.Sprintf("ALTER EXTENSION %s UPDATE TO %s", database.QuoteIdent(n.Name), pq.QuoteLiteral(n.Version)))
 			}
 		})
 }
@@ -276,7 +278,7 @@ func (d *differ) types() {
 				d.add(phaseDropTypes, "", map[string]string{"d": "DROP DOMAIN ", "e": "DROP TYPE ", "c": "DROP TYPE "}[o.Kind]+d.name(o.Schema, o.Name))
 				return
 			case !n.Owned:
-				d.skip("type "+QuoteQualified(n.Schema, n.Name), "owned by a role teleport is not a member of")
+				d.skip("type "+database.QuoteQualified(n.Schema, n.Name), "owned by a role teleport is not a member of")
 				return
 			case o == nil:
 				d.createType(n)
@@ -301,11 +303,11 @@ func (d *differ) types() {
 func (d *differ) renameObject(phase int, kind, oldSchema, oldName, newSchema, newName string) {
 	cur := d.name(oldSchema, oldName)
 	if oldName != newName {
-		d.add(phase, "", fmt.Sprintf("ALTER %s %s RENAME TO %s", kind, cur, QuoteIdent(newName)))
+		d.add(phase, "", fmt.Sprintf("ALTER %s %s RENAME TO %s", kind, cur, database.QuoteIdent(newName)))
 		cur = d.name(oldSchema, newName)
 	}
 	if oldSchema != newSchema {
-		d.add(phase, "", fmt.Sprintf("ALTER %s %s SET SCHEMA %s", kind, cur, QuoteIdent(newSchema)))
+		d.add(phase, "", fmt.Sprintf("ALTER %s %s SET SCHEMA %s", kind, cur, database.QuoteIdent(newSchema)))
 	}
 }
 
@@ -322,7 +324,7 @@ func (d *differ) createType(t *Type) {
 	case "c":
 		attrs := make([]string, len(t.Attrs))
 		for i, a := range t.Attrs {
-			attrs[i] = QuoteIdent(a.Name) + " " + a.Type
+			attrs[i] = database.QuoteIdent(a.Name) + " " + a.Type
 		}
 		d.add(phaseTypes, key, fmt.Sprintf("CREATE TYPE %s AS (%s)", name, strings.Join(attrs, ", ")))
 	case "d":
@@ -335,7 +337,7 @@ func (d *differ) createType(t *Type) {
 			b.WriteString(" NOT NULL")
 		}
 		for _, c := range t.Checks {
-			fmt.Fprintf(&b, " CONSTRAINT %s %s", QuoteIdent(c.Name), c.Def)
+			fmt.Fprintf(&b, " CONSTRAINT %s %s", database.QuoteIdent(c.Name), c.Def)
 		}
 		d.add(phaseTypes, key, b.String())
 	}
@@ -394,18 +396,18 @@ func (d *differ) alterComposite(name string, o, n *Type) {
 		p, ok := old[a.Num]
 		delete(old, a.Num)
 		if !ok {
-			d.add(phaseTypes, "", fmt.Sprintf("ALTER TYPE %s ADD ATTRIBUTE %s %s", name, QuoteIdent(a.Name), a.Type))
+			d.add(phaseTypes, "", fmt.Sprintf("ALTER TYPE %s ADD ATTRIBUTE %s %s", name, database.QuoteIdent(a.Name), a.Type))
 			continue
 		}
 		if p.Name != a.Name {
-			d.add(phaseRenames, "", fmt.Sprintf("ALTER TYPE %s RENAME ATTRIBUTE %s TO %s", name, QuoteIdent(p.Name), QuoteIdent(a.Name)))
+			d.add(phaseRenames, "", fmt.Sprintf("ALTER TYPE %s RENAME ATTRIBUTE %s TO %s", name, database.QuoteIdent(p.Name), database.QuoteIdent(a.Name)))
 		}
 		if p.Type != a.Type {
-			d.add(phaseTypes, "", fmt.Sprintf("ALTER TYPE %s ALTER ATTRIBUTE %s TYPE %s", name, QuoteIdent(a.Name), a.Type))
+			d.add(phaseTypes, "", fmt.Sprintf("ALTER TYPE %s ALTER ATTRIBUTE %s TYPE %s", name, database.QuoteIdent(a.Name), a.Type))
 		}
 	}
 	for _, num := range slices.Sorted(maps.Keys(old)) {
-		d.add(phaseDropTypes, "", fmt.Sprintf("ALTER TYPE %s DROP ATTRIBUTE %s", d.name(o.Schema, o.Name), QuoteIdent(old[num].Name)))
+		d.add(phaseDropTypes, "", fmt.Sprintf("ALTER TYPE %s DROP ATTRIBUTE %s", d.name(o.Schema, o.Name), database.QuoteIdent(old[num].Name)))
 	}
 }
 
@@ -426,11 +428,11 @@ func (d *differ) alterDomain(name string, o, n *Type) {
 	byOID(o.Checks, n.Checks, func(c *Constraint) OID { return c.OID }, func(*Constraint) bool { return true }, func(oc, nc *Constraint) {
 		switch {
 		case nc == nil:
-			d.add(phaseDropConstraints, "", fmt.Sprintf("ALTER DOMAIN %s DROP CONSTRAINT %s", d.name(o.Schema, o.Name), QuoteIdent(oc.Name)))
+			d.add(phaseDropConstraints, "", fmt.Sprintf("ALTER DOMAIN %s DROP CONSTRAINT %s", d.name(o.Schema, o.Name), database.QuoteIdent(oc.Name)))
 		case oc == nil:
-			d.add(phaseTypes, "", fmt.Sprintf("ALTER DOMAIN %s ADD CONSTRAINT %s %s", name, QuoteIdent(nc.Name), nc.Def))
+			d.add(phaseTypes, "", fmt.Sprintf("ALTER DOMAIN %s ADD CONSTRAINT %s %s", name, database.QuoteIdent(nc.Name), nc.Def))
 		case oc.Name != nc.Name:
-			d.add(phaseRenames, "", fmt.Sprintf("ALTER DOMAIN %s RENAME CONSTRAINT %s TO %s", name, QuoteIdent(oc.Name), QuoteIdent(nc.Name)))
+			d.add(phaseRenames, "", fmt.Sprintf("ALTER DOMAIN %s RENAME CONSTRAINT %s TO %s", name, database.QuoteIdent(oc.Name), database.QuoteIdent(nc.Name)))
 		}
 	})
 }
@@ -484,7 +486,7 @@ func (d *differ) sequences() {
 			}
 			if n.OwnerTable != nil && (o == nil || !eqPtr(o.OwnerTable, n.OwnerTable) || !eqPtr(o.OwnerColumn, n.OwnerColumn)) {
 				if t, c := d.column(d.cur, *n.OwnerTable, *n.OwnerColumn); t != nil {
-					d.add(phaseOwnedBy, "", fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", name, d.name(t.Schema, t.Name), QuoteIdent(c.Name)))
+					d.add(phaseOwnedBy, "", fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", name, d.name(t.Schema, t.Name), database.QuoteIdent(c.Name)))
 				}
 			}
 		}
@@ -542,7 +544,7 @@ func (d *differ) functions() {
 				d.add(phaseDropFunctions, "", fmt.Sprintf("DROP %s IF EXISTS %s(%s)", kind, d.name(o.Schema, o.Name), o.IdentityArgs))
 				return
 			}
-			what := fmt.Sprintf("function %s(%s)", QuoteQualified(n.Schema, n.Name), n.IdentityArgs)
+			what := fmt.Sprintf("function %s(%s)", database.QuoteQualified(n.Schema, n.Name), n.IdentityArgs)
 			if !n.Owned {
 				d.skip(what, "owned by a role teleport is not a member of")
 				return
@@ -571,9 +573,9 @@ func (d *differ) functions() {
 				minMajor, why = 14, "SQL-standard function bodies (BEGIN ATOMIC, RETURN) need PostgreSQL 14"
 			}
 			if o != nil && (o.Name != n.Name || o.Schema != n.Schema) {
-				d.add(phaseRenames, "", fmt.Sprintf("ALTER %s %s(%s) RENAME TO %s", kind, d.name(o.Schema, o.Name), o.IdentityArgs, QuoteIdent(n.Name)))
+				d.add(phaseRenames, "", fmt.Sprintf("ALTER %s %s(%s) RENAME TO %s", kind, d.name(o.Schema, o.Name), o.IdentityArgs, database.QuoteIdent(n.Name)))
 				if o.Schema != n.Schema {
-					d.add(phaseRenames, "", fmt.Sprintf("ALTER %s %s(%s) SET SCHEMA %s", kind, d.name(o.Schema, n.Name), o.IdentityArgs, QuoteIdent(n.Schema)))
+					d.add(phaseRenames, "", fmt.Sprintf("ALTER %s %s(%s) SET SCHEMA %s", kind, d.name(o.Schema, n.Name), o.IdentityArgs, database.QuoteIdent(n.Schema)))
 				}
 			}
 			if o != nil && o.Result != nil && n.Result != nil && *o.Result != *n.Result {
@@ -618,9 +620,9 @@ func (d *differ) aggregate(o, n *Function, what string) {
 	}
 	name := d.name(n.Schema, n.Name)
 	if o != nil && (o.Name != n.Name || o.Schema != n.Schema) {
-		d.add(phaseRenames, "", fmt.Sprintf("ALTER AGGREGATE %s(%s) RENAME TO %s", d.name(o.Schema, o.Name), o.IdentityArgs, QuoteIdent(n.Name)))
+		d.add(phaseRenames, "", fmt.Sprintf("ALTER AGGREGATE %s(%s) RENAME TO %s", d.name(o.Schema, o.Name), o.IdentityArgs, database.QuoteIdent(n.Name)))
 		if o.Schema != n.Schema {
-			d.add(phaseRenames, "", fmt.Sprintf("ALTER AGGREGATE %s(%s) SET SCHEMA %s", d.name(o.Schema, n.Name), o.IdentityArgs, QuoteIdent(n.Schema)))
+			d.add(phaseRenames, "", fmt.Sprintf("ALTER AGGREGATE %s(%s) SET SCHEMA %s", d.name(o.Schema, n.Name), o.IdentityArgs, database.QuoteIdent(n.Schema)))
 		}
 	}
 	var b strings.Builder

@@ -1,4 +1,4 @@
-package database
+package schema
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // OID is an object id as the snapshot's JSON spells it: PostgreSQL writes
@@ -212,7 +214,7 @@ func TakeSnapshot(ctx context.Context, tx *sql.Tx, searchPath string) (Snapshot,
 	// functions cannot be shadowed by the user's.
 	path := "pg_catalog, pg_temp"
 	if searchPath != "" {
-		path = QuoteIdent(searchPath)
+		path = database.QuoteIdent(searchPath)
 	}
 	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+path); err != nil {
 		return Snapshot{}, "", "", fmt.Errorf("snapshot the catalog: %w", err)

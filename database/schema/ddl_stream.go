@@ -1,4 +1,4 @@
-package database
+package schema
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -31,7 +32,7 @@ type SnapshotEvent struct {
 // event that holds it.
 func WriteSnapshot(ctx context.Context, db *sql.DB, searchPath string) (SnapshotEvent, error) {
 	var se SnapshotEvent
-	err := InTx(ctx, db, func(tx *sql.Tx) error {
+	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 		se = SnapshotEvent{}
 		if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, ddlLockKey); err != nil {
 			return err
@@ -66,7 +67,7 @@ func WriteSnapshot(ctx context.Context, db *sql.DB, searchPath string) (Snapshot
 
 // SentSchema returns the snapshot target was last sent DDL against, and the
 // event it came from; nil when it was sent none yet.
-func SentSchema(ctx context.Context, q Querier, target string) (*Snapshot, string, int64, error) {
+func SentSchema(ctx context.Context, q database.Querier, target string) (*Snapshot, string, int64, error) {
 	var id int64
 	var text string
 	err := q.QueryRowContext(ctx, query("target_schema_read"), target).Scan(&id, &text)
@@ -85,7 +86,7 @@ func SentSchema(ctx context.Context, q Querier, target string) (*Snapshot, strin
 
 // SaveSentSchema records snapshot text, from event id, as what target has
 // been sent.
-func SaveSentSchema(ctx context.Context, q Querier, target string, id int64, text string) error {
+func SaveSentSchema(ctx context.Context, q database.Querier, target string, id int64, text string) error {
 	if _, err := q.ExecContext(ctx, query("target_schema_save"), target, id, text); err != nil {
 		return fmt.Errorf("record the schema sent to %s: %w", target, err)
 	}
@@ -110,7 +111,7 @@ type SchemaPoint struct {
 // SchemaPoints returns, in event order, the snapshot events after event
 // after and the distinct table shapes of the row events that target takes
 // from the ticks (from, to], with how many row events and rows they hold.
-func SchemaPoints(ctx context.Context, q Querier, target string, from, to, after int64) ([]SchemaPoint, error) {
+func SchemaPoints(ctx context.Context, q database.Querier, target string, from, to, after int64) ([]SchemaPoint, error) {
 	rows, err := q.QueryContext(ctx, query("batch_schema_points"), target, from, to, after)
 	if err != nil {
 		return nil, fmt.Errorf("read schema points of %s in ticks %d..%d: %w", target, from, to, err)
@@ -181,7 +182,7 @@ func (s *Snapshot) Knows(p SchemaPoint) bool {
 
 // InsertBatchDDL records the pos-th schema change of batch (target, seq),
 // applied before its first event with an id of at least before.
-func InsertBatchDDL(ctx context.Context, q Querier, target string, seq int64, pos int, before int64, d DDL) error {
+func InsertBatchDDL(ctx context.Context, q database.Querier, target string, seq int64, pos int, before int64, d DDL) error {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -198,7 +199,7 @@ type batchDDL struct {
 	event  wire.Event
 }
 
-func batchDDLs(ctx context.Context, q Querier, b Batch) ([]batchDDL, error) {
+func batchDDLs(ctx context.Context, q database.Querier, b database.Batch) ([]batchDDL, error) {
 	rows, err := q.QueryContext(ctx, query("batch_ddl_list"), b.Target, b.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("read schema changes of batch %d for %s: %w", b.Seq, b.Target, err)
@@ -222,7 +223,7 @@ func batchDDLs(ctx context.Context, q Querier, b Batch) ([]batchDDL, error) {
 }
 
 // SaveSkipped records, for /status, that target's schema diff left out u.
-func SaveSkipped(ctx context.Context, q Querier, target string, u Unsupported) error {
+func SaveSkipped(ctx context.Context, q database.Querier, target string, u Unsupported) error {
 	if _, err := q.ExecContext(ctx, query("schema_skipped_save"), target, u.Object, u.Reason); err != nil {
 		return fmt.Errorf("record %s as not replicated to %s: %w", u.Object, target, err)
 	}
@@ -237,13 +238,13 @@ type Skipped struct {
 }
 
 // SkippedByTarget returns, per target, the objects left out of its schema.
-func SkippedByTarget(ctx context.Context, q Querier) (map[string][]Skipped, error) {
+func SkippedByTarget(ctx context.Context, q database.Querier) (map[string][]Skipped, error) {
 	return readSkipped(ctx, q, "schema_skipped_list")
 }
 
 // SaveSourceSkipped records, for /status, that this target left out u of
 // source's schema.
-func SaveSourceSkipped(ctx context.Context, q Querier, source string, u Unsupported) error {
+func SaveSourceSkipped(ctx context.Context, q database.Querier, source string, u Unsupported) error {
 	if _, err := q.ExecContext(ctx, query("source_schema_skipped_save"), source, u.Object, u.Reason); err != nil {
 		return fmt.Errorf("record %s of source %s as left out: %w", u.Object, source, err)
 	}
@@ -252,13 +253,13 @@ func SaveSourceSkipped(ctx context.Context, q Querier, source string, u Unsuppor
 
 // SkippedBySource returns, per source, the objects of its schema this
 // target left out.
-func SkippedBySource(ctx context.Context, q Querier) (map[string][]Skipped, error) {
+func SkippedBySource(ctx context.Context, q database.Querier) (map[string][]Skipped, error) {
 	return readSkipped(ctx, q, "source_schema_skipped_list")
 }
 
 // readSkipped runs a query listing (peer, object, reason, first seen, last
 // seen) and groups the rows by peer.
-func readSkipped(ctx context.Context, q Querier, name string) (map[string][]Skipped, error) {
+func readSkipped(ctx context.Context, q database.Querier, name string) (map[string][]Skipped, error) {
 	rows, err := q.QueryContext(ctx, query(name))
 	if err != nil {
 		return nil, fmt.Errorf("read objects not replicated: %w", err)
@@ -284,7 +285,7 @@ func readSkipped(ctx context.Context, q Querier, name string) (map[string][]Skip
 // batch's schema changes come as OpSchema events, each before the first
 // event its place in the stream precedes. The events are the same, in the
 // same order, every time it is called for b.
-func BatchEvents(ctx context.Context, q Querier, b Batch, fn func(wire.Event) error) error {
+func BatchEvents(ctx context.Context, q database.Querier, b database.Batch, fn func(wire.Event) error) error {
 	ddls, err := batchDDLs(ctx, q, b)
 	if err != nil {
 		return err

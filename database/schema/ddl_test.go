@@ -1,4 +1,4 @@
-package database_test
+package schema_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/schema"
 )
 
 // ddlSteps is a migration history touching every kind of object the diff
@@ -99,17 +100,17 @@ func TestDiffReplaysMigrations(t *testing.T) {
 			if mapped {
 				home, target = "public", "test"
 			}
-			scope := database.Scope{
+			scope := schema.Scope{
 				Schema: func(s string) bool { return s == "public" },
 				Table:  func(s, _ string) bool { return s == "public" },
 			}
-			var prev *database.Snapshot
+			var prev *schema.Snapshot
 			for i, step := range ddlSteps {
 				if _, err := src.ExecContext(ctx, step); err != nil {
 					t.Fatalf("step %d on the source: %v", i, err)
 				}
 				cur := snapshot(t, src, home)
-				ddl, skipped := database.Diff(prev, &cur, scope)
+				ddl, skipped := schema.Diff(prev, &cur, scope)
 				if len(skipped) > 0 {
 					t.Errorf("step %d: skipped %v", i, skipped)
 				}
@@ -149,15 +150,15 @@ func TestDiffAdopts(t *testing.T) {
 	c := dbtest.Shared(t)
 	src, _ := c.NewDB(t)
 	dst, _ := c.NewDB(t)
-	schema := `CREATE TYPE mood AS ENUM ('sad', 'ok');
+	objects := `CREATE TYPE mood AS ENUM ('sad', 'ok');
 	           CREATE TABLE t (id int PRIMARY KEY, m mood, note text);
 	           CREATE INDEX t_note ON t (note);`
-	dbtest.Exec(t, src, schema)
-	dbtest.Exec(t, dst, schema)
+	dbtest.Exec(t, src, objects)
+	dbtest.Exec(t, dst, objects)
 	dbtest.Exec(t, dst, `INSERT INTO t VALUES (1, 'ok', 'kept')`)
 	cur := snapshot(t, src, "")
-	all := database.Scope{Schema: func(string) bool { return true }, Table: func(string, string) bool { return true }}
-	ddl, _ := database.Diff(nil, &cur, all)
+	all := schema.Scope{Schema: func(string) bool { return true }, Table: func(string, string) bool { return true }}
+	ddl, _ := schema.Diff(nil, &cur, all)
 	applyDDL(t, dst, ddl)
 	var note string
 	if err := dst.QueryRow(`SELECT note FROM public.t`).Scan(&note); err != nil || note != "kept" {
@@ -165,18 +166,18 @@ func TestDiffAdopts(t *testing.T) {
 	}
 
 	dbtest.Exec(t, dst, `DROP INDEX public.t_note; CREATE INDEX t_note ON public.t (lower(note))`)
-	err := database.InTx(ctx, dst, func(tx *sql.Tx) error { _, err := database.ApplyDDL(ctx, tx, ddl); return err })
+	err := database.InTx(ctx, dst, func(tx *sql.Tx) error { _, err := schema.ApplyDDL(ctx, tx, ddl); return err })
 	if err == nil || !strings.Contains(err.Error(), `"t_note"`) || !strings.Contains(err.Error(), "lower(note)") {
 		t.Fatalf("different index: %v, want an error naming both definitions", err)
 	}
 }
 
-func snapshot(t *testing.T, db *sql.DB, searchPath string) database.Snapshot {
+func snapshot(t *testing.T, db *sql.DB, searchPath string) schema.Snapshot {
 	t.Helper()
-	var s database.Snapshot
+	var s schema.Snapshot
 	err := database.InTx(context.Background(), db, func(tx *sql.Tx) error {
 		var err error
-		s, _, _, err = database.TakeSnapshot(context.Background(), tx, searchPath)
+		s, _, _, err = schema.TakeSnapshot(context.Background(), tx, searchPath)
 		return err
 	})
 	if err != nil {
@@ -185,13 +186,13 @@ func snapshot(t *testing.T, db *sql.DB, searchPath string) database.Snapshot {
 	return s
 }
 
-func applyDDL(t *testing.T, db *sql.DB, ddl database.DDL) {
+func applyDDL(t *testing.T, db *sql.DB, ddl schema.DDL) {
 	t.Helper()
 	ctx := context.Background()
-	if err := database.ApplyEarlyDDL(ctx, db, ddl); err != nil {
+	if err := schema.ApplyEarlyDDL(ctx, db, ddl); err != nil {
 		t.Fatalf("early DDL: %v", err)
 	}
-	if err := database.InTx(ctx, db, func(tx *sql.Tx) error { _, err := database.ApplyDDL(ctx, tx, ddl); return err }); err != nil {
+	if err := database.InTx(ctx, db, func(tx *sql.Tx) error { _, err := schema.ApplyDDL(ctx, tx, ddl); return err }); err != nil {
 		var b strings.Builder
 		for _, it := range ddl.Items {
 			b.WriteString("  " + it.SQL + "\n")

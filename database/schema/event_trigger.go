@@ -1,4 +1,4 @@
-package database
+package schema
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // eventTrigger is the name of the event trigger use_event_triggers installs.
@@ -30,7 +32,7 @@ func SetEventTriggers(ctx context.Context, db *sql.DB, on bool, searchPath strin
 	}
 	path := "pg_catalog, pg_temp"
 	if searchPath != "" {
-		path = QuoteIdent(searchPath)
+		path = database.QuoteIdent(searchPath)
 	}
 	snapshotQuery := query("schema_snapshot")
 	const tag = "$teleport_snapshot$"
@@ -73,7 +75,7 @@ func SetEventTriggers(ctx context.Context, db *sql.DB, on bool, searchPath strin
 		 $$`,
 		`REVOKE ALL ON FUNCTION teleport.catalog_snapshot(text), teleport.capture_ddl() FROM PUBLIC`,
 	}
-	err := InTx(ctx, db, func(tx *sql.Tx) error {
+	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 		for _, s := range stmts {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
 				return err
@@ -90,7 +92,7 @@ func SetEventTriggers(ctx context.Context, db *sql.DB, on bool, searchPath strin
 		return err
 	})
 	switch {
-	case SQLState(err) == pqerror.InsufficientPrivilege:
+	case database.SQLState(err) == pqerror.InsufficientPrivilege:
 		return fmt.Errorf("use_event_triggers is true, but this role may not create event triggers (PostgreSQL allows superusers only; "+
 			"on RDS, members of rds_superuser): run the instance as such a role, or set use_event_triggers: false, "+
 			"and schema changes are found by the ddlwatcher every processing_intervals.ddlwatcher (%w)", err)
