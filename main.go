@@ -26,6 +26,7 @@ import (
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/ddlwatcher"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/transmitter"
@@ -256,7 +257,7 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 // saying what it removed on stdout. A source not there is not an error:
 // run twice, the second run finds nothing to do.
 func removeSource(ctx context.Context, db *sql.DB, source string, stdout io.Writer, log *slog.Logger) error {
-	rm, ok, err := database.RemoveSource(ctx, db, source)
+	rm, ok, err := store.RemoveSource(ctx, db, source)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -124,7 +125,7 @@ func (w *Worker) Wake() {
 // when the database could not be read or the failure could not be recorded.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
-	sources, err := database.SourceStates(ctx, w.db)
+	sources, err := store.SourceStates(ctx, w.db)
 	if err != nil {
 		return res, err
 	}
@@ -143,7 +144,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 // errMoved means another applier applied the batch first.
 var errMoved = errors.New("applied_seq moved")
 
-func (w *Worker) applySource(ctx context.Context, src database.SourceState, res *Result) error {
+func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Result) error {
 	applied := src.AppliedSeq
 	if h := w.held[src.Name]; h != nil && !h.retryAt.IsZero() && h.seq == applied+1 && src.SkipSeq != h.seq &&
 		(!h.schema || src.ReceivedSeq == h.received) && time.Now().Before(h.retryAt) {
@@ -154,7 +155,7 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 	alone := src.ErrorSeq == applied+1
 	early := false // the early schema changes of the batch after applied were committed
 	for {
-		first, ok, err := database.NextBatch(ctx, w.db, src.Name, applied)
+		first, ok, err := store.NextBatch(ctx, w.db, src.Name, applied)
 		if err != nil || !ok {
 			return err
 		}
@@ -165,10 +166,10 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			applied = first.Seq
 			continue
 		}
-		group := []database.ReceivedBatch{first}
+		group := []store.ReceivedBatch{first}
 		events := first.Events
 		for !alone && events < w.maxEvents {
-			next, ok, err := database.NextBatch(ctx, w.db, src.Name, group[len(group)-1].Seq)
+			next, ok, err := store.NextBatch(ctx, w.db, src.Name, group[len(group)-1].Seq)
 			if err != nil {
 				return err
 			}
@@ -203,7 +204,7 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 		case len(group) > 1:
 			alone = true
 		case errors.Is(err, load.ErrLoadUnderway):
-			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
+			if err := store.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
 				return err
 			}
 			w.reportWaiting(src.Name, first.Seq, err)
@@ -220,13 +221,13 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 			if aerr != nil {
 				msg = err.Error() + "; and " + aerr.Error()
 			}
-			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, msg); err != nil {
+			if err := store.RecordApplyError(ctx, w.db, src.Name, first.Seq, msg); err != nil {
 				return err
 			}
 			w.reportHeld(src, first.Seq, err)
 			return nil
 		default:
-			if err := database.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
+			if err := store.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
 				return err
 			}
 			w.reportHeld(src, first.Seq, err)
@@ -237,10 +238,10 @@ func (w *Worker) applySource(ctx context.Context, src database.SourceState, res 
 
 // applyGroup applies consecutive batches, the first one after applied, in
 // one transaction.
-func (w *Worker) applyGroup(ctx context.Context, applied int64, group []database.ReceivedBatch) error {
+func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.ReceivedBatch) error {
 	source := group[0].Source
 	return database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-		cur, err := database.LockSource(ctx, tx, source)
+		cur, err := store.LockSource(ctx, tx, source)
 		if err != nil {
 			return err
 		}
@@ -335,14 +336,14 @@ func (r *rowRun) flush(ctx context.Context, tx *sql.Tx, keepTruncates bool) erro
 // changes are applied in their place: the row changes before one are
 // applied first. Events an initial load's copy already holds are left out;
 // during a load, events on its tables wait for it.
-func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load load.LoadFilter, run *rowRun) error {
+func applyBatch(ctx context.Context, tx *sql.Tx, b store.ReceivedBatch, load load.LoadFilter, run *rowRun) error {
 	ahead, err := schema.AppliedAhead(ctx, tx, b.Source, b.Seq)
 	if err != nil {
 		return err
 	}
 	k := 0 // rank of the next schema change in the batch
 	for c := range b.Chunks {
-		evs, err := database.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
+		evs, err := store.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
 		if err != nil {
 			return err
 		}
@@ -385,7 +386,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, b database.ReceivedBatch, load 
 			return err
 		}
 	}
-	return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+	return store.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
 }
 
 // applyDDL applies a schema change from source in tx and records, in the
@@ -409,7 +410,7 @@ func applyDDL(ctx context.Context, tx *sql.Tx, source string, ddl schema.DDL) ([
 // so that batch skips it. It reports whether there was one.
 func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (bool, error) {
 	for after := held; ; {
-		b, ok, err := database.NextBatch(ctx, w.db, source, after)
+		b, ok, err := store.NextBatch(ctx, w.db, source, after)
 		if err != nil || !ok {
 			return false, err
 		}
@@ -427,7 +428,7 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 				return true, err
 			}
 			err := database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-				cur, err := database.LockSource(ctx, tx, source)
+				cur, err := store.LockSource(ctx, tx, source)
 				if err != nil {
 					return err
 				}
@@ -462,7 +463,7 @@ func (w *Worker) applyAhead(ctx context.Context, source string, held int64) (boo
 
 // applyEarly commits the schema changes of group that must be committed
 // before rows can use them (enum labels added to an existing type).
-func (w *Worker) applyEarly(ctx context.Context, group []database.ReceivedBatch) error {
+func (w *Worker) applyEarly(ctx context.Context, group []store.ReceivedBatch) error {
 	for _, b := range group {
 		err := w.schemaChanges(ctx, b, func(_ int, ddl schema.DDL) (bool, error) {
 			return false, schema.ApplyEarlyDDL(ctx, w.db, ddl)
@@ -476,10 +477,10 @@ func (w *Worker) applyEarly(ctx context.Context, group []database.ReceivedBatch)
 
 // schemaChanges calls fn with each schema change of b and its rank in the
 // batch, in order, until fn says to stop.
-func (w *Worker) schemaChanges(ctx context.Context, b database.ReceivedBatch, fn func(k int, ddl schema.DDL) (stop bool, err error)) error {
+func (w *Worker) schemaChanges(ctx context.Context, b store.ReceivedBatch, fn func(k int, ddl schema.DDL) (stop bool, err error)) error {
 	k := 0
 	for c := range b.Chunks {
-		evs, err := database.ChunkEvents(ctx, w.db, b.Source, b.Seq, c)
+		evs, err := store.ChunkEvents(ctx, w.db, b.Source, b.Seq, c)
 		if err != nil {
 			return err
 		}
@@ -522,16 +523,16 @@ func applyRows(ctx context.Context, tx *sql.Tx, cache *apply.TableCache, evs []w
 }
 
 // skip marks a batch an operator asked to skip as applied, without running it.
-func (w *Worker) skip(ctx context.Context, b database.ReceivedBatch) error {
+func (w *Worker) skip(ctx context.Context, b store.ReceivedBatch) error {
 	err := database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-		cur, err := database.LockSource(ctx, tx, b.Source)
+		cur, err := store.LockSource(ctx, tx, b.Source)
 		if err != nil {
 			return err
 		}
 		if cur != b.Seq-1 {
 			return errMoved
 		}
-		return database.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+		return store.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
 	})
 	if errors.Is(err, errMoved) {
 		return nil
@@ -547,7 +548,7 @@ func (w *Worker) skip(ctx context.Context, b database.ReceivedBatch) error {
 // reportHeld logs a held batch once, then once a minute while the same
 // error persists, with the number of attempts in between, and sets when to
 // try it next (see maxHeldWait).
-func (w *Worker) reportHeld(src database.SourceState, seq int64, err error) {
+func (w *Worker) reportHeld(src store.SourceState, seq int64, err error) {
 	now := time.Now()
 	h := w.held[src.Name]
 	if h == nil || h.seq != seq {

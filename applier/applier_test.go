@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/applier"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -88,9 +88,9 @@ func put(t *testing.T, db *sql.DB, source string, seq int64, chunks ...[]wire.Ev
 		if err := zw.Close(); err != nil {
 			t.Fatal(err)
 		}
-		c := database.StoredChunk{Source: source, Seq: seq, Chunk: i, Last: i == len(chunks)-1, Events: len(evs),
+		c := store.StoredChunk{Source: source, Seq: seq, Chunk: i, Last: i == len(chunks)-1, Events: len(evs),
 			TickTime: time.Unix(1700000000+seq, 0), Body: gz.Bytes()}
-		if _, err := database.StoreChunk(context.Background(), db, c); err != nil {
+		if _, err := store.StoreChunk(context.Background(), db, c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,9 +124,9 @@ func transactions(t *testing.T, db *sql.DB) int {
 	return n
 }
 
-func state(t *testing.T, db *sql.DB, source string) database.SourceState {
+func state(t *testing.T, db *sql.DB, source string) store.SourceState {
 	t.Helper()
-	states, err := database.SourceStates(context.Background(), db)
+	states, err := store.SourceStates(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func state(t *testing.T, db *sql.DB, source string) database.SourceState {
 		}
 	}
 	t.Fatalf("no source %s in %+v", source, states)
-	return database.SourceState{}
+	return store.SourceState{}
 }
 
 func runOnce(t *testing.T, w *applier.Worker) applier.Result {
@@ -337,7 +337,7 @@ func TestWorker_Skip(t *testing.T) {
 	if s := state(t, db, "a"); s.ErrorSeq != 1 {
 		t.Fatalf("source a = %+v, want batch 1 held", s)
 	}
-	if err := database.SkipBatch(context.Background(), db, "a", 1); err != nil {
+	if err := store.SkipBatch(context.Background(), db, "a", 1); err != nil {
 		t.Fatal(err)
 	}
 	if res := runOnce(t, w); res != (applier.Result{Batches: 1, Events: 1}) {

@@ -15,12 +15,13 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 )
 
 // Worker is the batcher of one source instance.
 type Worker struct {
 	db        *sql.DB
-	targets   []database.TargetSpec
+	targets   []store.TargetSpec
 	chunkRows int
 	interval  time.Duration
 	log       *slog.Logger
@@ -46,7 +47,7 @@ func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worke
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	specs := make([]database.TargetSpec, 0, len(names))
+	specs := make([]store.TargetSpec, 0, len(names))
 	schemas := make(map[string]targetSchema, len(names))
 	for _, n := range names {
 		specs = append(specs, spec(n, cfg.Targets[n].Expression()))
@@ -67,8 +68,8 @@ func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worke
 }
 
 // spec is what the batcher's queries filter a target's events with.
-func spec(name string, expr config.Expression) database.TargetSpec {
-	return database.TargetSpec{Name: name, SchemaRegex: expr.SchemaRegex(), TableRegex: expr.TableRegex()}
+func spec(name string, expr config.Expression) store.TargetSpec {
+	return store.TargetSpec{Name: name, SchemaRegex: expr.SchemaRegex(), TableRegex: expr.TableRegex()}
 }
 
 // Run calls RunOnce at once and then again after nextPass, until ctx is done.
@@ -127,7 +128,7 @@ func (w *Worker) SyncTargets(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	gone, err := database.SyncTargets(ctx, w.db, w.targets, tick.ID)
+	gone, err := store.SyncTargets(ctx, w.db, w.targets, tick.ID)
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		res = Result{}
-		targets, err := database.LockTargets(ctx, tx)
+		targets, err := store.LockTargets(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -164,15 +165,15 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 				return err
 			}
 			if events == 0 && len(ddls) == 0 {
-				if err := database.AdvanceTarget(ctx, tx, t.Name, tick.ID, t.NextSeq); err != nil {
+				if err := store.AdvanceTarget(ctx, tx, t.Name, tick.ID, t.NextSeq); err != nil {
 					return err
 				}
 				continue
 			}
 			events += len(ddls)
-			b := database.Batch{Target: t.Name, Seq: t.NextSeq, FromTick: t.LastTick, ToTick: tick.ID,
+			b := store.Batch{Target: t.Name, Seq: t.NextSeq, FromTick: t.LastTick, ToTick: tick.ID,
 				Events: events, Rows: rows, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
-			if err := database.InsertBatch(ctx, tx, b); err != nil {
+			if err := store.InsertBatch(ctx, tx, b); err != nil {
 				return err
 			}
 			for i, d := range ddls {
@@ -196,11 +197,11 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 
 // takeTick records a tick in a transaction of its own, which must commit
 // before batches are cut against it.
-func (w *Worker) takeTick(ctx context.Context) (database.Tick, error) {
-	var t database.Tick
+func (w *Worker) takeTick(ctx context.Context) (store.Tick, error) {
+	var t store.Tick
 	err := database.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		var err error
-		t, err = database.InsertTick(ctx, tx)
+		t, err = store.InsertTick(ctx, tx)
 		return err
 	})
 	return t, err

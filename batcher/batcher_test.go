@@ -11,11 +11,11 @@ import (
 
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -94,7 +94,7 @@ func runOnce(t *testing.T, w *batcher.Worker) batcher.Result {
 // eventsOf returns "table:op:rows" of every event of target's batch seq.
 func eventsOf(t *testing.T, db *sql.DB, target string, seq int64) []string {
 	t.Helper()
-	bs, err := database.UnackedBatches(context.Background(), db, target, 1000)
+	bs, err := store.UnackedBatches(context.Background(), db, target, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestWorker_SkipsEchoes(t *testing.T) {
 	if got := eventsOf(t, db, "other", 2); len(got) != 1 {
 		t.Errorf("batch for other = %q, want the change applied from peer", got)
 	}
-	bs, err := database.UnackedBatches(context.Background(), db, "peer", 10)
+	bs, err := store.UnackedBatches(context.Background(), db, "peer", 10)
 	if err != nil || len(bs) != 1 {
 		t.Errorf("batches for peer = %v, %v; want its schema only: the change came from it", bs, err)
 	}

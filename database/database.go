@@ -1,6 +1,9 @@
-// Package database is the only package that speaks SQL: it opens connections,
-// migrates the teleport schema, checks the role's privileges and holds every
-// query Teleport runs, as embedded files under sql/.
+// Package database is the base the packages that speak SQL share: it opens
+// connections, runs transactions, quotes names, names SQLSTATEs, checks the
+// role's privileges and loads each package's queries from its embedded
+// sql/queries. The subjects are its subpackages: migrate (the teleport
+// schema), store (the bookkeeping in teleport.*), capture, schema, apply and
+// load.
 package database
 
 import (

@@ -3,12 +3,20 @@ package database_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+
+	// Every package's queries, for TestQueriesPrepare.
+	_ "github.com/pagarme/teleport/database/apply"
+	_ "github.com/pagarme/teleport/database/capture"
+	_ "github.com/pagarme/teleport/database/load"
+	_ "github.com/pagarme/teleport/database/schema"
+	_ "github.com/pagarme/teleport/database/store"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
@@ -98,10 +106,21 @@ func TestOpen(t *testing.T) {
 
 // TestQueriesPrepare prepares every embedded query on a migrated database, so
 // a typo in any SQL file fails here rather than in production.
+// TestQueriesPrepare prepares the queries of every package on a migrated
+// database: each file is there and valid against today's schema.
 func TestQueriesPrepare(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
-	for name, q := range database.AllQueries() {
+	files, err := filepath.Glob("*/sql/queries/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := filepath.Glob("sql/queries/*.sql")
+	all := database.AllQueries()
+	if len(all) != len(files)+len(base) {
+		t.Errorf("%d queries loaded, %d query files under database/: is a package missing from this test's imports?", len(all), len(files)+len(base))
+	}
+	for name, q := range all {
 		if strings.HasPrefix(name, "schema_migration_create") {
 			continue // DDL cannot be prepared
 		}

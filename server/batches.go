@@ -20,6 +20,7 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -72,18 +73,18 @@ func (s *Server) receiveBatch(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, err.Error())
 		return
 	}
-	stored, err := database.StoreChunk(r.Context(), s.db, c)
+	stored, err := store.StoreChunk(r.Context(), s.db, c)
 	switch {
-	case errors.Is(err, database.ErrOtherInstance):
+	case errors.Is(err, store.ErrOtherInstance):
 		s.transfers.refuse(name, seq, chunk, http.StatusConflict, err.Error())
 		s.refuseInstance(w, c.Source, err)
 		return
-	case errors.Is(err, database.ErrUnknownSource):
+	case errors.Is(err, store.ErrUnknownSource):
 		s.log.Warn("chunk refused: unknown source", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
 		refuse(http.StatusConflict, err.Error()+". A source is admitted by its batch 1; to start it over here, "+
 			"remove this target from its targets, restart it, add the target back and run an initial load")
 		return
-	case errors.Is(err, database.ErrChunkConflict):
+	case errors.Is(err, store.ErrChunkConflict):
 		s.log.Warn("chunk refused: it conflicts with what is stored of its batch", "source", c.Source, "seq", c.Seq, "chunk", c.Chunk, "err", err)
 		refuse(http.StatusConflict, err.Error()+": is another instance sending as "+c.Source+
 			"? Each source instance needs its own database.name; chunks of a batch not applied yet may be deleted from teleport.received_chunk to receive it again")
@@ -122,9 +123,9 @@ func (s *Server) checkInstance(next http.Handler) http.Handler {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("instance: %.40q is not an instance id (a UUID)", instance))
 			return
 		}
-		err := database.CheckInstance(r.Context(), s.db, source, instance)
+		err := store.CheckInstance(r.Context(), s.db, source, instance)
 		switch {
-		case errors.Is(err, database.ErrOtherInstance):
+		case errors.Is(err, store.ErrOtherInstance):
 			s.refuseInstance(w, source, err)
 			return
 		case err != nil:
@@ -148,7 +149,7 @@ func (s *Server) refuseInstance(w http.ResponseWriter, source string, err error)
 // writeAck answers how far source's batches are stored and applied, and
 // with partial what is stored of the next one.
 func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string, partial bool) {
-	received, applied, err := database.BatchAckFor(r.Context(), s.db, source)
+	received, applied, err := store.BatchAckFor(r.Context(), s.db, source)
 	if err != nil {
 		s.log.Error("read batch ack", "source", source, "err", err)
 		writeError(w, http.StatusInternalServerError, "read batch ack: database error")
@@ -156,7 +157,7 @@ func (s *Server) writeAck(w http.ResponseWriter, r *http.Request, source string,
 	}
 	ack := wire.BatchAck{Source: source, ReceivedSeq: received, AppliedSeq: applied}
 	if partial {
-		cs, err := database.StoredChunks(r.Context(), s.db, source, received+1)
+		cs, err := store.StoredChunks(r.Context(), s.db, source, received+1)
 		if err != nil {
 			s.log.Error("read stored chunks", "source", source, "err", err)
 			writeError(w, http.StatusInternalServerError, "read stored chunks: database error")
@@ -183,8 +184,8 @@ var errNotAdmitted = errors.New("not admitted")
 // read off the network first, then decompressed and checked in turn with
 // at most maxDecoding others, its size checked as it expands: a bomb is
 // refused once it passes the limit, never held in memory whole.
-func (s *Server) readChunk(w http.ResponseWriter, r *http.Request, rd *reading) (database.StoredChunk, error) {
-	var rc database.StoredChunk
+func (s *Server) readChunk(w http.ResponseWriter, r *http.Request, rd *reading) (store.StoredChunk, error) {
+	var rc store.StoredChunk
 	if enc := r.Header.Get("Content-Encoding"); !strings.EqualFold(enc, "gzip") {
 		return rc, fmt.Errorf("header Content-Encoding is %q: the body must be gzip-compressed JSON sent with Content-Encoding: gzip", enc)
 	}
@@ -234,7 +235,7 @@ func (s *Server) readChunk(w http.ResponseWriter, r *http.Request, rd *reading) 
 	if err := s.admitted(c.Source); err != nil {
 		return rc, fmt.Errorf("%w: %w", err, errNotAdmitted)
 	}
-	rc = database.StoredChunk{
+	rc = store.StoredChunk{
 		Source:   c.Source,
 		Seq:      c.Seq,
 		Chunk:    c.Chunk,
@@ -343,9 +344,9 @@ func (s *Server) skipBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `body must be {"seq": N}, N the held batch's sequence number (see /status)`)
 		return
 	}
-	err := database.SkipBatch(r.Context(), s.db, source, req.Seq)
+	err := store.SkipBatch(r.Context(), s.db, source, req.Seq)
 	switch {
-	case errors.Is(err, database.ErrNotPending):
+	case errors.Is(err, store.ErrNotPending):
 		writeError(w, http.StatusConflict, fmt.Sprintf("batch %d from %s is not pending: unknown source, or already applied", req.Seq, source))
 		return
 	case err != nil:

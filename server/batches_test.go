@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -157,7 +157,7 @@ func TestBatches_Store(t *testing.T) {
 	if !bytes.Equal(body, first) || events != 2 || nrows != 2 {
 		t.Errorf("stored chunk 0: %d events, %d rows, body equal to the first sent: %v; want 2, 2, true", events, nrows, bytes.Equal(body, first))
 	}
-	evs, err := database.ChunkEvents(context.Background(), db, "src", 1, 0)
+	evs, err := store.ChunkEvents(context.Background(), db, "src", 1, 0)
 	if err != nil || len(evs) != 2 || string(evs[0].Data) != `[{"id":1},{"id":2}]` {
 		t.Errorf("ChunkEvents of the stored chunk = %+v, %v", evs, err)
 	}

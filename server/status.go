@@ -8,6 +8,7 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -57,11 +58,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // encode as [].
 func replicationStatus(ctx context.Context, q database.Querier) ([]wire.TargetStatus, []wire.SourceStatus, error) {
 	targets, sources := []wire.TargetStatus{}, []wire.SourceStatus{}
-	now, err := database.Now(ctx, q)
+	now, err := store.Now(ctx, q)
 	if err != nil {
 		return nil, nil, err
 	}
-	ts, err := database.TargetStatuses(ctx, q)
+	ts, err := store.TargetStatuses(ctx, q)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,7 +83,7 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]wire.TargetSt
 			LastTickAt:    t.LastTickAt.UTC(),
 		})
 	}
-	ss, err := database.SourceStates(ctx, q)
+	ss, err := store.SourceStates(ctx, q)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -115,7 +116,7 @@ func replicationStatus(ctx context.Context, q database.Querier) ([]wire.TargetSt
 // receiving is what has arrived of the batch after src's received_seq: its
 // chunks stored and the one being read, or nil when nothing of it has.
 func (s *Server) receiving(ctx context.Context, q database.Querier, src wire.SourceStatus) (*wire.ReceivingStatus, error) {
-	cs, err := database.StoredChunks(ctx, q, src.Name, src.ReceivedSeq+1)
+	cs, err := store.StoredChunks(ctx, q, src.Name, src.ReceivedSeq+1)
 	if err != nil {
 		return nil, err
 	}
@@ -151,13 +152,13 @@ func skippedObjects(ss []schema.Skipped) []wire.SkippedObject {
 // while a received batch waits, else 0. Before any batch is applied it runs
 // from the waiting batch's tick time. now is this database's clock and the
 // tick time the source's, so skew between the hosts shows up in it.
-func sourceLag(ctx context.Context, q database.Querier, src database.SourceState, now time.Time) (time.Duration, error) {
+func sourceLag(ctx context.Context, q database.Querier, src store.SourceState, now time.Time) (time.Duration, error) {
 	if src.ReceivedSeq <= src.AppliedSeq {
 		return 0, nil
 	}
 	from := src.TickTime
 	if from.IsZero() {
-		tt, ok, err := database.ChunkTickTime(ctx, q, src.Name, src.AppliedSeq+1)
+		tt, ok, err := store.ChunkTickTime(ctx, q, src.Name, src.AppliedSeq+1)
 		if err != nil || !ok {
 			return 0, err
 		}

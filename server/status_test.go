@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -89,35 +89,35 @@ func TestServer_StatusReplication(t *testing.T) {
 
 	// As a target: "held" applied batch 1 (tick 5 minutes ago) and batch 2,
 	// stored in full, fails; "idle" applied all it sent.
-	store := func(source string, seq int64, tickTime time.Time) {
+	storeBatch := func(source string, seq int64, tickTime time.Time) {
 		t.Helper()
-		c := database.StoredChunk{Source: source, Seq: seq, Chunk: 0, Last: true, Events: 1, Rows: 1, TickTime: tickTime, Body: []byte("x")}
-		if _, err := database.StoreChunk(ctx, db, c); err != nil {
+		c := store.StoredChunk{Source: source, Seq: seq, Chunk: 0, Last: true, Events: 1, Rows: 1, TickTime: tickTime, Body: []byte("x")}
+		if _, err := store.StoreChunk(ctx, db, c); err != nil {
 			t.Fatalf("StoreChunk(%s %d): %v", source, seq, err)
 		}
 	}
 	now := time.Now()
-	store("held", 1, now.Add(-5*time.Minute))
-	store("held", 2, now.Add(-4*time.Minute))
-	if err := database.MarkBatchApplied(ctx, db, "held", 1, now.Add(-5*time.Minute)); err != nil {
+	storeBatch("held", 1, now.Add(-5*time.Minute))
+	storeBatch("held", 2, now.Add(-4*time.Minute))
+	if err := store.MarkBatchApplied(ctx, db, "held", 1, now.Add(-5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := database.RecordApplyError(ctx, db, "held", 2, "insert into public.t: duplicate key value violates unique constraint"); err != nil {
+	if err := store.RecordApplyError(ctx, db, "held", 2, "insert into public.t: duplicate key value violates unique constraint"); err != nil {
 		t.Fatal(err)
 	}
-	if err := database.SkipBatch(ctx, db, "held", 2); err != nil {
+	if err := store.SkipBatch(ctx, db, "held", 2); err != nil {
 		t.Fatal(err)
 	}
 	left := schema.Unsupported{Object: `index "public"."t_code"`, Reason: "NULLS NOT DISTINCT needs PostgreSQL 15; this target runs PostgreSQL 13"}
 	if err := schema.SaveSourceSkipped(ctx, db, "held", left); err != nil {
 		t.Fatal(err)
 	}
-	store("idle", 1, now.Add(-time.Hour))
-	if err := database.MarkBatchApplied(ctx, db, "idle", 1, now.Add(-time.Hour)); err != nil {
+	storeBatch("idle", 1, now.Add(-time.Hour))
+	if err := store.MarkBatchApplied(ctx, db, "idle", 1, now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	// "new" has applied nothing yet: its lag runs from its waiting batch.
-	store("new", 1, now.Add(-10*time.Minute))
+	storeBatch("new", 1, now.Add(-10*time.Minute))
 
 	code, body, st := getStatus(t, newStatusServer(t, db))
 	if code != http.StatusOK {

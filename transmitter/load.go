@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/load"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -87,7 +87,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 		return res, err
 	}
 	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database}
-	if l.instance, err = database.InstanceID(ctx, db); err != nil {
+	if l.instance, err = store.InstanceID(ctx, db); err != nil {
 		return res, err
 	}
 	l.run, err = newRunID()

@@ -23,6 +23,7 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -72,7 +73,7 @@ func (w *Worker) instanceID(ctx context.Context) (string, error) {
 	w.instanceMu.Lock()
 	defer w.instanceMu.Unlock()
 	if w.instance == "" {
-		id, err := database.InstanceID(ctx, w.db)
+		id, err := store.InstanceID(ctx, w.db)
 		if err != nil {
 			return "", err
 		}
@@ -257,7 +258,7 @@ func (w *Worker) sendTarget(ctx context.Context, t *target) (res Result, err err
 		}
 	}()
 	for {
-		bs, err := database.UnackedBatches(ctx, w.db, t.name, batchesPerQuery)
+		bs, err := store.UnackedBatches(ctx, w.db, t.name, batchesPerQuery)
 		if err != nil {
 			return res, err
 		}
@@ -294,7 +295,7 @@ func (w *Worker) sendTarget(ctx context.Context, t *target) (res Result, err err
 // target (its lag in /status, what vacuum may delete) does not wait for the
 // next batch.
 func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
-	st, err := database.GetTargetState(ctx, w.db, t.name)
+	st, err := store.GetTargetState(ctx, w.db, t.name)
 	if err != nil || st.AppliedSeq >= st.AckedSeq {
 		return err
 	}
@@ -302,7 +303,7 @@ func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
 	if err != nil {
 		return err
 	}
-	return database.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq)
+	return store.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq)
 }
 
 // askTarget asks t how far it has stored and applied this source's batches,
@@ -322,7 +323,7 @@ func (w *Worker) sync(ctx context.Context, t *target) error {
 	if err != nil {
 		return err
 	}
-	st, err := database.GetTargetState(ctx, w.db, t.name)
+	st, err := store.GetTargetState(ctx, w.db, t.name)
 	if err != nil {
 		return err
 	}
@@ -338,7 +339,7 @@ func (w *Worker) sync(ctx context.Context, t *target) error {
 			"hint", "another source uses this database.name, or this source's database was restored from an older backup; "+
 				"the target ignores batches with sequence numbers it already has")
 	}
-	if err := database.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq); err != nil {
+	if err := store.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq); err != nil {
 		return err
 	}
 	t.partial = ack.Partial
@@ -353,7 +354,7 @@ func (w *Worker) sync(ctx context.Context, t *target) error {
 // holds already, with the same checksum, is not sent again: an interrupted
 // batch resumes at the first chunk the target lacks. It records the answer
 // to the last chunk and returns the received_seq it recorded.
-func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res *Result) (int64, error) {
+func (w *Worker) sendBatch(ctx context.Context, t *target, b store.Batch, res *Result) (int64, error) {
 	start, resumed := time.Now(), res.Resumed
 	instance, err := w.instanceID(ctx)
 	if err != nil {
@@ -445,10 +446,10 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b database.Batch, res
 			b.Seq, t.name, received, b.Seq, w.source)
 	}
 	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-		if err := database.AckBatches(ctx, tx, t.name, received, ack.AppliedSeq); err != nil {
+		if err := store.AckBatches(ctx, tx, t.name, received, ack.AppliedSeq); err != nil {
 			return err
 		}
-		return database.MarkBatchSent(ctx, tx, t.name, b.Seq)
+		return store.MarkBatchSent(ctx, tx, t.name, b.Seq)
 	})
 	if err != nil {
 		return 0, err

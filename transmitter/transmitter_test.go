@@ -28,6 +28,7 @@ import (
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/transmitter"
 )
@@ -57,12 +58,12 @@ func newSource(t *testing.T, targets ...string) *source {
 	}
 	tick := insertTick(t, db)
 	s := &source{db: db, from: map[string]int64{}, seq: map[string]int64{}}
-	var specs []database.TargetSpec
+	var specs []store.TargetSpec
 	for _, name := range targets {
-		specs = append(specs, database.TargetSpec{Name: name, SchemaRegex: `^public$`, TableRegex: `^.*$`})
+		specs = append(specs, store.TargetSpec{Name: name, SchemaRegex: `^public$`, TableRegex: `^.*$`})
 		s.from[name] = tick.ID
 	}
-	if _, err := database.SyncTargets(ctx, db, specs, tick.ID); err != nil {
+	if _, err := store.SyncTargets(ctx, db, specs, tick.ID); err != nil {
 		t.Fatalf("SyncTargets: %v", err)
 	}
 	return s
@@ -70,7 +71,7 @@ func newSource(t *testing.T, targets ...string) *source {
 
 // cut takes a tick and records target's next batch: the events since the
 // previous one.
-func (s *source) cut(t *testing.T, target string, chunkRows int) database.Batch {
+func (s *source) cut(t *testing.T, target string, chunkRows int) store.Batch {
 	t.Helper()
 	ctx := context.Background()
 	tick := insertTick(t, s.db)
@@ -82,9 +83,9 @@ func (s *source) cut(t *testing.T, target string, chunkRows int) database.Batch 
 	if n == 0 {
 		t.Fatalf("cut: no events for %s", target)
 	}
-	b := database.Batch{Target: target, Seq: s.seq[target] + 1, FromTick: s.from[target], ToTick: tick.ID,
+	b := store.Batch{Target: target, Seq: s.seq[target] + 1, FromTick: s.from[target], ToTick: tick.ID,
 		Events: n, Rows: rows, ChunkRows: chunkRows, TickTime: tick.CreatedAt}
-	if err := database.InsertBatch(ctx, s.db, b); err != nil {
+	if err := store.InsertBatch(ctx, s.db, b); err != nil {
 		t.Fatalf("InsertBatch: %v", err)
 	}
 	s.from[target], s.seq[target] = tick.ID, b.Seq
@@ -92,12 +93,12 @@ func (s *source) cut(t *testing.T, target string, chunkRows int) database.Batch 
 }
 
 // insertTick takes a tick in a transaction of its own, as the batcher does.
-func insertTick(t *testing.T, db *sql.DB) database.Tick {
+func insertTick(t *testing.T, db *sql.DB) store.Tick {
 	t.Helper()
-	var tick database.Tick
+	var tick store.Tick
 	err := database.InTx(context.Background(), db, func(tx *sql.Tx) error {
 		var err error
-		tick, err = database.InsertTick(context.Background(), tx)
+		tick, err = store.InsertTick(context.Background(), tx)
 		return err
 	})
 	if err != nil {
@@ -106,7 +107,7 @@ func insertTick(t *testing.T, db *sql.DB) database.Tick {
 	return tick
 }
 
-func (s *source) events(t *testing.T, b database.Batch) []wire.Event {
+func (s *source) events(t *testing.T, b store.Batch) []wire.Event {
 	t.Helper()
 	var es []wire.Event
 	if err := schema.BatchEvents(context.Background(), s.db, b, func(e wire.Event) error {

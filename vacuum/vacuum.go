@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/store"
 )
 
 // Worker is the vacuum of one instance.
@@ -58,13 +58,13 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // RunOnce deletes what is finished on both sides, in chunks of w.limit rows.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
-	src, err := database.DeleteFinishedSource(ctx, w.db, w.limit)
+	src, err := store.DeleteFinishedSource(ctx, w.db, w.limit)
 	res := Result{Events: src.Events, Batches: src.Batches, Ticks: src.Ticks}
 	if err != nil {
 		return res, fmt.Errorf("vacuum source: %w", err)
 	}
 	for {
-		n, err := database.DeleteAppliedChunks(ctx, w.db, w.limit)
+		n, err := store.DeleteAppliedChunks(ctx, w.db, w.limit)
 		if err != nil {
 			return res, fmt.Errorf("vacuum target: %w", err)
 		}

@@ -9,10 +9,10 @@ import (
 
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/vacuum"
 )
 
@@ -62,7 +62,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM teleport.event WHERE op <> 'S'`); n != 5 {
 		t.Fatalf("events after vacuum with nothing acknowledged = %d, want all 5 kept", n)
 	}
-	if err := database.AckBatches(ctx, db, "a", 2, 2); err != nil {
+	if err := store.AckBatches(ctx, db, "a", 2, 2); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := vw.RunOnce(ctx); err != nil {
@@ -71,7 +71,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM teleport.event WHERE op <> 'S'`); n != 5 {
 		t.Fatalf("events after vacuum with only target a acknowledging = %d, want all 5 kept for b", n)
 	}
-	if err := database.AckBatches(ctx, db, "b", 2, 2); err != nil {
+	if err := store.AckBatches(ctx, db, "b", 2, 2); err != nil {
 		t.Fatal(err)
 	}
 	mustRun()

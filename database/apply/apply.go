@@ -1,3 +1,5 @@
+// Package apply applies a batch's row changes on a target: grouped by table
+// when it can, one by one in order when it must, with the same end state.
 package apply
 
 import (

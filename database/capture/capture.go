@@ -1,3 +1,5 @@
+// Package capture installs the triggers that record row changes into
+// teleport.event, and backfills tables captured after the fact.
 package capture
 
 import (

@@ -1,3 +1,6 @@
+// Package load is the initial load, both sides: the source's plan and
+// COPY out under an exported snapshot, the target's COPY in, foreign keys
+// dropped and put back, and the filter that hands the stream over.
 package load
 
 import (

@@ -1,3 +1,5 @@
+// Package migrate creates and upgrades the teleport schema from the
+// numbered migrations in sql/migrations; sql/schema.sql shows the result.
 package migrate
 
 import (

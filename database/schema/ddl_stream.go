@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -199,7 +200,7 @@ type batchDDL struct {
 	event  wire.Event
 }
 
-func batchDDLs(ctx context.Context, q database.Querier, b database.Batch) ([]batchDDL, error) {
+func batchDDLs(ctx context.Context, q database.Querier, b store.Batch) ([]batchDDL, error) {
 	rows, err := q.QueryContext(ctx, query("batch_ddl_list"), b.Target, b.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("read schema changes of batch %d for %s: %w", b.Seq, b.Target, err)
@@ -285,7 +286,7 @@ func readSkipped(ctx context.Context, q database.Querier, name string) (map[stri
 // batch's schema changes come as OpSchema events, each before the first
 // event its place in the stream precedes. The events are the same, in the
 // same order, every time it is called for b.
-func BatchEvents(ctx context.Context, q database.Querier, b database.Batch, fn func(wire.Event) error) error {
+func BatchEvents(ctx context.Context, q database.Querier, b store.Batch, fn func(wire.Event) error) error {
 	ddls, err := batchDDLs(ctx, q, b)
 	if err != nil {
 		return err

@@ -1,3 +1,6 @@
+// Package schema replicates schema changes: catalog snapshots, the pure
+// diff between two of them, the DDL it yields and its apply on a target,
+// the event trigger, and the schema changes that travel in a batch.
 package schema
 
 import (

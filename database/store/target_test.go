@@ -1,4 +1,4 @@
-package database_test
+package store_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -30,13 +31,13 @@ func gz(t *testing.T, s string) []byte {
 
 var tick = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
-func chunk(source string, seq int64, n int, last bool) database.StoredChunk {
-	return database.StoredChunk{Source: source, Seq: seq, Chunk: n, Last: last, Events: 1, Rows: 2, TickTime: tick.Add(time.Duration(seq) * time.Second), Body: []byte("x")}
+func chunk(source string, seq int64, n int, last bool) store.StoredChunk {
+	return store.StoredChunk{Source: source, Seq: seq, Chunk: n, Last: last, Events: 1, Rows: 2, TickTime: tick.Add(time.Duration(seq) * time.Second), Body: []byte("x")}
 }
 
-func store(t *testing.T, q database.Querier, c database.StoredChunk) bool {
+func storeChunk(t *testing.T, q database.Querier, c store.StoredChunk) bool {
 	t.Helper()
-	stored, err := database.StoreChunk(context.Background(), q, c)
+	stored, err := store.StoreChunk(context.Background(), q, c)
 	if err != nil {
 		t.Fatalf("StoreChunk(%s %d/%d): %v", c.Source, c.Seq, c.Chunk, err)
 	}
@@ -45,7 +46,7 @@ func store(t *testing.T, q database.Querier, c database.StoredChunk) bool {
 
 func ack(t *testing.T, q database.Querier, source string) (int64, int64) {
 	t.Helper()
-	r, a, err := database.BatchAckFor(context.Background(), q, source)
+	r, a, err := store.BatchAckFor(context.Background(), q, source)
 	if err != nil {
 		t.Fatalf("BatchAckFor(%s): %v", source, err)
 	}
@@ -58,47 +59,47 @@ func TestStoreChunk(t *testing.T) {
 	if r, a := ack(t, db, "a"); r != 0 || a != 0 {
 		t.Errorf("BatchAckFor(unknown source) = %d, %d; want 0, 0", r, a)
 	}
-	if !store(t, db, chunk("a", 1, 0, false)) {
+	if !storeChunk(t, db, chunk("a", 1, 0, false)) {
 		t.Error("StoreChunk(a 1/0) = false, want true: it is new")
 	}
 	// A resend is not stored again, even as other bytes (another gzip).
 	c := chunk("a", 1, 0, false)
 	c.Body = []byte("other")
-	if store(t, db, c) {
+	if storeChunk(t, db, c) {
 		t.Error("StoreChunk(a 1/0) again = true, want false")
 	}
 	// A chunk that says something else than what is stored of its batch is refused.
 	for _, tt := range []struct {
 		name string
-		edit func(*database.StoredChunk)
+		edit func(*store.StoredChunk)
 		says string
 	}{
-		{"chunk 0 made last", func(c *database.StoredChunk) { c.Last = true }, "last true, 1 events, 2 rows; the stored chunk 0 has last false"},
-		{"chunk 0 with more rows", func(c *database.StoredChunk) { c.Rows = 3 }, "3 rows; the stored chunk 0"},
-		{"chunk 0 with another tick time", func(c *database.StoredChunk) { c.TickTime = c.TickTime.Add(time.Microsecond) }, "chunk 0 has"},
-		{"chunk 5 with another tick time", func(c *database.StoredChunk) { c.Chunk = 5; c.TickTime = c.TickTime.Add(time.Second) }, "chunk 0 has"},
+		{"chunk 0 made last", func(c *store.StoredChunk) { c.Last = true }, "last true, 1 events, 2 rows; the stored chunk 0 has last false"},
+		{"chunk 0 with more rows", func(c *store.StoredChunk) { c.Rows = 3 }, "3 rows; the stored chunk 0"},
+		{"chunk 0 with another tick time", func(c *store.StoredChunk) { c.TickTime = c.TickTime.Add(time.Microsecond) }, "chunk 0 has"},
+		{"chunk 5 with another tick time", func(c *store.StoredChunk) { c.Chunk = 5; c.TickTime = c.TickTime.Add(time.Second) }, "chunk 0 has"},
 	} {
 		c := chunk("a", 1, 0, false)
 		tt.edit(&c)
-		_, err := database.StoreChunk(context.Background(), db, c)
-		if !errors.Is(err, database.ErrChunkConflict) || !strings.Contains(err.Error(), tt.says) {
+		_, err := store.StoreChunk(context.Background(), db, c)
+		if !errors.Is(err, store.ErrChunkConflict) || !strings.Contains(err.Error(), tt.says) {
 			t.Errorf("StoreChunk(%s) = %v, want ErrChunkConflict saying %q", tt.name, err, tt.says)
 		}
 	}
 	if r, _ := ack(t, db, "a"); r != 0 {
 		t.Errorf("received_seq with batch 1 half stored = %d, want 0", r)
 	}
-	store(t, db, chunk("a", 1, 1, true))
-	store(t, db, chunk("a", 3, 0, true)) // after a gap
-	store(t, db, chunk("a", 4, 1, true)) // chunk 0 missing
+	storeChunk(t, db, chunk("a", 1, 1, true))
+	storeChunk(t, db, chunk("a", 3, 0, true)) // after a gap
+	storeChunk(t, db, chunk("a", 4, 1, true)) // chunk 0 missing
 	if r, _ := ack(t, db, "a"); r != 1 {
 		t.Errorf("received_seq with batches 1, 3 and half of 4 = %d, want 1", r)
 	}
-	store(t, db, chunk("a", 2, 0, true))
+	storeChunk(t, db, chunk("a", 2, 0, true))
 	if r, _ := ack(t, db, "a"); r != 3 {
 		t.Errorf("received_seq with batches 1, 2, 3 and half of 4 = %d, want 3", r)
 	}
-	store(t, db, chunk("a", 4, 0, false))
+	storeChunk(t, db, chunk("a", 4, 0, false))
 	if r, _ := ack(t, db, "a"); r != 4 {
 		t.Errorf("received_seq with batches 1 to 4 = %d, want 4", r)
 	}
@@ -120,33 +121,33 @@ func TestStoreChunk_Instance(t *testing.T) {
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
 	const one, other = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
-	store(t, db, chunk("old", 1, 0, true)) // no instance: a source from before
+	storeChunk(t, db, chunk("old", 1, 0, true)) // no instance: a source from before
 	for _, source := range []string{"new", "old"} {
 		c := chunk(source, 2, 0, true)
 		if source == "new" {
 			c.Seq = 1 // a source is admitted by its first batch
 		}
 		c.Instance = one
-		store(t, db, c)
+		storeChunk(t, db, c)
 		for _, stranger := range []string{other, ""} {
 			c.Seq, c.Instance = 3, stranger
-			if _, err := database.StoreChunk(ctx, db, c); !errors.Is(err, database.ErrOtherInstance) || !strings.Contains(err.Error(), one) {
+			if _, err := store.StoreChunk(ctx, db, c); !errors.Is(err, store.ErrOtherInstance) || !strings.Contains(err.Error(), one) {
 				t.Errorf("StoreChunk(%s) from instance %q = %v, want ErrOtherInstance naming the source's", source, stranger, err)
 			}
 		}
-		if err := database.CheckInstance(ctx, db, source, other); !errors.Is(err, database.ErrOtherInstance) {
+		if err := store.CheckInstance(ctx, db, source, other); !errors.Is(err, store.ErrOtherInstance) {
 			t.Errorf("CheckInstance(%s, other) = %v, want ErrOtherInstance", source, err)
 		}
 		for _, ok := range []string{one, ""} {
-			if err := database.CheckInstance(ctx, db, source, ok); err != nil {
+			if err := store.CheckInstance(ctx, db, source, ok); err != nil {
 				t.Errorf("CheckInstance(%s, %q) = %v, want nil", source, ok, err)
 			}
 		}
 	}
-	if err := database.CheckInstance(ctx, db, "unknown", other); err != nil {
+	if err := store.CheckInstance(ctx, db, "unknown", other); err != nil {
 		t.Errorf("CheckInstance(unknown source) = %v, want nil", err)
 	}
-	id, err := database.InstanceID(ctx, db)
+	id, err := store.InstanceID(ctx, db)
 	if err != nil || len(id) != 36 {
 		t.Errorf("InstanceID = %q, %v, want a uuid", id, err)
 	}
@@ -156,18 +157,18 @@ func TestNextBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
-	store(t, db, chunk("a", 1, 0, false))
-	store(t, db, chunk("a", 2, 0, true))
-	if _, ok, err := database.NextBatch(ctx, db, "a", 0); ok || err != nil {
+	storeChunk(t, db, chunk("a", 1, 0, false))
+	storeChunk(t, db, chunk("a", 2, 0, true))
+	if _, ok, err := store.NextBatch(ctx, db, "a", 0); ok || err != nil {
 		t.Errorf("NextBatch(a, after 0) with batch 1 missing = %v, %v; want not ok", ok, err)
 	}
-	store(t, db, chunk("a", 1, 2, true))
-	if _, ok, err := database.NextBatch(ctx, db, "a", 0); ok || err != nil {
+	storeChunk(t, db, chunk("a", 1, 2, true))
+	if _, ok, err := store.NextBatch(ctx, db, "a", 0); ok || err != nil {
 		t.Errorf("NextBatch(a, after 0) with chunk 1 of 3 missing = %v, %v; want not ok", ok, err)
 	}
-	store(t, db, chunk("a", 1, 1, false))
-	b, ok, err := database.NextBatch(ctx, db, "a", 0)
-	want := database.ReceivedBatch{Source: "a", Seq: 1, Chunks: 3, Events: 3, Rows: 6, TickTime: tick.Add(time.Second)}
+	storeChunk(t, db, chunk("a", 1, 1, false))
+	b, ok, err := store.NextBatch(ctx, db, "a", 0)
+	want := store.ReceivedBatch{Source: "a", Seq: 1, Chunks: 3, Events: 3, Rows: 6, TickTime: tick.Add(time.Second)}
 	if !ok || err != nil || b.Source != want.Source || b.Seq != want.Seq || b.Chunks != want.Chunks ||
 		b.Events != want.Events || b.Rows != want.Rows || !b.TickTime.Equal(want.TickTime) {
 		t.Errorf("NextBatch(a, after 0) = %+v, %v, %v; want %+v", b, ok, err, want)
@@ -183,50 +184,50 @@ func TestStoreChunk_BatchIdentity(t *testing.T) {
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
 	id := wire.BatchID{FromTick: 10, ToTick: 12, Events: 3}
-	mk := func(n int, last bool, sum byte) database.StoredChunk {
+	mk := func(n int, last bool, sum byte) store.StoredChunk {
 		c := chunk("a", 1, n, last)
 		c.Batch, c.Checksum = id, []byte{sum, 1, 2, 3, 4, 5, 6, 7}
 		return c
 	}
-	if _, err := database.StoreChunk(ctx, db, chunk("stranger", 5, 0, true)); !errors.Is(err, database.ErrUnknownSource) {
+	if _, err := store.StoreChunk(ctx, db, chunk("stranger", 5, 0, true)); !errors.Is(err, store.ErrUnknownSource) {
 		t.Errorf("StoreChunk(batch 5 of an unknown source) = %v, want ErrUnknownSource", err)
 	}
-	store(t, db, mk(0, false, 0))
-	if !store(t, db, mk(1, false, 1)) || store(t, db, mk(1, false, 1)) {
+	storeChunk(t, db, mk(0, false, 0))
+	if !storeChunk(t, db, mk(1, false, 1)) || storeChunk(t, db, mk(1, false, 1)) {
 		t.Error("StoreChunk(chunk 1), then again: want stored, then not")
 	}
 	for _, tt := range []struct {
 		name string
-		c    database.StoredChunk
+		c    store.StoredChunk
 		says string
 	}{
 		{"chunk 1 with other content", mk(1, false, 9), "content (SHA-256 09010203"},
-		{"chunk 2 of another batch", func() database.StoredChunk { c := mk(2, true, 2); c.Batch.ToTick = 13; return c }(), "batch of ticks 10 to 13, 3 events, chunk 0 is of a batch of ticks 10 to 12, 3 events"},
-		{"last chunk short of the count", func() database.StoredChunk { c := mk(2, true, 2); c.Batch.Events = 4; return c }(), "batch of ticks 10 to 12, 4 events"},
-		{"last chunk 3 after 0 to 1", func() database.StoredChunk { c := mk(2, true, 2); c.Events = 2; return c }(), "chunks 0 to 2 hold 4 events in all, and the batch has 3"},
+		{"chunk 2 of another batch", func() store.StoredChunk { c := mk(2, true, 2); c.Batch.ToTick = 13; return c }(), "batch of ticks 10 to 13, 3 events, chunk 0 is of a batch of ticks 10 to 12, 3 events"},
+		{"last chunk short of the count", func() store.StoredChunk { c := mk(2, true, 2); c.Batch.Events = 4; return c }(), "batch of ticks 10 to 12, 4 events"},
+		{"last chunk 3 after 0 to 1", func() store.StoredChunk { c := mk(2, true, 2); c.Events = 2; return c }(), "chunks 0 to 2 hold 4 events in all, and the batch has 3"},
 	} {
-		if _, err := database.StoreChunk(ctx, db, tt.c); !errors.Is(err, database.ErrChunkConflict) || !strings.Contains(err.Error(), tt.says) {
+		if _, err := store.StoreChunk(ctx, db, tt.c); !errors.Is(err, store.ErrChunkConflict) || !strings.Contains(err.Error(), tt.says) {
 			t.Errorf("StoreChunk(%s) = %v, want ErrChunkConflict saying %q", tt.name, err, tt.says)
 		}
 	}
-	cs, err := database.StoredChunks(ctx, db, "a", 1)
+	cs, err := store.StoredChunks(ctx, db, "a", 1)
 	if err != nil || len(cs) != 2 || cs[1].Chunk != 1 || cs[1].Checksum[0] != 1 {
 		t.Errorf("StoredChunks(a, 1) = %+v, %v; want chunks 0 and 1 with their checksums", cs, err)
 	}
-	if _, ok, _ := database.NextBatch(ctx, db, "a", 0); ok {
+	if _, ok, _ := store.NextBatch(ctx, db, "a", 0); ok {
 		t.Error("NextBatch with 2 of 3 chunks = ok")
 	}
-	store(t, db, mk(2, true, 2))
-	if b, ok, err := database.NextBatch(ctx, db, "a", 0); !ok || err != nil || b.Events != 3 {
+	storeChunk(t, db, mk(2, true, 2))
+	if b, ok, err := store.NextBatch(ctx, db, "a", 0); !ok || err != nil || b.Events != 3 {
 		t.Errorf("NextBatch with its 3 chunks = %+v, %v, %v; want the batch of 3 events", b, ok, err)
 	}
 
 	// Chunks that arrived out of order and do not add up are never a batch.
 	c := chunk("a", 2, 1, true)
 	c.Batch = wire.BatchID{FromTick: 12, ToTick: 14, Events: 5}
-	store(t, db, c)
+	storeChunk(t, db, c)
 	c.Chunk, c.Last = 0, false
-	store(t, db, c)
+	storeChunk(t, db, c)
 	if r, _ := ack(t, db, "a"); r != 1 {
 		t.Errorf("received_seq with batch 2's chunks holding 2 of its 5 events = %d, want 1", r)
 	}
@@ -239,10 +240,10 @@ func TestRemoveSource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
-	store(t, db, chunk("bogus", 1, 0, false))
-	store(t, db, chunk("bogus", 1, 1, false))
-	store(t, db, chunk("kept", 1, 0, true))
-	rm, ok, err := database.RemoveSource(ctx, db, "bogus")
+	storeChunk(t, db, chunk("bogus", 1, 0, false))
+	storeChunk(t, db, chunk("bogus", 1, 1, false))
+	storeChunk(t, db, chunk("kept", 1, 0, true))
+	rm, ok, err := store.RemoveSource(ctx, db, "bogus")
 	if err != nil || !ok || rm.Chunks != 2 {
 		t.Fatalf("RemoveSource(bogus) = %+v, %v, %v; want 2 chunks removed", rm, ok, err)
 	}
@@ -253,14 +254,14 @@ func TestRemoveSource(t *testing.T) {
 	if r, _ := ack(t, db, "kept"); r != 1 {
 		t.Errorf("received_seq of the other source = %d, want 1", r)
 	}
-	if _, ok, err := database.RemoveSource(ctx, db, "bogus"); ok || err != nil {
+	if _, ok, err := store.RemoveSource(ctx, db, "bogus"); ok || err != nil {
 		t.Errorf("RemoveSource(bogus) again = %v, %v; want not found", ok, err)
 	}
 	if _, err := db.Exec(`INSERT INTO teleport.load (source, run) VALUES ('kept', 'r1');
 		INSERT INTO teleport.load_fk VALUES ('kept', 'public', 't', 't_fk', 'FOREIGN KEY (a) REFERENCES public.u(a)')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := database.RemoveSource(ctx, db, "kept"); !errors.Is(err, database.ErrLoadFKs) {
+	if _, _, err := store.RemoveSource(ctx, db, "kept"); !errors.Is(err, store.ErrLoadFKs) {
 		t.Errorf("RemoveSource(a source with foreign keys to put back) = %v, want ErrLoadFKs", err)
 	}
 }
@@ -275,8 +276,8 @@ func TestChunkEvents(t *testing.T) {
 		`{"id":8,"schema":"s","table":"t","op":"T","rows":0}]}`
 	c := chunk("a", 1, 0, true)
 	c.Body = gz(t, body)
-	store(t, db, c)
-	evs, err := database.ChunkEvents(ctx, db, "a", 1, 0)
+	storeChunk(t, db, c)
+	evs, err := store.ChunkEvents(ctx, db, "a", 1, 0)
 	if err != nil {
 		t.Fatalf("ChunkEvents: %v", err)
 	}
@@ -286,20 +287,20 @@ func TestChunkEvents(t *testing.T) {
 	if string(evs[0].Data) != data {
 		t.Errorf("ChunkEvents data = %s, want the bytes sent: %s", evs[0].Data, data)
 	}
-	if _, err := database.ChunkEvents(ctx, db, "a", 1, 1); err == nil {
+	if _, err := store.ChunkEvents(ctx, db, "a", 1, 1); err == nil {
 		t.Error("ChunkEvents of a chunk not stored = nil error")
 	}
 	c = chunk("a", 2, 0, true)
 	c.Body = []byte("not gzip")
-	store(t, db, c)
-	if _, err := database.ChunkEvents(ctx, db, "a", 2, 0); err == nil || !strings.Contains(err.Error(), "decode chunk 0 of batch 2 from a") {
+	storeChunk(t, db, c)
+	if _, err := store.ChunkEvents(ctx, db, "a", 2, 0); err == nil || !strings.Contains(err.Error(), "decode chunk 0 of batch 2 from a") {
 		t.Errorf("ChunkEvents of a bad body = %v, want an error naming the chunk", err)
 	}
 }
 
-func sourceState(t *testing.T, db *sql.DB, name string) database.SourceState {
+func sourceState(t *testing.T, db *sql.DB, name string) store.SourceState {
 	t.Helper()
-	states, err := database.SourceStates(context.Background(), db)
+	states, err := store.SourceStates(context.Background(), db)
 	if err != nil {
 		t.Fatalf("SourceStates: %v", err)
 	}
@@ -309,18 +310,18 @@ func sourceState(t *testing.T, db *sql.DB, name string) database.SourceState {
 		}
 	}
 	t.Fatalf("SourceStates = %+v, no source %s", states, name)
-	return database.SourceState{}
+	return store.SourceState{}
 }
 
 func TestMarkBatchApplied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
-	store(t, db, chunk("a", 1, 0, true))
-	store(t, db, chunk("a", 2, 0, true))
-	store(t, db, chunk("b", 1, 0, true))
+	storeChunk(t, db, chunk("a", 1, 0, true))
+	storeChunk(t, db, chunk("a", 2, 0, true))
+	storeChunk(t, db, chunk("b", 1, 0, true))
 
-	if err := database.RecordApplyError(ctx, db, "a", 1, "boom"); err != nil {
+	if err := store.RecordApplyError(ctx, db, "a", 1, "boom"); err != nil {
 		t.Fatal(err)
 	}
 	s := sourceState(t, db, "a")
@@ -328,20 +329,20 @@ func TestMarkBatchApplied(t *testing.T) {
 		t.Errorf("SourceStates after RecordApplyError = %+v, want error boom on batch 1, received 2", s)
 	}
 	since := s.ErrorAt
-	if err := database.RecordApplyError(ctx, db, "a", 1, "boom"); err != nil {
+	if err := store.RecordApplyError(ctx, db, "a", 1, "boom"); err != nil {
 		t.Fatal(err)
 	}
 	if s := sourceState(t, db, "a"); !s.ErrorAt.Equal(since) {
 		t.Errorf("error_at after the same error again = %v, want %v: held since then", s.ErrorAt, since)
 	}
 
-	if err := database.MarkBatchApplied(ctx, db, "a", 2, tick); err == nil {
+	if err := store.MarkBatchApplied(ctx, db, "a", 2, tick); err == nil {
 		t.Error("MarkBatchApplied(a, 2) before batch 1 = nil, want an error")
 	}
-	if err := database.MarkBatchApplied(ctx, db, "a", 1, tick); err != nil {
+	if err := store.MarkBatchApplied(ctx, db, "a", 1, tick); err != nil {
 		t.Fatalf("MarkBatchApplied(a, 1): %v", err)
 	}
-	if err := database.MarkBatchApplied(ctx, db, "a", 1, tick); err == nil {
+	if err := store.MarkBatchApplied(ctx, db, "a", 1, tick); err == nil {
 		t.Error("MarkBatchApplied(a, 1) twice = nil, want an error")
 	}
 	s = sourceState(t, db, "a")
@@ -356,11 +357,11 @@ func TestMarkBatchApplied(t *testing.T) {
 	}
 
 	// A resend of an applied batch is not stored again, even once vacuumed.
-	n, err := database.DeleteAppliedChunks(ctx, db, 100)
+	n, err := store.DeleteAppliedChunks(ctx, db, 100)
 	if err != nil || n != 1 {
 		t.Errorf("DeleteAppliedChunks = %d, %v; want 1 (batch 1 of a)", n, err)
 	}
-	if store(t, db, chunk("a", 1, 0, true)) {
+	if storeChunk(t, db, chunk("a", 1, 0, true)) {
 		t.Error("StoreChunk of an applied batch = true, want false")
 	}
 	if r, a := ack(t, db, "a"); r != 2 || a != 1 {
@@ -372,23 +373,23 @@ func TestSkipBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
-	if err := database.SkipBatch(ctx, db, "nope", 1); !errors.Is(err, database.ErrNotPending) {
+	if err := store.SkipBatch(ctx, db, "nope", 1); !errors.Is(err, store.ErrNotPending) {
 		t.Errorf("SkipBatch(unknown source) = %v, want ErrNotPending", err)
 	}
-	store(t, db, chunk("a", 1, 0, true))
-	if err := database.SkipBatch(ctx, db, "a", 1); err != nil {
+	storeChunk(t, db, chunk("a", 1, 0, true))
+	if err := store.SkipBatch(ctx, db, "a", 1); err != nil {
 		t.Fatalf("SkipBatch(a, 1): %v", err)
 	}
 	if s := sourceState(t, db, "a"); s.SkipSeq != 1 {
 		t.Errorf("skip_seq = %d, want 1", s.SkipSeq)
 	}
-	if err := database.MarkBatchApplied(ctx, db, "a", 1, tick); err != nil {
+	if err := store.MarkBatchApplied(ctx, db, "a", 1, tick); err != nil {
 		t.Fatal(err)
 	}
 	if s := sourceState(t, db, "a"); s.SkipSeq != 0 {
 		t.Errorf("skip_seq once batch 1 is applied = %d, want none", s.SkipSeq)
 	}
-	if err := database.SkipBatch(ctx, db, "a", 1); !errors.Is(err, database.ErrNotPending) {
+	if err := store.SkipBatch(ctx, db, "a", 1); !errors.Is(err, store.ErrNotPending) {
 		t.Errorf("SkipBatch(applied batch) = %v, want ErrNotPending", err)
 	}
 }
@@ -397,16 +398,16 @@ func TestLockSource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, _ := dbtest.Migrated(t)
-	store(t, db, chunk("a", 1, 0, true))
+	storeChunk(t, db, chunk("a", 1, 0, true))
 	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
-		applied, err := database.LockSource(ctx, tx, "a")
+		applied, err := store.LockSource(ctx, tx, "a")
 		if err != nil || applied != 0 {
 			t.Errorf("LockSource(a) = %d, %v; want 0", applied, err)
 		}
 		// Another transaction cannot mark a batch while the lock is held.
 		lockCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		if err := database.MarkBatchApplied(lockCtx, db, "a", 1, tick); err == nil {
+		if err := store.MarkBatchApplied(lockCtx, db, "a", 1, tick); err == nil {
 			t.Error("MarkBatchApplied while another transaction locks the source = nil, want it to wait")
 		}
 		return nil
@@ -422,18 +423,18 @@ func TestDeleteAppliedChunks(t *testing.T) {
 	db, _ := dbtest.Migrated(t)
 	for seq := int64(1); seq <= 3; seq++ {
 		for n := range 3 {
-			store(t, db, chunk("a", seq, n, n == 2))
+			storeChunk(t, db, chunk("a", seq, n, n == 2))
 		}
 	}
-	store(t, db, chunk("b", 1, 0, true))
+	storeChunk(t, db, chunk("b", 1, 0, true))
 	for seq := int64(1); seq <= 2; seq++ {
-		if err := database.MarkBatchApplied(ctx, db, "a", seq, tick); err != nil {
+		if err := store.MarkBatchApplied(ctx, db, "a", seq, tick); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var total int64
 	for {
-		n, err := database.DeleteAppliedChunks(ctx, db, 4)
+		n, err := store.DeleteAppliedChunks(ctx, db, 4)
 		if err != nil {
 			t.Fatalf("DeleteAppliedChunks: %v", err)
 		}

@@ -1,4 +1,7 @@
-package database
+// Package store is Teleport's bookkeeping in the teleport schema: ticks,
+// targets and batches on a source; received chunks, sources and their
+// progress on a target; status and vacuum of both.
+package store
 
 import (
 	"context"
@@ -7,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // Tick is a snapshot taken by the batcher.
@@ -43,7 +48,7 @@ type TargetSpec struct {
 // from (it receives the changes committed after it), and forgets the targets
 // no longer configured so they no longer hold back cleanup. It returns the
 // names it forgot.
-func SyncTargets(ctx context.Context, q Querier, targets []TargetSpec, from int64) ([]string, error) {
+func SyncTargets(ctx context.Context, q database.Querier, targets []TargetSpec, from int64) ([]string, error) {
 	names := make([]string, 0, len(targets))
 	for _, t := range targets {
 		if _, err := q.ExecContext(ctx, query("target_upsert"), t.Name, t.SchemaRegex, t.TableRegex, from); err != nil {
@@ -108,7 +113,7 @@ type Batch struct {
 }
 
 // InsertBatch records b and moves its target's cursor past it.
-func InsertBatch(ctx context.Context, q Querier, b Batch) error {
+func InsertBatch(ctx context.Context, q database.Querier, b Batch) error {
 	if _, err := q.ExecContext(ctx, query("batch_insert"), b.Target, b.Seq, b.FromTick, b.ToTick, b.Events, b.Rows, b.ChunkRows, b.TickTime); err != nil {
 		return fmt.Errorf("insert batch %d for %s: %w", b.Seq, b.Target, err)
 	}
@@ -116,7 +121,7 @@ func InsertBatch(ctx context.Context, q Querier, b Batch) error {
 }
 
 // AdvanceTarget moves target's cursor to tick and its next sequence number.
-func AdvanceTarget(ctx context.Context, q Querier, target string, tick, nextSeq int64) error {
+func AdvanceTarget(ctx context.Context, q database.Querier, target string, tick, nextSeq int64) error {
 	if _, err := q.ExecContext(ctx, query("target_advance"), target, tick, nextSeq); err != nil {
 		return fmt.Errorf("advance target %s to tick %d: %w", target, tick, err)
 	}
@@ -125,7 +130,7 @@ func AdvanceTarget(ctx context.Context, q Querier, target string, tick, nextSeq 
 
 // UnackedBatches returns up to limit batches of target the target has not
 // confirmed storing, in sequence order.
-func UnackedBatches(ctx context.Context, q Querier, target string, limit int) ([]Batch, error) {
+func UnackedBatches(ctx context.Context, q database.Querier, target string, limit int) ([]Batch, error) {
 	rows, err := q.QueryContext(ctx, query("batch_unacked"), target, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list unacknowledged batches of %s: %w", target, err)
@@ -143,7 +148,7 @@ func UnackedBatches(ctx context.Context, q Querier, target string, limit int) ([
 }
 
 // AckBatches records what target said it has stored and applied.
-func AckBatches(ctx context.Context, q Querier, target string, received, applied int64) error {
+func AckBatches(ctx context.Context, q database.Querier, target string, received, applied int64) error {
 	if _, err := q.ExecContext(ctx, query("target_ack"), target, received, applied); err != nil {
 		return fmt.Errorf("record acknowledgement of %s up to %d: %w", target, received, err)
 	}
@@ -151,7 +156,7 @@ func AckBatches(ctx context.Context, q Querier, target string, received, applied
 }
 
 // MarkBatchSent records when a batch was first sent.
-func MarkBatchSent(ctx context.Context, q Querier, target string, seq int64) error {
+func MarkBatchSent(ctx context.Context, q database.Querier, target string, seq int64) error {
 	if _, err := q.ExecContext(ctx, query("batch_mark_sent"), target, seq); err != nil {
 		return fmt.Errorf("mark batch %d for %s sent: %w", seq, target, err)
 	}

@@ -1,4 +1,4 @@
-package database
+package store
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // TargetStatus is where one target of this source stands, for /status.
@@ -30,7 +32,7 @@ func (t TargetStatus) UnsentBatches() int64 { return max(0, t.LastSeq-t.AckedSeq
 // TargetStatuses returns every target of this source, by name. It reads
 // teleport.batch through its primary key and teleport.event only from the
 // last tick on (see status_targets.sql), so it stays cheap with a backlog.
-func TargetStatuses(ctx context.Context, q Querier) ([]TargetStatus, error) {
+func TargetStatuses(ctx context.Context, q database.Querier) ([]TargetStatus, error) {
 	rows, err := q.QueryContext(ctx, query("status_targets"))
 	if err != nil {
 		return nil, fmt.Errorf("read target states: %w", err)
@@ -55,7 +57,7 @@ func TargetStatuses(ctx context.Context, q Querier) ([]TargetStatus, error) {
 }
 
 // Now returns the database's clock, fixed for the length of a transaction.
-func Now(ctx context.Context, q Querier) (time.Time, error) {
+func Now(ctx context.Context, q database.Querier) (time.Time, error) {
 	var now time.Time
 	if err := q.QueryRowContext(ctx, query("status_now")).Scan(&now); err != nil {
 		return time.Time{}, fmt.Errorf("read database clock: %w", err)
@@ -66,7 +68,7 @@ func Now(ctx context.Context, q Querier) (time.Time, error) {
 // ChunkTickTime returns when source took the tick closing batch seq, on the
 // source's clock, from the batch's stored first chunk; ok is false when that
 // chunk is not stored.
-func ChunkTickTime(ctx context.Context, q Querier, source string, seq int64) (tickTime time.Time, ok bool, err error) {
+func ChunkTickTime(ctx context.Context, q database.Querier, source string, seq int64) (tickTime time.Time, ok bool, err error) {
 	err = q.QueryRowContext(ctx, query("status_chunk_tick_time"), source, seq).Scan(&tickTime)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil

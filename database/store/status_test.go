@@ -1,4 +1,4 @@
-package database_test
+package store_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/store"
 )
 
 // execSQL runs statements that set up a test's rows.
@@ -53,7 +53,7 @@ func TestTargetStatuses(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
 	ctx := context.Background()
-	if got, err := database.TargetStatuses(ctx, db); err != nil || len(got) != 0 {
+	if got, err := store.TargetStatuses(ctx, db); err != nil || len(got) != 0 {
 		t.Fatalf("TargetStatuses(no targets) = %+v, %v; want none", got, err)
 	}
 
@@ -74,7 +74,7 @@ func TestTargetStatuses(t *testing.T) {
 	// caught: every batch applied, and its last tick came after every event.
 	insertTarget(t, db, "caught", "^.*$", insertTick(t, db, 0), 3, 2, 2, byAge)
 
-	got, err := database.TargetStatuses(ctx, db)
+	got, err := store.TargetStatuses(ctx, db)
 	if err != nil {
 		t.Fatalf("TargetStatuses: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestTargetStatuses(t *testing.T) {
 func TestNow(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
-	now, err := database.Now(context.Background(), db)
+	now, err := store.Now(context.Background(), db)
 	if err != nil {
 		t.Fatalf("Now: %v", err)
 	}
@@ -121,13 +121,13 @@ func TestChunkTickTime(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
 	ctx := context.Background()
-	store(t, db, chunk("a", 1, 0, false))
-	store(t, db, chunk("a", 1, 1, true))
-	got, ok, err := database.ChunkTickTime(ctx, db, "a", 1)
+	storeChunk(t, db, chunk("a", 1, 0, false))
+	storeChunk(t, db, chunk("a", 1, 1, true))
+	got, ok, err := store.ChunkTickTime(ctx, db, "a", 1)
 	if err != nil || !ok || !got.Equal(chunk("a", 1, 0, false).TickTime) {
 		t.Errorf("ChunkTickTime(a, 1) = %v, %v, %v; want %v, true, nil", got, ok, err, chunk("a", 1, 0, false).TickTime)
 	}
-	if _, ok, err := database.ChunkTickTime(ctx, db, "a", 2); ok || err != nil {
+	if _, ok, err := store.ChunkTickTime(ctx, db, "a", 2); ok || err != nil {
 		t.Errorf("ChunkTickTime(a, 2) = _, %v, %v; want false, nil: not stored", ok, err)
 	}
 }

@@ -1,13 +1,15 @@
-package database
+package store
 
 import (
 	"context"
 	"fmt"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // GetTargetState returns target's row in teleport.target without locking
 // it: the transmitter compares it with what the target reports.
-func GetTargetState(ctx context.Context, q Querier, target string) (TargetState, error) {
+func GetTargetState(ctx context.Context, q database.Querier, target string) (TargetState, error) {
 	var t TargetState
 	err := q.QueryRowContext(ctx, query("batch_target_state"), target).
 		Scan(&t.Name, &t.LastTick, &t.NextSeq, &t.AckedSeq, &t.AppliedSeq)

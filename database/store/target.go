@@ -1,4 +1,4 @@
-package database
+package store
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -53,7 +54,7 @@ var ErrUnknownSource = errors.New("unknown source")
 var ErrOtherInstance = errors.New("another instance sends as this source")
 
 // InstanceID returns this database's identity as a source.
-func InstanceID(ctx context.Context, q Querier) (string, error) {
+func InstanceID(ctx context.Context, q database.Querier) (string, error) {
 	var id string
 	if err := q.QueryRowContext(ctx, query("instance_id")).Scan(&id); err != nil {
 		return "", fmt.Errorf("read this instance's id: %w", err)
@@ -64,7 +65,7 @@ func InstanceID(ctx context.Context, q Querier) (string, error) {
 // CheckInstance returns an error wrapping ErrOtherInstance when source's
 // chunks come from another instance than instance ("" checks nothing: a
 // source that does not name itself may still ask where it stands).
-func CheckInstance(ctx context.Context, q Querier, source, instance string) error {
+func CheckInstance(ctx context.Context, q database.Querier, source, instance string) error {
 	if instance == "" {
 		return nil
 	}
@@ -96,7 +97,7 @@ func otherInstance(source string, have sql.NullString, instance string) error {
 // stored, or one of a batch already applied, is left as it is, so a resend
 // changes nothing. A chunk that disagrees with what is stored of its batch
 // (see checkPeers) is not stored: the error wraps ErrChunkConflict.
-func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
+func StoreChunk(ctx context.Context, q database.Querier, c StoredChunk) (bool, error) {
 	if err := checkPeers(ctx, q, c); err != nil {
 		return false, err
 	}
@@ -133,7 +134,7 @@ func StoreChunk(ctx context.Context, q Querier, c StoredChunk) (bool, error) {
 // means another writer (a second instance with the same database.name, a
 // forged request) or a changed chunking: keeping either chunk could apply
 // events twice or not at all.
-func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
+func checkPeers(ctx context.Context, q database.Querier, c StoredChunk) error {
 	wrap := func(err error) error {
 		return fmt.Errorf("store chunk %d of batch %d from %s: %w", c.Chunk, c.Seq, c.Source, err)
 	}
@@ -215,7 +216,7 @@ func checkPeers(ctx context.Context, q Querier, c StoredChunk) error {
 // BatchAckFor reports how far batches from source are stored and applied:
 // every batch up to received is stored in full (received >= applied), every
 // batch up to applied is applied. An unknown source has 0, 0.
-func BatchAckFor(ctx context.Context, q Querier, source string) (received, applied int64, err error) {
+func BatchAckFor(ctx context.Context, q database.Querier, source string) (received, applied int64, err error) {
 	if err := q.QueryRowContext(ctx, query("received_chunk_ack"), source).Scan(&received, &applied); err != nil {
 		return 0, 0, fmt.Errorf("read batch ack for %s: %w", source, err)
 	}
@@ -234,7 +235,7 @@ type ReceivedBatch struct {
 
 // NextBatch returns batch after+1 of source when all its chunks are stored;
 // ok is false when it is missing or incomplete, so a gap waits.
-func NextBatch(ctx context.Context, q Querier, source string, after int64) (b ReceivedBatch, ok bool, err error) {
+func NextBatch(ctx context.Context, q database.Querier, source string, after int64) (b ReceivedBatch, ok bool, err error) {
 	b = ReceivedBatch{Source: source, Seq: after + 1}
 	err = q.QueryRowContext(ctx, query("received_chunk_batch"), source, b.Seq).Scan(&b.Chunks, &b.Events, &b.Rows, &b.TickTime)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -249,7 +250,7 @@ func NextBatch(ctx context.Context, q Querier, source string, after int64) (b Re
 // ChunkEvents loads and decodes the events of one stored chunk. Each event's
 // Data is the bytes the source sent, unchanged. The applier loads one chunk
 // at a time, so memory stays bounded however large the batch.
-func ChunkEvents(ctx context.Context, q Querier, source string, seq int64, chunk int) ([]wire.Event, error) {
+func ChunkEvents(ctx context.Context, q database.Querier, source string, seq int64, chunk int) ([]wire.Event, error) {
 	var body []byte
 	err := q.QueryRowContext(ctx, query("received_chunk_body"), source, seq, chunk).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -287,7 +288,7 @@ func LockSource(ctx context.Context, tx *sql.Tx, source string) (int64, error) {
 // source is applied: applied_seq, tick_time and applied_at move on, the held
 // error and a skip request up to seq are cleared. It fails unless seq is the
 // batch right after applied_seq, so no batch is applied twice or skipped.
-func MarkBatchApplied(ctx context.Context, q Querier, source string, seq int64, tickTime time.Time) error {
+func MarkBatchApplied(ctx context.Context, q database.Querier, source string, seq int64, tickTime time.Time) error {
 	res, err := q.ExecContext(ctx, query("source_mark_applied"), source, seq, tickTime)
 	if err != nil {
 		return fmt.Errorf("mark batch %d from %s applied: %w", seq, source, err)
@@ -304,7 +305,7 @@ func MarkBatchApplied(ctx context.Context, q Querier, source string, seq int64, 
 
 // RecordApplyError records why batch seq of source is held. Call it after
 // the failed apply transaction rolled back.
-func RecordApplyError(ctx context.Context, q Querier, source string, seq int64, msg string) error {
+func RecordApplyError(ctx context.Context, q database.Querier, source string, seq int64, msg string) error {
 	if _, err := q.ExecContext(ctx, query("source_record_error"), source, seq, msg); err != nil {
 		return fmt.Errorf("record error of batch %d from %s: %w", seq, source, err)
 	}
@@ -318,7 +319,7 @@ var ErrNotPending = errors.New("not pending")
 // SkipBatch asks the applier to mark batch seq of source applied without
 // running it, once it is the next batch and stored in full. Its changes are
 // lost on this target: it is an operator's decision.
-func SkipBatch(ctx context.Context, q Querier, source string, seq int64) error {
+func SkipBatch(ctx context.Context, q database.Querier, source string, seq int64) error {
 	res, err := q.ExecContext(ctx, query("source_skip"), source, seq)
 	if err != nil {
 		return fmt.Errorf("skip batch %d from %s: %w", seq, source, err)
@@ -348,7 +349,7 @@ type SourceState struct {
 }
 
 // SourceStates returns every source that has sent batches here, by name.
-func SourceStates(ctx context.Context, q Querier) ([]SourceState, error) {
+func SourceStates(ctx context.Context, q database.Querier) ([]SourceState, error) {
 	rows, err := q.QueryContext(ctx, query("source_states"))
 	if err != nil {
 		return nil, fmt.Errorf("read source states: %w", err)
@@ -378,7 +379,7 @@ func SourceStates(ctx context.Context, q Querier) ([]SourceState, error) {
 
 // DeleteAppliedChunks deletes up to limit stored chunks of batches already
 // applied and returns how many it deleted.
-func DeleteAppliedChunks(ctx context.Context, q Querier, limit int) (int64, error) {
+func DeleteAppliedChunks(ctx context.Context, q database.Querier, limit int) (int64, error) {
 	res, err := q.ExecContext(ctx, query("received_chunk_delete_applied"), limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete applied chunks: %w", err)
@@ -401,7 +402,7 @@ type ChunkSummary struct {
 // StoredChunks lists the chunks of batch seq of source stored so far, in
 // chunk order: what a source resuming the batch need not send again, and
 // what /status shows of a batch being received.
-func StoredChunks(ctx context.Context, q Querier, source string, seq int64) ([]ChunkSummary, error) {
+func StoredChunks(ctx context.Context, q database.Querier, source string, seq int64) ([]ChunkSummary, error) {
 	rows, err := q.QueryContext(ctx, query("received_chunk_stored"), source, seq)
 	if err != nil {
 		return nil, fmt.Errorf("list stored chunks of batch %d from %s: %w", seq, source, err)
@@ -435,7 +436,7 @@ type Removed struct {
 // transaction, waiting for an apply of it under way. ok is false when no
 // such source is known. Rows its batches applied stay as they are.
 func RemoveSource(ctx context.Context, db *sql.DB, source string) (rm Removed, ok bool, err error) {
-	err = InTx(ctx, db, func(tx *sql.Tx) error {
+	err = database.InTx(ctx, db, func(tx *sql.Tx) error {
 		var fks int
 		err := tx.QueryRowContext(ctx, query("source_remove_check"), source).Scan(&fks)
 		if errors.Is(err, sql.ErrNoRows) {
