@@ -320,7 +320,7 @@ func (r *rowRun) flush(ctx context.Context, tx *sql.Tx, keepTruncates bool) erro
 	if n == 0 {
 		return nil
 	}
-	if err := applyRows(ctx, tx, r.cache, r.evs[:n]); err != nil {
+	if err := apply.Events(ctx, tx, r.cache, r.evs[:n]); err != nil {
 		return err
 	}
 	r.evs = slices.Delete(r.evs, 0, n)
@@ -499,27 +499,6 @@ func (w *Worker) schemaChanges(ctx context.Context, b store.ReceivedBatch, fn fu
 		}
 	}
 	return nil
-}
-
-// applyRows applies events grouped by table, a few statements for many
-// small source transactions, and falls back to applying them one by one, in
-// order, when the grouped apply declines or fails: a savepoint undoes what
-// it did. Either way the events end in the state ordered apply gives.
-func applyRows(ctx context.Context, tx *sql.Tx, cache *apply.TableCache, evs []wire.Event) error {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT teleport_grouped`); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	err := apply.ApplyEventsGrouped(ctx, tx, cache, evs)
-	if err == nil {
-		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT teleport_grouped`); err != nil {
-			return fmt.Errorf("release savepoint: %w", err)
-		}
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT teleport_grouped`); err != nil {
-		return fmt.Errorf("rollback to savepoint: %w", err)
-	}
-	return apply.ApplyEvents(ctx, tx, cache, evs)
 }
 
 // skip marks a batch an operator asked to skip as applied, without running it.

@@ -188,3 +188,23 @@ func SetApplyOrigin(ctx context.Context, tx *sql.Tx, source string) error {
 	}
 	return nil
 }
+
+// InSavepoint runs fn inside the savepoint name of tx: released when fn
+// succeeds, rolled back when it fails, so tx goes on either way. It
+// returns fn's error; err is a failure of the savepoint itself, after
+// which tx cannot be used.
+func InSavepoint(ctx context.Context, tx *sql.Tx, name string, fn func() error) (fnErr, err error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+QuoteIdent(name)); err != nil {
+		return nil, fmt.Errorf("savepoint %s: %w", name, err)
+	}
+	if fnErr = fn(); fnErr == nil {
+		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+QuoteIdent(name)); err != nil {
+			return nil, fmt.Errorf("release savepoint %s: %w", name, err)
+		}
+		return nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+QuoteIdent(name)); err != nil {
+		return fnErr, fmt.Errorf("rollback to savepoint %s: %w", name, err)
+	}
+	return fnErr, nil
+}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -297,4 +298,18 @@ func mergeEvents(evs []wire.Event) wire.Event {
 	b.WriteByte(']')
 	m.Data = b.Bytes()
 	return m
+}
+
+// Events applies events grouped by table, a few statements for many small
+// source transactions, and falls back to applying them one by one, in
+// order, when the grouped apply declines or fails: a savepoint undoes what
+// it did. Either way the events end in the state ordered apply gives.
+func Events(ctx context.Context, tx *sql.Tx, cache *TableCache, evs []wire.Event) error {
+	grouped, err := database.InSavepoint(ctx, tx, "teleport_grouped", func() error {
+		return ApplyEventsGrouped(ctx, tx, cache, evs)
+	})
+	if err != nil || grouped == nil {
+		return err
+	}
+	return ApplyEvents(ctx, tx, cache, evs)
 }
