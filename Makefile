@@ -25,7 +25,7 @@ test:
 		echo "=== PostgreSQL $$m: passed in $$(( $$(date +%s) - start )) s"; \
 	done; \
 	echo "=== across majors: the schema differ"; \
-	$(GO) test -count=1 -timeout 10m -run '^TestCrossMajor' . ./database/; \
+	$(GO) test -count=1 -timeout 10m -run '^TestCrossMajor' ./...; \
 	for p in $(PAIRS); do \
 		echo "=== across majors: source $${p%:*}, target $${p#*:}: end-to-end and crash tests"; \
 		start=$$(date +%s); \

@@ -763,40 +763,6 @@ func crashDecodeChunk(t *testing.T, body []byte) wire.BatchChunk {
 	return c
 }
 
-func crashGzip(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// crashPost posts body to the target's /batches with header and returns
-// the status and the answer.
-func crashPost(t *testing.T, port int, header http.Header, body []byte) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/batches", port), bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = header.Clone()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /batches: %v", err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST /batches: read answer: %v", err)
-	}
-	return resp.StatusCode, answer
-}
-
 // crashTargetCounts is what the target stores about its sources.
 type crashTargetCounts struct {
 	chunks, sources int

@@ -5,177 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
 )
-
-// linkProxy is a TCP proxy between a source and its target that plays a
-// bad link: it forwards at most rate bytes a second each way, resets the
-// connection every resetEvery bytes sent towards the target (mid-request,
-// as a flaky link does), and with hold set forwards nothing at all (a
-// blackhole: the connection stays open, no byte moves).
-type linkProxy struct {
-	ln         net.Listener
-	target     string
-	rate       int   // bytes per second each way; 0: unlimited
-	resetEvery int64 // 0: never
-	hold       atomic.Bool
-
-	mu     sync.Mutex
-	upTo   int64 // bytes towards the target since the last reset
-	up     int64 // bytes towards the target in all
-	resets int
-}
-
-func newLinkProxy(t *testing.T, target string, rate int, resetEvery int64) *linkProxy {
-	t.Helper()
-	// A small receive buffer, as the far end of a slow link has: bytes the
-	// proxy has not forwarded stay unacknowledged in the sender's queue
-	// instead of piling up here (loopback would take megabytes at once).
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := &linkProxy{ln: ln, target: target, rate: rate, resetEvery: resetEvery}
-	var conns sync.WaitGroup
-	t.Cleanup(func() {
-		_ = ln.Close()
-		x.hold.Store(false)
-		conns.Wait()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return // closed by the cleanup
-			}
-			conns.Go(func() { x.serve(c) })
-		}
-	}()
-	return x
-}
-
-func (x *linkProxy) port() int { return x.ln.Addr().(*net.TCPAddr).Port }
-
-func (x *linkProxy) serve(c net.Conn) {
-	d, err := net.Dial("tcp", x.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	reset := func() {
-		_ = c.(*net.TCPConn).SetLinger(0) // close with RST, as a dropped link shows
-		_ = c.Close()
-		_ = d.Close()
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		x.pump(d, c, false, reset)
-	}()
-	x.pump(c, d, true, reset)
-	<-done
-}
-
-// pump copies from → to in pieces, at the rate, counting what goes
-// towards the target and resetting the connection at resetEvery.
-func (x *linkProxy) pump(from, to net.Conn, up bool, reset func()) {
-	defer reset()
-	piece := 4 << 10
-	buf := make([]byte, piece)
-	for {
-		n, err := from.Read(buf)
-		for n > 0 && x.hold.Load() {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n > 0 {
-			if x.rate > 0 {
-				time.Sleep(time.Duration(n) * time.Second / time.Duration(x.rate))
-			}
-			if up {
-				x.mu.Lock()
-				x.up += int64(n)
-				x.upTo += int64(n)
-				cut := x.resetEvery > 0 && x.upTo >= x.resetEvery
-				if cut {
-					x.upTo = 0
-					x.resets++
-				}
-				x.mu.Unlock()
-				if cut {
-					return // mid-request: this piece never arrives
-				}
-			}
-			if _, werr := to.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (x *linkProxy) stats() (up int64, resets int) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.up, x.resets
-}
-
-// metric reads one sample of the target's /metrics, -1 when absent.
-func metric(t *testing.T, port int, sample string) int64 {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatalf("metric %s = %q", sample, v)
-			}
-			return n
-		}
-	}
-	return -1
-}
-
-// newLinkPair prepares a pair replicating table blob (id, v) whose source
-// sends through a linkProxy; start it with p.start.
-func newLinkPair(t *testing.T, rate int, resetEvery int64) (*pair, *linkProxy) {
-	t.Helper()
-	p := newPairStopped(t, "", `CREATE TABLE blob (id int PRIMARY KEY, v text)`)
-	p.srcPort, p.dstPort = freePort(t), freePort(t)
-	link := newLinkProxy(t, fmt.Sprintf("127.0.0.1:%d", p.dstPort), rate, resetEvery)
-	p.viaPort = link.port()
-	return p, link
-}
 
 // TestE2E_ResumeAfterResets: a batch larger than what the link carries
 // between two resets arrives, each chunk sent in full once. Before, every
@@ -296,26 +133,6 @@ func TestE2E_ChunkBombRefused(t *testing.T) {
 		t.Errorf("/status refused = %+v, want the bombs' four 413s", st.Refused)
 	}
 	t.Logf("4 bombs of %d KB gzip (500 MiB of JSON each) refused; peak memory %d MiB", len(bomb)>>10, peak>>20)
-}
-
-// peakRSS is a process's peak resident memory, from /proc.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc status")
-	return 0
 }
 
 // TestE2E_BogusSourceRemoved: a chunk of batch 5 from a source the target

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,30 +57,6 @@ func newLoadPair(t *testing.T, applySchema string, setup func(db *sql.DB, c *dbt
 	setup(p.srcDB, p.src, p.srcName)
 	p.start(t)
 	return p
-}
-
-// runLoad runs the load command in-process and returns its error and log.
-func (p *pair) runLoad(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var log bytes.Buffer
-	err := run(context.Background(), append([]string{"-config", p.srcCfg, "-mode", "initial-load", "-load-target", "dst"}, args...),
-		os.Stdout, &syncWriter{w: &log})
-	return log.String(), err
-}
-
-// loadStatus is the target's view of the load from src.
-func (p *pair) loadStatus(t *testing.T) (wire.LoadStatus, bool) {
-	t.Helper()
-	st, code, err := getStatus(p.dstPort, "")
-	if err != nil || code != 200 {
-		return wire.LoadStatus{}, false
-	}
-	for _, l := range st.Loads {
-		if l.Source == "src" {
-			return l, true
-		}
-	}
-	return wire.LoadStatus{}, false
 }
 
 func countFKs(t *testing.T, db *sql.DB, schema string) int {
@@ -286,22 +260,4 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 	if interrupted && !strings.Contains(log, "table copy failed, trying again") {
 		t.Errorf("load log does not show the copy cut by the target's restart tried again:\n%s", log)
 	}
-}
-
-// syncWriter is an io.Writer safe for the load's concurrent loggers.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }

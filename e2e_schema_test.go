@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"strings"
@@ -128,39 +127,6 @@ func TestE2E_SchemaMigrations(t *testing.T) {
 				t.Error("trigger people_bump is enabled on the target: applied rows would fire it again")
 			}
 		})
-	}
-}
-
-// waitSchema waits until pg_dump --schema-only of the replicated schema is
-// the same on both sides, but for the schema's name. Across majors, the
-// target's is compared with what its major makes of the source's dump.
-func (p *pair) waitSchema(t *testing.T, timeout time.Duration, dstSchema, step string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		var a, b string
-		if p.src.Major() == p.dst.Major() {
-			a, b = p.src.DumpSchema(t, p.srcName, "public"), p.dst.DumpSchema(t, p.dstName, dstSchema)
-		} else {
-			a, b = p.src.DumpSchemaOn(t, p.dst, p.srcName, "public"), p.dst.DumpSchema(t, p.dstName, dstSchema)
-			if min(p.src.Major(), p.dst.Major()) < 18 {
-				b = dbtest.WithoutNotNullNames(b)
-			}
-		}
-		if a == b {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("step %q: schemas still differ after %v\nsource:\n%s\ntarget:\n%s\n%s", step, timeout, a, b, p.dstStatus(t))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func execSQLScan(t *testing.T, db *sql.DB, q string, dst any) {
-	t.Helper()
-	if err := db.QueryRow(q).Scan(dst); err != nil {
-		t.Fatalf("%s: %v", q, err)
 	}
 }
 

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,133 +12,6 @@ import (
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
-
-// pair is a source and a target: two clusters, two databases, two instances
-// talking HTTP over loopback, both as the unprivileged role.
-type pair struct {
-	src, dst         *dbtest.Cluster
-	srcDB, dstDB     *sql.DB
-	srcName, dstName string
-	srcPort, dstPort int
-	srcCfg, dstCfg   string
-	applySchema      string // "" keeps public
-	stopSrc, stopDst func() error
-
-	// Set before start, for tests of the link: the port the source sends
-	// to instead of the target's (a proxy's), and lines added to the
-	// source's config, top level and under its target.
-	viaPort                  int
-	srcExtra, srcTargetExtra string
-	srcLog                   io.Writer // also gets the source's log; nil: the test's log only
-}
-
-// newPair creates schemaSQL (unqualified names) in public on the source and
-// in applySchema (or public) on the target, writes both configs and starts
-// both instances.
-func newPair(t *testing.T, applySchema, schemaSQL string) *pair {
-	t.Helper()
-	p := newPairStopped(t, applySchema, schemaSQL)
-	p.start(t)
-	return p
-}
-
-// newPairStopped is newPair without starting the instances.
-func newPairStopped(t *testing.T, applySchema, schemaSQL string) *pair {
-	t.Helper()
-	setPasswordEnv(t)
-	p := &pair{src: sourceCluster(t), dst: targetCluster(t), applySchema: applySchema}
-	p.srcDB, p.srcName = p.src.NewDB(t)
-	p.dstDB, p.dstName = p.dst.NewDB(t)
-	execSQL(t, p.srcDB, "BEGIN; SET LOCAL search_path = public; "+schemaSQL+"; COMMIT")
-	dstSchema := "public"
-	if applySchema != "" {
-		dstSchema = applySchema
-		execSQL(t, p.dstDB, "CREATE SCHEMA "+applySchema)
-	}
-	execSQL(t, p.dstDB, "BEGIN; SET LOCAL search_path = "+dstSchema+"; "+schemaSQL+"; COMMIT")
-	return p
-}
-
-// start writes both configs, the source sending public.* to the target
-// (into applySchema when set), and starts both instances.
-func (p *pair) start(t *testing.T) {
-	t.Helper()
-	if p.dstPort == 0 {
-		p.srcPort, p.dstPort = freePort(t), freePort(t)
-	}
-	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n%s",
-		cmp.Or(p.viaPort, p.dstPort), p.srcTargetExtra)
-	if p.applySchema != "" {
-		target += fmt.Sprintf("    apply_schema: %q\n", p.applySchema)
-	}
-	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
-	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target, extra: p.srcExtra})
-	p.startDst(t)
-	p.startSrc(t)
-}
-
-func (p *pair) startSrc(t *testing.T) {
-	if p.srcLog == nil {
-		p.stopSrc = startInstance(t, p.srcCfg, p.srcPort, "")
-		return
-	}
-	src := spawnInstanceLog(t, p.srcCfg, io.MultiWriter(testWriter{t}, p.srcLog))
-	src.waitUp(t, p.srcPort, "")
-	p.stopSrc = src.stop
-}
-
-func (p *pair) startDst(t *testing.T) {
-	p.stopDst = startInstance(t, p.dstCfg, p.dstPort, "")
-}
-
-// dstTable names table on the target.
-func (p *pair) dstTable(table string) string {
-	if p.applySchema == "" {
-		return "public." + table
-	}
-	return p.applySchema + "." + table
-}
-
-func execSQL(t testing.TB, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
-
-// checksum is a table's row count and the md5 of its rows as text, sorted.
-func checksum(db *sql.DB, table string) (string, error) {
-	var n int
-	var sum string
-	err := db.QueryRow(`SELECT count(*), coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '') FROM `+table+` t`).Scan(&n, &sum)
-	return fmt.Sprintf("%d rows, md5 %s", n, sum), err
-}
-
-// waitSame waits until each table has the same rows on both sides.
-func (p *pair) waitSame(t *testing.T, timeout time.Duration, tables ...string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for _, table := range tables {
-		for {
-			a, errA := checksum(p.srcDB, "public."+table)
-			b, errB := checksum(p.dstDB, p.dstTable(table))
-			if errA == nil && errB == nil && a == b {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("table %s: source %s (%v), target %s (%v) after %v\n%s", table, a, errA, b, errB, timeout, p.dstStatus(t))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
-// dstStatus is the target's replication state, for failure messages.
-func (p *pair) dstStatus(t *testing.T) string {
-	var s string
-	_ = p.dstDB.QueryRow(`SELECT coalesce(string_agg(format('%s applied %s error %s', name, applied_seq, error), '; '), 'no source') FROM teleport.source`).Scan(&s) // best effort, for the message only
-	return s
-}
 
 func TestE2E_RowsReplicate(t *testing.T) {
 	p := newPair(t, "test", `

@@ -2,250 +2,20 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
-	"github.com/pagarme/teleport/server/wire"
 )
-
-func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
-
-// The end-to-end tests run a source and a target cluster of PG_BINDIR's
-// major. TELEPORT_TEST_MAJORS=13:18 runs every pair across two majors
-// instead, source on 13 and target on 18, as `make test` does for the
-// upgrade and downgrade pairs it tests.
-var testMajors = sync.OnceValues(func() ([2]int, error) {
-	v := os.Getenv("TELEPORT_TEST_MAJORS")
-	if v == "" {
-		return [2]int{}, nil
-	}
-	a, b, ok := strings.Cut(v, ":")
-	src, err1 := strconv.Atoi(a)
-	dst, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil {
-		return [2]int{}, fmt.Errorf("TELEPORT_TEST_MAJORS=%q: want SOURCE:TARGET, such as 13:18", v)
-	}
-	return [2]int{src, dst}, nil
-})
-
-// testMajor is the major TELEPORT_TEST_MAJORS sets for the source (side 0)
-// or the target (side 1), 0 for PG_BINDIR's.
-func testMajor(t testing.TB, side int) int {
-	t.Helper()
-	m, err := testMajors()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m[side]
-}
-
-// sourceCluster is the cluster a test's source database lives in: the
-// shared one, of the source major when TELEPORT_TEST_MAJORS sets one.
-func sourceCluster(t testing.TB) *dbtest.Cluster {
-	t.Helper()
-	if m := testMajor(t, 0); m != 0 {
-		return dbtest.SharedMajor(t, m)
-	}
-	return dbtest.Shared(t)
-}
-
-// targetCluster starts a private cluster for a test's target database, of
-// the target major when TELEPORT_TEST_MAJORS sets one. Each setting is a
-// postgresql.conf line.
-func targetCluster(t testing.TB, settings ...string) *dbtest.Cluster {
-	t.Helper()
-	if m := testMajor(t, 1); m != 0 {
-		return dbtest.StartMajor(t, m, settings...)
-	}
-	return dbtest.Start(t, settings...)
-}
-
-// privateSourceCluster starts a private cluster for a source database, for
-// tests that stop it or change its settings.
-func privateSourceCluster(t testing.TB, settings ...string) *dbtest.Cluster {
-	t.Helper()
-	if m := testMajor(t, 0); m != 0 {
-		return dbtest.StartMajor(t, m, settings...)
-	}
-	return dbtest.Start(t, settings...)
-}
-
-// freePort returns a loopback TCP port nobody listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// instance is the part of a config file the tests vary.
-type instance struct {
-	name    string
-	c       *dbtest.Cluster
-	dbname  string
-	port    int
-	token   string
-	targets string // YAML of the targets section, indented, or ""
-	user    string // the role to connect as; "" is dbtest.Role
-	extra   string // top-level YAML lines, or ""
-}
-
-// writeConfig writes an upstream-style config file for inst and returns its path.
-func writeConfig(t testing.TB, inst instance) string {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, `batch_size: 10000
-processing_intervals:
-  batcher: 100
-  transmitter: 100
-  applier: 100
-  vacuum: 500
-  ddlwatcher: 5000
-database:
-  name: %q
-  database: %q
-  hostname: %q
-  username: %q
-  password: "${TELEPORT_TEST_PW}"
-  port: %d
-  sslmode: disable
-server:
-  hostname: "127.0.0.1"
-  port: %d
-`, inst.name, inst.dbname, inst.c.Host, cmp.Or(inst.user, dbtest.Role), inst.c.Port, inst.port)
-	b.WriteString(inst.extra)
-	if inst.token != "" {
-		fmt.Fprintf(&b, "  auth_token: %q\n", inst.token)
-	}
-	if inst.targets != "" {
-		b.WriteString("targets:\n" + inst.targets)
-	}
-	p := filepath.Join(t.TempDir(), inst.name+".yml")
-	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// inProc is an instance running in-process.
-type inProc struct {
-	done chan struct{} // closed when run has returned
-	err  error         // what run returned, once done is closed
-	stop func() error  // cancels run and reports what it returned
-}
-
-// spawnInstance runs an instance in-process without waiting for it to serve.
-// It is stopped in t.Cleanup.
-func spawnInstance(t testing.TB, cfgPath string) *inProc {
-	t.Helper()
-	return spawnInstanceLog(t, cfgPath, testWriter{t})
-}
-
-// spawnInstanceLog is spawnInstance with the instance's log written to log.
-func spawnInstanceLog(t testing.TB, cfgPath string, log io.Writer) *inProc {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &inProc{done: make(chan struct{})}
-	go func() {
-		p.err = run(ctx, []string{"-config", cfgPath}, os.Stdout, log)
-		close(p.done)
-	}()
-	var once sync.Once
-	var err error
-	p.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-p.done:
-				err = p.err
-			case <-time.After(10 * time.Second):
-				err = fmt.Errorf("instance did not stop within 10s")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = p.stop() })
-	return p
-}
-
-// waitUp waits until the instance serves /status on port and returns it; an
-// instance that stops instead fails the test at once, with its error.
-func (p *inProc) waitUp(t testing.TB, port int, token string) wire.Status {
-	t.Helper()
-	var st wire.Status
-	dbtest.WaitFor(t, 20*time.Second, fmt.Sprintf("instance on port %d to serve /status", port), func() bool {
-		select {
-		case <-p.done:
-			t.Fatalf("instance for port %d stopped during start-up: %v", port, p.err)
-		default:
-		}
-		s, code, err := getStatus(port, token)
-		st = s
-		return err == nil && code == http.StatusOK
-	})
-	return st
-}
-
-// startInstance runs an instance in-process, waits until it serves /status on
-// port and returns a func that stops it and reports what run returned.
-func startInstance(t testing.TB, cfgPath string, port int, token string) (stop func() error) {
-	t.Helper()
-	p := spawnInstance(t, cfgPath)
-	p.waitUp(t, port, token)
-	return p.stop
-}
-
-// testWriter sends an instance's log lines to t.Log.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func getStatus(port int, token string) (wire.Status, int, error) {
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/status", port), nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return wire.Status{}, 0, err
-	}
-	defer resp.Body.Close()
-	var st wire.Status
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	return st, resp.StatusCode, err
-}
-
-func waitStatus(t testing.TB, port int, token string) wire.Status {
-	t.Helper()
-	var st wire.Status
-	dbtest.WaitFor(t, 20*time.Second, fmt.Sprintf("instance on port %d to serve /status", port), func() bool {
-		s, code, err := getStatus(port, token)
-		st = s
-		return err == nil && code == http.StatusOK
-	})
-	return st
-}
 
 func TestRun_StartsAsUnprivilegedRole(t *testing.T) {
 	setPasswordEnv(t)
@@ -343,29 +113,6 @@ func TestRun_StartupErrors(t *testing.T) {
 		})
 	}
 }
-
-func mustRead(t testing.TB, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// buildBinary builds the teleport command once per test binary.
-var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "teleport-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "teleport")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
 
 // TestBinary_ExitCodes runs the real binary: one clear stderr line and exit 1
 // on a start-up failure, exit 0 on SIGTERM.
@@ -483,14 +230,4 @@ func TestBinary_ExitCodes(t *testing.T) {
 			}
 		}
 	})
-}
-
-// setPasswordEnv puts the test role's password where the configurations
-// writeConfig writes look for it. It is the same for every test, so
-// parallel tests may share it.
-func setPasswordEnv(t testing.TB) {
-	t.Helper()
-	if err := os.Setenv("TELEPORT_TEST_PW", dbtest.RolePassword); err != nil {
-		t.Fatal(err)
-	}
 }
