@@ -37,7 +37,7 @@ const heldLogEvery = time.Minute
 // at the interval, then less and less often, up to this. A skip request
 // makes it tried at once, and so does a new batch from its source when it
 // waits for a schema change (the new batch may bring it).
-const maxHeldWait = 5 * time.Second
+const maxHeldWait = 30 * time.Second
 
 // Worker applies received batches. Its methods must not be called
 // concurrently; two workers, even in two processes, may run on one database
@@ -544,7 +544,14 @@ func (w *Worker) reportHeld(src store.SourceState, seq int64, err error) {
 	if h.repeats > 0 {
 		attrs = append(attrs, "repeats", h.repeats)
 	}
-	w.log.Error("batch held", attrs...)
+	// A missing table or type, or a value its column does not take yet,
+	// usually clears when the schema change arrives: a warning. Anything
+	// else waits for an operator.
+	level := slog.LevelError
+	if h.schema {
+		level = slog.LevelWarn
+	}
+	w.log.Log(context.Background(), level, "batch held", attrs...)
 	h.msg, h.loggedAt, h.repeats = err.Error(), now, 0
 }
 

@@ -310,4 +310,18 @@ func TestWorker_RecordsSkipped(t *testing.T) {
 	if !slices.ContainsFunc(evs, func(e string) bool { return strings.Contains(e, `CREATE TABLE \"public\".\"fine\"`) }) {
 		t.Errorf("batch 2 = %q, want public.fine created regardless", evs)
 	}
+
+	// Once kid no longer inherits, it replicates, and the list says so.
+	exec(t, db, `ALTER TABLE public.kid NO INHERIT public.a`)
+	if _, err := schema.WriteSnapshot(context.Background(), db, ""); err != nil { // as the ddlwatcher does
+		t.Fatal(err)
+	}
+	runOnce(t, w)
+	skipped, err = schema.SkippedByTarget(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped["pub"]) != 0 {
+		t.Errorf("skipped for pub once kid no longer inherits = %+v, want none", skipped["pub"])
+	}
 }

@@ -101,25 +101,37 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 		if err := schema.SaveSentSchema(ctx, tx, target, sentID, sentText); err != nil {
 			return nil, 0, 0, err
 		}
-	}
-	for _, u := range skipped {
-		if err := w.reportUnsupported(ctx, tx, target, u); err != nil {
+		if err := w.reportUnsupported(ctx, tx, target, ts, sent, skipped); err != nil {
 			return nil, 0, 0, err
 		}
 	}
 	return out, events, rows, nil
 }
 
-// reportUnsupported records, for /status, what the diff left out for target
-// and why, and logs it once per target and object.
-func (w *Worker) reportUnsupported(ctx context.Context, q database.Querier, target string, u schema.Unsupported) error {
-	if err := schema.SaveSkipped(ctx, q, target, u); err != nil {
+// reportUnsupported records, for /status, what target's schema leaves out
+// now, and why: the objects of the schema sent that cannot be replicated,
+// and the changes of this pass that were not (changes); an object that
+// replicates now is no longer listed. It logs each once per target.
+func (w *Worker) reportUnsupported(ctx context.Context, q database.Querier, target string, ts targetSchema, sent *schema.Snapshot,
+	changes []schema.Unsupported) error {
+	_, now := schema.Diff(nil, sent, ts.scope)
+	seen := map[string]bool{}
+	var all []schema.Unsupported
+	for _, u := range append(now, changes...) {
+		if !seen[u.Object] {
+			seen[u.Object] = true
+			all = append(all, u)
+		}
+	}
+	if err := schema.SaveSkipped(ctx, q, target, all); err != nil {
 		return err
 	}
-	key := target + "\x00" + u.Object + "\x00" + u.Reason
-	if !w.unsupported[key] {
-		w.unsupported[key] = true
-		w.log.Warn("schema change not replicated", "target", target, "object", u.Object, "reason", u.Reason)
+	for _, u := range changes {
+		key := target + "\x00" + u.Object + "\x00" + u.Reason
+		if !w.unsupported[key] {
+			w.unsupported[key] = true
+			w.log.Warn("schema change not replicated", "target", target, "object", u.Object, "reason", u.Reason)
+		}
 	}
 	return nil
 }

@@ -223,10 +223,15 @@ func batchDDLs(ctx context.Context, q database.Querier, b store.Batch) ([]batchD
 	return out, rows.Err()
 }
 
-// SaveSkipped records, for /status, that target's schema diff left out u.
-func SaveSkipped(ctx context.Context, q database.Querier, target string, u Unsupported) error {
-	if _, err := q.ExecContext(ctx, query("schema_skipped_save"), target, u.Object, u.Reason); err != nil {
-		return fmt.Errorf("record %s as not replicated to %s: %w", u.Object, target, err)
+// SaveSkipped records, for /status, that target's schema diff leaves out
+// us now: what it left out before and no longer does is forgotten.
+func SaveSkipped(ctx context.Context, q database.Querier, target string, us []Unsupported) error {
+	objects, reasons := make([]string, len(us)), make([]string, len(us))
+	for i, u := range us {
+		objects[i], reasons[i] = u.Object, u.Reason
+	}
+	if _, err := q.ExecContext(ctx, query("schema_skipped_save"), target, pq.Array(objects), pq.Array(reasons)); err != nil {
+		return fmt.Errorf("record what is not replicated to %s: %w", target, err)
 	}
 	return nil
 }
