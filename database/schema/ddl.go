@@ -277,10 +277,9 @@ func (d *differ) types() {
 			case n == nil:
 				d.add(phaseDropTypes, "", map[string]string{"d": "DROP DOMAIN ", "e": "DROP TYPE ", "c": "DROP TYPE "}[o.Kind]+d.name(o.Schema, o.Name))
 				return
-			case !n.Owned:
-				d.skip("type "+database.QuoteQualified(n.Schema, n.Name), "owned by a role teleport is not a member of")
-				return
 			case o == nil:
+				// Whatever its owner: a captured table may use it, and
+				// creating it on the target needs nothing on the source.
 				d.createType(n)
 				return
 			}

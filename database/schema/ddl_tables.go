@@ -33,10 +33,13 @@ func (d *differ) tables() {
 		case n == nil:
 			d.add(phaseDropTables, "", "DROP TABLE IF EXISTS "+d.name(o.Schema, o.Name))
 		case !n.Owned:
-			d.skip("table "+database.QuoteQualified(n.Schema, n.Name), "owned by a role teleport is not a member of")
-		case n.Parent != nil && n.Bound == nil:
+			d.skip("table "+database.QuoteQualified(n.Schema, n.Name), "owned by a role teleport is not a member of: "+
+				"it is not captured; as its owner, run ALTER TABLE "+database.QuoteQualified(n.Schema, n.Name)+" OWNER TO the role Teleport connects as")
+		case inherits(n):
 			d.skip("table "+database.QuoteQualified(n.Schema, n.Name), "table inheritance (INHERITS) is not replicated; partitioning is")
-		case o == nil:
+		case o == nil || !o.Owned || inherits(o):
+			// New, or left out until now (its owner was another role, or
+			// it inherited): the target has never had it.
 			d.createTable(n)
 		default:
 			d.alterTable(o, n)
@@ -527,3 +530,6 @@ func (d *differ) alterStorageOptions(name string, t *Relation, old, cur []string
 		}
 	}
 }
+
+// inherits reports whether t is a child by INHERITS, not a partition.
+func inherits(t *Relation) bool { return t.Parent != nil && t.Bound == nil }

@@ -172,6 +172,38 @@ func TestDiffAdopts(t *testing.T) {
 	}
 }
 
+// TestDiffOtherOwners: a type owned by another role replicates (a captured
+// table may use it); a table owned by another role is left out, with the
+// fix in the reason, and once its owner is changed as it says, the table
+// is created on the target with its next diff.
+func TestDiffOtherOwners(t *testing.T) {
+	c := dbtest.Shared(t)
+	src, srcName := c.NewDB(t)
+	dst, _ := c.NewDB(t)
+	c.AdminExec(t, srcName, `CREATE TYPE public.status AS ENUM ('new', 'paid');
+		CREATE TABLE public.coupons (id int PRIMARY KEY, s public.status)`)
+	all := schema.Scope{Schema: func(string) bool { return true }, Table: func(string, string) bool { return true }}
+	before := snapshot(t, src, "")
+	ddl, skipped := schema.Diff(nil, &before, all)
+	if len(skipped) != 1 || skipped[0].Object != `table "public"."coupons"` || !strings.Contains(skipped[0].Reason, "OWNER TO") {
+		t.Errorf("left out = %+v, want table public.coupons, with the ALTER TABLE OWNER TO that fixes it", skipped)
+	}
+	applyDDL(t, dst, ddl)
+	var labels string
+	if err := dst.QueryRow(`SELECT string_agg(e::text, ',') FROM unnest(enum_range(NULL::public.status)) e`).Scan(&labels); err != nil || labels != "new,paid" {
+		t.Errorf("type status on the target: %q, %v; want new,paid", labels, err)
+	}
+
+	c.AdminExec(t, srcName, `ALTER TABLE public.coupons OWNER TO `+dbtest.Role)
+	after := snapshot(t, src, "")
+	ddl, skipped = schema.Diff(&before, &after, all)
+	if len(skipped) != 0 {
+		t.Errorf("left out once owned = %+v, want nothing", skipped)
+	}
+	applyDDL(t, dst, ddl)
+	dbtest.Exec(t, dst, `INSERT INTO public.coupons VALUES (1, 'paid')`)
+}
+
 func snapshot(t *testing.T, db *sql.DB, searchPath string) schema.Snapshot {
 	t.Helper()
 	var s schema.Snapshot
