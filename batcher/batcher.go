@@ -31,6 +31,7 @@ type Worker struct {
 	snapshotSchema string                  // see SnapshotSchema
 	schemas        map[string]targetSchema // per target
 	unsupported    map[string]bool         // reported already
+	sent           map[string]*sentSchema  // per target, the schema it was last sent, as read or written
 }
 
 // Result says what one pass did.
@@ -64,6 +65,7 @@ func New(db *sql.DB, cfg config.Config, onBatch func(), log *slog.Logger) *Worke
 		snapshotSchema: cfg.SnapshotSchema(),
 		schemas:        schemas,
 		unsupported:    map[string]bool{},
+		sent:           map[string]*sentSchema{},
 	}
 }
 

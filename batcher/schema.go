@@ -26,6 +26,34 @@ func newTargetSchema(t config.Target) targetSchema {
 	}
 }
 
+// sentSchema is the schema a target was last sent, kept between passes: a
+// catalog of thousands of tables is megabytes of JSON, too much to read and
+// decode every 100 ms for nothing.
+type sentSchema struct {
+	id   int64 // the snapshot event it came from
+	snap *schema.Snapshot
+	text string
+}
+
+// sentSchema returns the schema target was last sent (nil: none yet),
+// reading it only when it is not the one kept from the last pass.
+func (w *Worker) sentSchema(ctx context.Context, q database.Querier, target string) (*schema.Snapshot, string, int64, error) {
+	id, ok, err := schema.SentSchemaID(ctx, q, target)
+	if err != nil || !ok {
+		delete(w.sent, target)
+		return nil, "", 0, err
+	}
+	if c := w.sent[target]; c != nil && c.id == id {
+		return c.snap, c.text, c.id, nil
+	}
+	snap, text, id, err := schema.SentSchema(ctx, q, target)
+	if err != nil || snap == nil {
+		return nil, "", 0, err
+	}
+	w.sent[target] = &sentSchema{id: id, snap: snap, text: text}
+	return snap, text, id, nil
+}
+
 // placedDDL is a schema change and the event it goes before.
 type placedDDL struct {
 	before int64
@@ -40,7 +68,7 @@ type placedDDL struct {
 // a snapshot taken now, so no row waits for the ddlwatcher's next pass.
 func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, from, to int64) ([]placedDDL, int, int64, error) {
 	ts := w.schemas[target]
-	sent, sentText, sentID, err := schema.SentSchema(ctx, tx, target)
+	sent, sentText, sentID, err := w.sentSchema(ctx, tx, target)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -101,6 +129,9 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 		if err := schema.SaveSentSchema(ctx, tx, target, sentID, sentText); err != nil {
 			return nil, 0, 0, err
 		}
+		// Should the transaction roll back, the next pass reads another id
+		// than this one and reads the schema again.
+		w.sent[target] = &sentSchema{id: sentID, snap: sent, text: sentText}
 		if err := w.reportUnsupported(ctx, tx, target, ts, sent, skipped); err != nil {
 			return nil, 0, 0, err
 		}

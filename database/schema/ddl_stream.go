@@ -66,6 +66,19 @@ func WriteSnapshot(ctx context.Context, db *sql.DB, searchPath string) (Snapshot
 	return se, nil
 }
 
+// SentSchemaID returns the id of the snapshot event target was last sent
+// DDL against; ok is false when it was sent none yet.
+func SentSchemaID(ctx context.Context, q database.Querier, target string) (id int64, ok bool, err error) {
+	err = q.QueryRowContext(ctx, query("target_schema_id"), target).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read the schema sent to %s: %w", target, err)
+	}
+	return id, true, nil
+}
+
 // SentSchema returns the snapshot target was last sent DDL against, and the
 // event it came from; nil when it was sent none yet.
 func SentSchema(ctx context.Context, q database.Querier, target string) (*Snapshot, string, int64, error) {

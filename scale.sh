@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Teleport at catalog scale: a source with SCALE_TABLES tables (each with a
+# primary key and one index) and a table of SCALE_PARTITIONS partitions, all
+# there before the instances start, replicated to a target; then the source
+# left idle. Prints how long until every table is on the target, what the
+# idle source costs in CPU (its instance and its PostgreSQL backends), and
+# each instance's memory. Run: make scale (SCALE_TABLES=10000
+# SCALE_PARTITIONS=1000 make scale for the production-sized run).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+TABLES=${SCALE_TABLES:-2000}
+PARTS=${SCALE_PARTITIONS:-200}
+IDLE=${SCALE_IDLE_SECONDS:-60}
+bindir=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+[ -x "$bindir/initdb" ] || { echo "scale: no PostgreSQL server binaries: set PG_BINDIR" >&2; exit 1; }
+clk=$(getconf CLK_TCK)
+
+go build -o teleport-scale .
+work=$(mktemp -d /tmp/teleport-scale.XXXXXX)
+as_pg=()
+if [ "$(id -u)" = 0 ]; then chown postgres: "$work"; as_pg=(runuser -u postgres --); fi
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	for c in source target; do
+		[ -d "$work/$c" ] && "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/$c" -m immediate stop >/dev/null 2>&1 || true
+	done
+	rm -rf "$work" teleport-scale
+}
+trap cleanup EXIT INT TERM
+free_port() {
+	local p=$((20000 + RANDOM % 30000))
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
+}
+psql_admin() { "$bindir/psql" -X -q -h 127.0.0.1 -p "$1" -U postgres -d "$2" -v ON_ERROR_STOP=1 "${@:3}"; }
+psql_app() { PGPASSWORD=scale "$bindir/psql" -X -q -h 127.0.0.1 -p "$1" -U teleport -d app -v ON_ERROR_STOP=1 "${@:2}"; }
+start_cluster() { # name port
+	"${as_pg[@]}" "$bindir/initdb" -D "$work/$1" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+	"${as_pg[@]}" "$bindir/pg_ctl" -D "$work/$1" -l "$work/$1.log" -w \
+		-o "-p $2 -k $work -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+	psql_admin "$2" postgres -c "CREATE ROLE teleport LOGIN NOSUPERUSER NOREPLICATION PASSWORD 'scale'" \
+		-c "CREATE DATABASE app OWNER teleport" >/dev/null
+}
+src_pg=$(free_port); start_cluster source "$src_pg"
+dst_pg=$(free_port); start_cluster target "$dst_pg"
+
+echo "== creating $TABLES tables and a table of $PARTS partitions on the source"
+psql_app "$src_pg" -c "DO \$\$ BEGIN
+	FOR i IN 1..$TABLES LOOP
+		EXECUTE format('CREATE TABLE public.t%s (id bigint PRIMARY KEY, v text, at timestamptz)', i);
+		EXECUTE format('CREATE INDEX t%s_at ON public.t%s (at)', i, i);
+	END LOOP;
+	CREATE TABLE public.events (id bigint, day int, payload text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+	FOR i IN 1..$PARTS LOOP
+		EXECUTE format('CREATE TABLE public.events_%s PARTITION OF public.events FOR VALUES FROM (%s) TO (%s)', i, i, i + 1);
+	END LOOP;
+END \$\$"
+
+src_http=$(free_port); dst_http=$(free_port)
+config() { # name port http [targets]
+	cat <<YAML
+processing_intervals:
+  ddlwatcher: ${SCALE_DDLWATCHER_MS:-5000}
+database:
+  name: "$1"
+  database: "app"
+  hostname: "127.0.0.1"
+  username: "teleport"
+  password: "scale"
+  port: $2
+  sslmode: disable
+server:
+  hostname: "127.0.0.1"
+  port: $3
+YAML
+	[ -z "${4:-}" ] || printf 'targets:\n  dst:\n    target_expression: "public.*"\n    endpoint:\n      hostname: "127.0.0.1"\n      port: %s\n' "$4"
+}
+config dst "$dst_pg" "$dst_http" > "$work/target.yml"
+config src "$src_pg" "$src_http" "$dst_http" > "$work/source.yml"
+
+cpu() { # total CPU ticks of a pid list
+	local t=0 p
+	for p in "$@"; do
+		[ -r "/proc/$p/stat" ] || continue
+		set -- $(sed 's/^.*) //' "/proc/$p/stat")
+		t=$((t + ${12} + ${13}))
+	done
+	echo "$t"
+}
+rss_mb() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$1/status"; }
+
+start=$(date +%s.%N)
+./teleport-scale -config "$work/target.yml" 2>"$work/target.log" & dst_pid=$!; pids+=($dst_pid)
+./teleport-scale -config "$work/source.yml" 2>"$work/source.log" & src_pid=$!; pids+=($src_pid)
+want=$((TABLES + PARTS + 1))
+while :; do
+	n=$(psql_app "$dst_pg" -At -c "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')" 2>/dev/null || echo 0)
+	[ "$n" -ge "$want" ] && break
+	if ! kill -0 "$src_pid" 2>/dev/null || ! kill -0 "$dst_pid" 2>/dev/null; then
+		echo "scale: an instance stopped:" >&2; tail -5 "$work"/*.log >&2; exit 1
+	fi
+	if [ "$(echo "$(date +%s.%N) - $start > 900" | bc)" = 1 ]; then
+		echo "scale: after 15 minutes the target has $n of $want tables; last lines of the logs:" >&2
+		tail -3 "$work/source.log" "$work/target.log" >&2; exit 1
+	fi
+	sleep 0.5
+done
+printf '== every table on the target %.1f s after the instances started (%d tables)\n' "$(echo "$(date +%s.%N) - $start" | bc)" "$want"
+
+sleep 10 # let the start-up work settle
+backends() { psql_admin "$src_pg" postgres -At -c "SELECT pid FROM pg_stat_activity WHERE datname = 'app'"; }
+bpids=$(backends)
+c0=$(cpu "$src_pid"); b0=$(cpu $bpids)
+sleep "$IDLE"
+bpids=$(backends)
+c1=$(cpu "$src_pid"); b1=$(cpu $bpids)
+printf '== idle source over %s s: instance %.2f CPU-s/min, its PostgreSQL backends %.2f CPU-s/min\n' "$IDLE" \
+	"$(echo "($c1 - $c0) / $clk * 60 / $IDLE" | bc -l)" "$(echo "($b1 - $b0) / $clk * 60 / $IDLE" | bc -l)"
+echo "== peak memory: source instance $(rss_mb "$src_pid") MB, target instance $(rss_mb "$dst_pid") MB"
+
+t0=$(date +%s.%N)
+psql_app "$src_pg" -c "CREATE INDEX t1_v ON public.t1 (v)"
+until [ "$(psql_app "$dst_pg" -At -c "SELECT count(*) FROM pg_indexes WHERE indexname = 't1_v'")" = 1 ]; do sleep 0.1; done
+printf '== a CREATE INDEX on the source reached the target in %.1f s\n' "$(echo "$(date +%s.%N) - $t0" | bc)"
