@@ -1,7 +1,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 
-.PHONY: build test test-one lint demo bench clean
+.PHONY: build test test-one lint demo bench scale clean
 
 ## build: the teleport binary, static, with its version
 build:
@@ -48,6 +48,10 @@ clean:
 ## demo: two throwaway clusters, both instances, a workload, rows arriving (needs PostgreSQL server binaries)
 demo:
 	./demo.sh
+
+## scale: a source of 2,000 tables and 200 partitions (SCALE_TABLES, SCALE_PARTITIONS) replicated, then idle: time to the target, idle CPU, memory
+scale:
+	./scale.sh
 
 ## bench: replication figures beside references measured in the same run (several minutes, see the README's Performance; needs pgbench, and PgQ for the capture reference, which it installs with apt-get when missing)
 bench:

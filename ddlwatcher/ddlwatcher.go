@@ -24,7 +24,8 @@ type Worker struct {
 	match    func(schema, table string) bool
 	interval time.Duration
 	log      *slog.Logger
-	failing  bool // the last pass failed
+	failing  bool               // the last pass failed
+	done     schema.Fingerprint // the catalog as of the last pass that captured and snapshotted it
 }
 
 // Result says what one pass did.
@@ -76,10 +77,33 @@ func (w *Worker) Run(ctx context.Context) error {
 // recording the rows it already holds, then writes a catalog snapshot if the
 // catalog changed. A table that could not be captured does not stop the
 // snapshot.
+//
+// A catalog of thousands of tables makes both costly, so they are skipped
+// while the catalog's fingerprint stays as it was after the last pass that
+// did them: the capture while the catalog is unchanged, the snapshot while
+// no row was captured either (sequences move with the rows).
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
-	cr, err := capture.InstallCapture(ctx, w.db, w.match, true)
-	res := Result{Installed: len(cr.Installed), Backfilled: cr.Backfilled}
+	var res Result
+	fp, err := schema.TakeFingerprint(ctx, w.db)
+	if err != nil {
+		return res, err
+	}
+	var cerr error
+	if fp.Catalog != w.done.Catalog {
+		var cr capture.CaptureResult
+		cr, cerr = capture.InstallCapture(ctx, w.db, w.match, true)
+		res.Installed, res.Backfilled = len(cr.Installed), cr.Backfilled
+	}
+	if fp == w.done {
+		return res, nil
+	}
 	se, serr := schema.WriteSnapshot(ctx, w.db, w.schema)
 	res.Snapshot = se.Written
-	return res, errors.Join(err, serr)
+	// A table that could not be captured (another role owns it) is tried
+	// again when the catalog changes, as changing its owner does; one
+	// captured now changed the catalog, so the next pass looks again.
+	if serr == nil && res.Installed == 0 {
+		w.done = fp
+	}
+	return res, errors.Join(cerr, serr)
 }

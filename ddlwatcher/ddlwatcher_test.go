@@ -173,6 +173,41 @@ func TestWorker_RunOnce_NotOwned(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"public"."theirs"`) || !strings.Contains(err.Error(), "OWNER TO") {
 		t.Errorf("RunOnce with a table owned by someone else = %v, want an error naming it and the fix", err)
 	}
+	// Said once: with the catalog unchanged, the next passes skip the capture
+	// (and the snapshot) instead of failing again every few seconds.
+	if res, err := w.RunOnce(context.Background()); err != nil || res.Installed != 0 || res.Snapshot {
+		t.Errorf("RunOnce with nothing changed = %+v, %v; want nothing done", res, err)
+	}
+	// The fix the error names changes the catalog: the table is captured.
+	c.AdminExec(t, name, `ALTER TABLE public.theirs OWNER TO `+dbtest.Role)
+	if res, err := w.RunOnce(context.Background()); err != nil || res.Installed != 1 {
+		t.Errorf("RunOnce once the table is the role's = %+v, %v; want it captured", res, err)
+	}
+}
+
+// TestWorker_RunOnce_SnapshotsOnChange: with the fingerprint in front, a
+// pass still captures a new table and writes a snapshot for a new index.
+func TestWorker_RunOnce_SnapshotsOnChange(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := ddlwatcher.New(db, publicOnly, "", time.Second, dbtest.Logger(t))
+	ctx := context.Background()
+	if res, err := w.RunOnce(ctx); err != nil || !res.Snapshot {
+		t.Fatalf("first RunOnce = %+v, %v; want a snapshot written", res, err)
+	}
+	exec(t, db, `CREATE TABLE public.later (id int PRIMARY KEY)`)
+	if res, err := w.RunOnce(ctx); err != nil || res.Installed != 1 || !res.Snapshot {
+		t.Errorf("RunOnce after CREATE TABLE = %+v, %v; want it captured and a snapshot written", res, err)
+	}
+	exec(t, db, `CREATE INDEX later_id2 ON public.later (id)`)
+	if res, err := w.RunOnce(ctx); err != nil || !res.Snapshot {
+		t.Errorf("RunOnce after CREATE INDEX = %+v, %v; want a snapshot written", res, err)
+	}
+	for range 3 {
+		if res, err := w.RunOnce(ctx); err != nil || res.Snapshot || res.Installed != 0 {
+			t.Errorf("RunOnce with nothing changed = %+v, %v; want nothing", res, err)
+		}
+	}
 }
 
 func TestWorker_Run_StopsOnCancel(t *testing.T) {
