@@ -85,19 +85,28 @@ func New(db *sql.DB, interval time.Duration, maxEvents int, log *slog.Logger) *W
 }
 
 // Run calls RunOnce at once and then every interval until ctx is done.
-// A failed pass is logged and retried on the next tick; Run returns nil on shutdown.
+// A failed pass is logged and retried on the next tick, and the first pass
+// that succeeds after failures says so; Run returns nil on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
+	failed := 0 // passes failed in a row
 	for {
 		res, err := w.RunOnce(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
+			failed++
 			w.log.Error("pass failed", "err", err)
-		case res.Batches > 0:
-			w.log.Debug("pass done", "batches", res.Batches, "events", res.Events)
+		default:
+			if failed > 0 {
+				w.log.Info("pass succeeded again", "failed_passes", failed)
+				failed = 0
+			}
+			if res.Batches > 0 {
+				w.log.Debug("pass done", "batches", res.Batches, "events", res.Events)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -75,12 +75,13 @@ func spec(name string, expr config.Expression) store.TargetSpec {
 }
 
 // Run calls RunOnce at once and then again after nextPass, until ctx is done.
-// A failed pass is logged and retried on the next tick; Run returns nil on
-// shutdown.
+// A failed pass is logged and retried on the next tick, and the first pass
+// that succeeds after failures says so; Run returns nil on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	last := time.Now()
+	failed := 0 // passes failed in a row
 	for {
 		select {
 		case <-ctx.Done():
@@ -93,9 +94,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
+			failed++
 			w.log.Error("pass failed", "err", err)
-		case res.Batches > 0:
-			w.log.Debug("batches cut", "batches", res.Batches, "events", res.Events)
+		default:
+			if failed > 0 {
+				w.log.Info("pass succeeded again", "failed_passes", failed)
+				failed = 0
+			}
+			if res.Batches > 0 {
+				w.log.Debug("batches cut", "batches", res.Batches, "events", res.Events)
+			}
 		}
 		timer.Reset(w.nextPass(res, now.Sub(last)))
 		last = now

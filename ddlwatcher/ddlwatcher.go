@@ -41,34 +41,37 @@ func New(db *sql.DB, match func(schema, table string) bool, schema string, inter
 	return &Worker{db: db, match: match, schema: schema, interval: interval, log: log.With("worker", "ddlwatcher")}
 }
 
-// Run calls RunOnce every interval until ctx is done (main captured what was
-// there at start-up). A failed pass is logged and retried on the next tick;
-// Run returns nil on shutdown.
+// Run calls RunOnce at once and then every interval until ctx is done. A
+// failed pass is logged and retried on the next tick, and the first pass
+// that succeeds after failures says so; Run returns nil on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
+	failed := 0 // passes failed in a row
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
 		res, err := w.RunOnce(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
+			failed++
 			w.log.Error("pass failed", "err", err)
-			w.failing = true
-		case w.failing:
-			w.log.Info("pass succeeded again")
-			w.failing = false
+		default:
+			if failed > 0 {
+				w.log.Info("pass succeeded again", "failed_passes", failed)
+				failed = 0
+			}
+			if res.Snapshot {
+				w.log.Debug("catalog changed: snapshot written")
+			}
 		}
 		if res.Installed > 0 {
 			w.log.Info("new tables captured", "tables", res.Installed, "rows_backfilled", res.Backfilled)
 		}
-		if res.Snapshot {
-			w.log.Debug("catalog changed: snapshot written")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
 	}
 }

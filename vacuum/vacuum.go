@@ -33,20 +33,28 @@ func New(db *sql.DB, interval time.Duration, limit int, log *slog.Logger) *Worke
 }
 
 // Run calls RunOnce at once and then every interval until ctx is done.
-// A failed pass is logged and retried on the next tick; Run returns nil on
-// shutdown.
+// A failed pass is logged and retried on the next tick, and the first pass
+// that succeeds after failures says so; Run returns nil on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
+	failed := 0 // passes failed in a row
 	for {
 		res, err := w.RunOnce(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
+			failed++
 			w.log.Error("pass failed", "err", err)
-		case res.Events+res.Chunks > 0:
-			w.log.Debug("pass done", "events", res.Events, "batches", res.Batches, "ticks", res.Ticks, "chunks", res.Chunks)
+		default:
+			if failed > 0 {
+				w.log.Info("pass succeeded again", "failed_passes", failed)
+				failed = 0
+			}
+			if res.Events+res.Chunks > 0 {
+				w.log.Debug("pass done", "events", res.Events, "batches", res.Batches, "ticks", res.Ticks, "chunks", res.Chunks)
+			}
 		}
 		select {
 		case <-ctx.Done():
