@@ -23,16 +23,24 @@ src_pg=$(free_port); start_cluster source "$src_pg"
 dst_pg=$(free_port); start_cluster target "$dst_pg"
 
 echo "== creating $TABLES tables and a table of $PARTS partitions on the source"
-psql_app "$src_pg" -c "DO \$\$ BEGIN
-	FOR i IN 1..$TABLES LOOP
-		EXECUTE format('CREATE TABLE public.t%s (id bigint PRIMARY KEY, v text, at timestamptz)', i);
-		EXECUTE format('CREATE INDEX t%s_at ON public.t%s (at)', i, i);
-	END LOOP;
-	CREATE TABLE public.events (id bigint, day int, payload text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
-	FOR i IN 1..$PARTS LOOP
-		EXECUTE format('CREATE TABLE public.events_%s PARTITION OF public.events FOR VALUES FROM (%s) TO (%s)', i, i, i + 1);
-	END LOOP;
-END \$\$"
+# 500 tables a transaction: the default lock table holds about 6,400 locks,
+# and each table with its index and TOAST table takes several.
+for ((from = 1; from <= TABLES; from += 500)); do
+	psql_app "$src_pg" -q -c "DO \$\$ BEGIN
+		FOR i IN $from..$((from + 499 < TABLES ? from + 499 : TABLES)) LOOP
+			EXECUTE format('CREATE TABLE public.t%s (id bigint PRIMARY KEY, v text, at timestamptz)', i);
+			EXECUTE format('CREATE INDEX t%s_at ON public.t%s (at)', i, i);
+		END LOOP;
+	END \$\$"
+done
+psql_app "$src_pg" -q -c "CREATE TABLE public.events (id bigint, day int, payload text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day)"
+for ((from = 1; from <= PARTS; from += 500)); do
+	psql_app "$src_pg" -q -c "DO \$\$ BEGIN
+		FOR i IN $from..$((from + 499 < PARTS ? from + 499 : PARTS)) LOOP
+			EXECUTE format('CREATE TABLE public.events_%s PARTITION OF public.events FOR VALUES FROM (%s) TO (%s)', i, i, i + 1);
+		END LOOP;
+	END \$\$"
+done
 
 src_http=$(free_port); dst_http=$(free_port)
 config() { # name port http [targets]

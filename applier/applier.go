@@ -21,6 +21,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lib/pq/pqerror"
+
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/apply"
 	"github.com/pagarme/teleport/database/load"
@@ -49,6 +51,16 @@ type Worker struct {
 	maxEvents int
 	held      map[string]*held // per source, the error last logged
 	wake      chan struct{}
+	part      *part // of the schema change last applied in parts
+}
+
+// part is where a schema change applied in parts got to in this process:
+// with what an earlier part read of the target, which the next one reuses.
+type part struct {
+	source string
+	seq    int64
+	k      int
+	ddl    schema.DDLPart
 }
 
 type held struct {
@@ -153,6 +165,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 // errMoved means another applier applied the batch first.
 var errMoved = errors.New("applied_seq moved")
 
+// errAlone means a batch of a group is applied in parts, so alone.
+var errAlone = errors.New("batch applied in parts")
+
 func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Result) error {
 	applied := src.AppliedSeq
 	if h := w.held[src.Name]; h != nil && !h.retryAt.IsZero() && h.seq == applied+1 && src.SkipSeq != h.seq &&
@@ -190,8 +205,12 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 		}
 
 		start := time.Now()
-		err = w.applyGroup(ctx, applied, group)
+		cut, err := w.applyGroup(ctx, applied, group)
 		switch {
+		case err == nil && cut:
+			// A part of a schema change too big for one transaction is
+			// committed; the batch goes on from there, alone.
+			alone = true
 		case err == nil:
 			last := group[len(group)-1]
 			applied = last.Seq
@@ -203,6 +222,8 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, errAlone):
+			alone = true
 		case database.UnsafeNewEnumValue(err) && !early:
 			// A label added to an enum is usable once committed: commit
 			// the batch's new labels first, then apply it again.
@@ -246,16 +267,25 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 }
 
 // applyGroup applies consecutive batches, the first one after applied, in
-// one transaction.
-func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.ReceivedBatch) error {
+// one transaction. It reports a cut when the transaction ends with a part of
+// a batch's schema change too big for one (see applyBatch): the batch is
+// not applied yet, and goes on from there in the next transaction.
+func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.ReceivedBatch) (cut bool, err error) {
 	source := group[0].Source
-	return database.InTx(ctx, w.db, func(tx *sql.Tx) error {
+	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
 		cur, err := store.LockSource(ctx, tx, source)
 		if err != nil {
 			return err
 		}
 		if cur != applied {
 			return errMoved
+		}
+		part, inParts, err := store.ReadBatchPart(ctx, tx, source, group[0].Seq)
+		if err != nil {
+			return err
+		}
+		if inParts && len(group) > 1 {
+			return errAlone
 		}
 		if err := database.SetApplyOrigin(ctx, tx, source); err != nil {
 			return err
@@ -269,8 +299,18 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.Re
 		// once, and a row changed in several batches is written once.
 		run := &rowRun{cache: apply.NewTableCache()}
 		for _, b := range group {
-			if err := applyBatch(ctx, tx, b, load, run); err != nil {
+			ap := batchApply{w: w, tx: tx, b: b, load: load, run: run, alone: len(group) == 1}
+			if inParts {
+				ap.from = &part
+			}
+			next, err := ap.apply(ctx)
+			if err != nil {
 				return fmt.Errorf("apply batch %d: %w", b.Seq, err)
+			}
+			if next != nil {
+				cut = true
+				w.reportLeftOut(source, run.leftOut)
+				return store.SaveBatchPart(ctx, tx, source, b.Seq, *next)
 			}
 		}
 		if err := run.flush(ctx, tx, false); err != nil {
@@ -279,6 +319,7 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.Re
 		w.reportLeftOut(source, run.leftOut)
 		return nil
 	})
+	return cut, err
 }
 
 // reportLeftOut logs what this target's PostgreSQL major left out of a
@@ -340,62 +381,195 @@ func (r *rowRun) flush(ctx context.Context, tx *sql.Tx, keepTruncates bool) erro
 	return nil
 }
 
-// applyBatch applies one batch's chunks in order, one in memory at a time
-// beside the changes run holds, and records the batch as applied. Schema
-// changes are applied in their place: the row changes before one are
-// applied first. Events an initial load's copy already holds are left out;
-// during a load, events on its tables wait for it.
-func applyBatch(ctx context.Context, tx *sql.Tx, b store.ReceivedBatch, load load.LoadFilter, run *rowRun) error {
+// splitItems is the size from which a schema change may be applied in
+// parts: a smaller one takes few enough locks for any transaction.
+const splitItems = 64
+
+// batchApply applies one batch in an apply transaction.
+type batchApply struct {
+	w     *Worker
+	tx    *sql.Tx
+	b     store.ReceivedBatch
+	load  load.LoadFilter
+	run   *rowRun
+	alone bool             // the batch has its transaction to itself, so it may be applied in parts
+	from  *store.BatchPart // where an earlier transaction left the batch; nil for its start
+
+	seen map[uint64]bool // source transactions with row changes applied since the start or the last cut
+}
+
+// apply applies the batch's chunks in order, one in memory at a time beside
+// the changes run holds, and records the batch as applied. Schema changes are
+// applied in their place: the row changes before one are applied first.
+// Events an initial load's copy already holds are left out; during a load,
+// events on its tables wait for it.
+//
+// A schema change too big for the lock table in one transaction (thousands
+// of tables created) is applied in parts when the batch is alone and every
+// source transaction whose rows come before the change has no row after it:
+// apply then returns where the next part starts, to be recorded as the
+// transaction commits, and a reader of the target sees, between parts,
+// whole source transactions and objects without rows, never part of a
+// transaction.
+func (a *batchApply) apply(ctx context.Context) (*store.BatchPart, error) {
+	tx, b, run := a.tx, a.b, a.run
 	ahead, err := schema.AppliedAhead(ctx, tx, b.Source, b.Seq)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	a.seen = map[uint64]bool{}
 	k := 0 // rank of the next schema change in the batch
 	for c := range b.Chunks {
 		evs, err := store.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if evs, err = load.Filter(evs); err != nil {
-			return err
+		if evs, err = a.load.Filter(evs); err != nil {
+			return nil, err
 		}
 		for len(evs) > 0 {
 			i := slices.IndexFunc(evs, func(e wire.Event) bool { return e.Op == wire.OpSchema })
 			if i < 0 {
-				run.add(evs)
+				a.add(k, evs)
 				break
 			}
-			run.add(evs[:i])
+			a.add(k, evs[:i])
 			if err := run.flush(ctx, tx, false); err != nil {
-				return err
+				return nil, err
 			}
-			if !ahead[k] {
-				ddl, err := schema.ReadDDL(evs[i].Data)
-				if err != nil {
-					return err
+			if !ahead[k] && (a.from == nil || k >= a.from.DDL) {
+				next, err := a.applyDDL(ctx, k, evs[i].Data, c, evs[i+1:])
+				if err != nil || next != nil {
+					return next, err
 				}
-				left, err := applyDDL(ctx, tx, b.Source, ddl)
-				if err != nil {
-					return fmt.Errorf("schema change: %w", err)
-				}
-				run.leftOut = append(run.leftOut, left...)
-				run.cache.Forget()
 			}
 			k++
 			evs = evs[i+1:]
 		}
 		if run.bytes >= runMaxBytes {
 			if err := run.flush(ctx, tx, true); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if len(ahead) > 0 {
 		if err := schema.ForgetAppliedAhead(ctx, tx, b.Source, b.Seq); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return store.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+	return nil, store.MarkBatchApplied(ctx, tx, b.Source, b.Seq, b.TickTime)
+}
+
+// add holds the row changes evs, which come before the k-th schema change,
+// unless an earlier transaction applied them.
+func (a *batchApply) add(k int, evs []wire.Event) {
+	if a.from != nil && k <= a.from.DDL {
+		return
+	}
+	for _, e := range evs {
+		a.seen[e.XID] = true
+	}
+	a.run.add(evs)
+}
+
+// applyDDL applies the k-th schema change of the batch, data, which is in
+// chunk c with the events rest after it, in full or, when it is too big for
+// one transaction and may be, in part: it then returns where the next part
+// starts.
+func (a *batchApply) applyDDL(ctx context.Context, k int, data []byte, c int, rest []wire.Event) (*store.BatchPart, error) {
+	ddl, err := schema.ReadDDL(data)
+	if err != nil {
+		return nil, err
+	}
+	var p schema.DDLPart
+	resumed := a.from != nil && k == a.from.DDL
+	if resumed {
+		if last := a.w.part; last != nil && last.source == a.b.Source && last.seq == a.b.Seq && last.k == k && last.ddl.Next == a.from.Item {
+			p = last.ddl
+		}
+		p.Next, p.Deferred = a.from.Item, a.from.Deferred
+	}
+	if a.alone && len(ddl.Items) >= splitItems {
+		safe := resumed // the first part checked
+		if !safe {
+			if safe, err = a.cutSafe(ctx, c, rest); err != nil {
+				return nil, err
+			}
+		}
+		if safe {
+			if p.Locks, err = lockBudget(ctx, a.tx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	done, left, err := schema.ApplyDDLPart(ctx, a.tx, ddl, &p)
+	if err == nil {
+		err = saveLeftOut(ctx, a.tx, a.b.Source, left)
+	}
+	if err != nil {
+		if database.SQLState(err) == pqerror.OutOfMemory {
+			err = fmt.Errorf("%w (the target's lock table cannot hold this schema change of %d items with the row changes around it in one transaction: "+
+				"raise max_locks_per_transaction on the target and restart it, and the batch is applied on the next pass)", err, len(ddl.Items))
+		}
+		return nil, fmt.Errorf("schema change: %w", err)
+	}
+	a.run.leftOut = append(a.run.leftOut, left...)
+	a.run.cache.Forget()
+	log := a.w.log
+	if done {
+		a.w.part = nil
+		if resumed {
+			log.Info("schema change applied in parts", "source", a.b.Source, "seq", a.b.Seq, "items", len(ddl.Items))
+		}
+		return nil, nil
+	}
+	a.w.part = &part{source: a.b.Source, seq: a.b.Seq, k: k, ddl: p}
+	if !resumed {
+		log.Info("schema change too big for one transaction: applying it in parts", "source", a.b.Source, "seq", a.b.Seq,
+			"items", len(ddl.Items), "locks_per_part", p.Locks)
+	}
+	log.Debug("schema change part applied", "source", a.b.Source, "seq", a.b.Seq, "next_item", p.Next, "items", len(ddl.Items))
+	return &store.BatchPart{DDL: k, Item: p.Next, Deferred: p.Deferred}, nil
+}
+
+// cutSafe reports whether the batch may be committed before the schema
+// change in chunk c followed by rest: whether no source transaction with
+// row changes held since the start or the last cut has changes after it.
+func (a *batchApply) cutSafe(ctx context.Context, c int, rest []wire.Event) (bool, error) {
+	if len(a.seen) == 0 {
+		return true, nil
+	}
+	if a.seen[0] {
+		return false, nil // from a source that does not send transactions
+	}
+	after := func(evs []wire.Event) bool {
+		return slices.ContainsFunc(evs, func(e wire.Event) bool { return e.Op != wire.OpSchema && (e.XID == 0 || a.seen[e.XID]) })
+	}
+	if after(rest) {
+		return false, nil
+	}
+	for c++; c < a.b.Chunks; c++ {
+		evs, err := store.ChunkEvents(ctx, a.tx, a.b.Source, a.b.Seq, c)
+		if err != nil {
+			return false, err
+		}
+		if after(evs) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// lockBudget is how many locks a part of a schema change applied in parts
+// takes at most: a quarter of the lock table, which other sessions share.
+func lockBudget(ctx context.Context, tx *sql.Tx) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT pg_catalog.current_setting('max_locks_per_transaction')::int
+		* pg_catalog.current_setting('max_connections')::int / 4`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("read the size of the lock table: %w", err)
+	}
+	return max(n, 64), nil
 }
 
 // applyDDL applies a schema change from source in tx and records, in the
@@ -406,12 +580,18 @@ func applyDDL(ctx context.Context, tx *sql.Tx, source string, ddl schema.DDL) ([
 	if err != nil {
 		return nil, err
 	}
+	return skipped, saveLeftOut(ctx, tx, source, skipped)
+}
+
+// saveLeftOut records what this target's PostgreSQL major left out of a
+// schema change from source, for /status.
+func saveLeftOut(ctx context.Context, tx *sql.Tx, source string, skipped []schema.Unsupported) error {
 	for _, u := range skipped {
 		if err := schema.SaveSourceSkipped(ctx, tx, source, u); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return skipped, nil
+	return nil
 }
 
 // applyAhead applies, in a transaction of its own, the first schema change

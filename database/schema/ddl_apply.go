@@ -69,18 +69,53 @@ func setDDLPath(ctx context.Context, tx *sql.Tx, schema string) error {
 // the target takes (DDLItem.For); what the target then does without is
 // returned, for the caller to report.
 func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
+	var p DDLPart
+	done, skipped, err := ApplyDDLPart(ctx, tx, d, &p)
+	if err == nil && !done {
+		err = errors.New("schema change applied in part only") // cannot happen: no lock budget
+	}
+	return skipped, err
+}
+
+// DDLPart is where a part of a schema change applied over several
+// transactions starts, and when it ends: a change too big for the lock
+// table in one transaction (creating thousands of tables) is applied in
+// parts, each committed with the place the next starts from.
+type DDLPart struct {
+	Next     int   // the first item not tried yet
+	Deferred []int // items tried that wait for an object a later item makes
+	// Locks, when above 0, ends the part once its transaction holds that
+	// many locks: after the item that took it there.
+	Locks int
+
+	have map[string]string // the target's own definitions, read by the first part that needs them
+}
+
+// lockCheckEvery is how many items a part runs between two counts of the
+// locks its transaction holds.
+const lockCheckEvery = 8
+
+// ApplyDDLPart runs d's items from p.Next on in tx, as ApplyDDL does, until
+// tx holds p.Locks locks, and moves p on to where the next part starts. It
+// reports whether the change is applied in full. Items deferred for want of
+// an object are tried again at the end of each part, and until no more
+// succeed by the part that runs the last item.
+func ApplyDDLPart(ctx context.Context, tx *sql.Tx, d DDL, p *DDLPart) (bool, []Unsupported, error) {
 	if d.SearchPath != "" {
 		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+database.QuoteIdent(d.SearchPath)); err != nil {
-			return nil, fmt.Errorf("create schema %s: %w", database.QuoteIdent(d.SearchPath), err)
+			return false, nil, fmt.Errorf("create schema %s: %w", database.QuoteIdent(d.SearchPath), err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "SET LOCAL check_function_bodies TO off"); err != nil {
-		return nil, err
+		return false, nil, err
 	}
 	major := serverMajor(ctx, tx)
 	items, skipped, err := forServer(d.Items, major)
 	if err != nil {
-		return nil, err
+		return false, nil, err
+	}
+	if p.Next > 0 {
+		skipped = nil // reported by the first part
 	}
 	// leaveOut reports whether the target leaves out an item that failed
 	// with err, and records it: only an optional item, on a target of
@@ -99,22 +134,22 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 		return true, nil
 	}
 	// The target's own definitions, by key, read when the first CREATE
-	// comes: after the drops and renames before it.
-	var have map[string]string
+	// comes: after the drops and renames before it (items come in phases,
+	// drops first, so a later part may use what an earlier one read).
 	adopted := func(it DDLItem) (bool, error) {
 		if !it.Adopt || it.Key == "" {
 			return false, nil
 		}
-		if have == nil {
+		if p.have == nil {
 			var err error
-			if have, err = ownDefinitions(ctx, tx, d.SearchPath); err != nil {
+			if p.have, err = ownDefinitions(ctx, tx, d.SearchPath); err != nil {
 				return false, err
 			}
 			if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
 				return false, err
 			}
 		}
-		def, ok := have[it.Key]
+		def, ok := p.have[it.Key]
 		switch {
 		case !ok:
 			return false, nil
@@ -123,58 +158,103 @@ func ApplyDDL(ctx context.Context, tx *sql.Tx, d DDL) ([]Unsupported, error) {
 		}
 		return false, fmt.Errorf("the target already has %s, defined differently: the source has\n  %s\nthe target has\n  %s\nmake the target's definition the same as the source's (or drop it there) and the batch is applied on the next pass", it.Key, it.SQL, def)
 	}
+	// try runs item i. When it waits for an object a later item may make,
+	// it says so and returns why.
+	try := func(i int) (waits bool, err error) {
+		it := items[i]
+		skip, err := adopted(it)
+		if err != nil || skip {
+			return false, err
+		}
+		err = execSavepoint(ctx, tx, it.SQL)
+		switch {
+		case err == nil:
+			return false, nil
+		case missingObject(err):
+			return true, err
+		}
+		if left, lerr := leaveOut(it, err); left || lerr != nil {
+			return false, lerr
+		}
+		return false, fmt.Errorf("%s: %w", it.SQL, err)
+	}
 	if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
-		return nil, err
+		return false, nil, err
 	}
-	pending := items
-	for len(pending) > 0 {
-		var retry []DDLItem
-		var errs []error // of each item to retry
-		for _, it := range pending {
-			skip, err := adopted(it)
+	if p.Next > len(items) || slices.ContainsFunc(p.Deferred, func(i int) bool { return i < 0 || i >= p.Next }) {
+		return false, nil, fmt.Errorf("schema change of %d items cannot resume at item %d (deferred %v)", len(items), p.Next, p.Deferred)
+	}
+	pending, errs := p.Deferred, make([]error, len(p.Deferred))
+	for p.Next < len(items) {
+		waits, err := try(p.Next)
+		switch {
+		case waits:
+			pending, errs = append(pending, p.Next), append(errs, err)
+		case err != nil:
+			return false, nil, err
+		}
+		p.Next++
+		if p.Locks > 0 && p.Next < len(items) && p.Next%lockCheckEvery == 0 {
+			n, err := heldLocks(ctx, tx)
 			if err != nil {
-				return nil, err
+				return false, nil, err
 			}
-			if skip {
-				continue
-			}
-			err = execSavepoint(ctx, tx, it.SQL)
-			switch {
-			case err == nil:
-			case missingObject(err):
-				retry = append(retry, it)
-				errs = append(errs, err)
-			default:
-				if left, lerr := leaveOut(it, err); left || lerr != nil {
-					if lerr != nil {
-						return nil, lerr
-					}
-					continue
-				}
-				return nil, fmt.Errorf("%s: %w", it.SQL, err)
+			if n >= p.Locks {
+				break
 			}
 		}
-		if len(retry) == len(pending) {
-			// Nothing more succeeds: what an older target may leave out
-			// goes, and the rest is tried once more.
-			var keep []DDLItem
-			for i, it := range retry {
-				left, err := leaveOut(it, errs[i])
-				if err != nil {
-					return nil, err
-				}
-				if !left {
-					keep = append(keep, it)
-				}
-			}
-			if len(keep) == len(retry) {
-				return nil, fmt.Errorf("%s: %w", retry[0].SQL, errs[0])
-			}
-			retry = keep
-		}
-		pending = retry
 	}
-	return skipped, setDDLPath(ctx, tx, "")
+	last := p.Next == len(items)
+	for len(pending) > 0 {
+		var retry []int
+		var rerrs []error
+		for _, i := range pending {
+			waits, err := try(i)
+			switch {
+			case waits:
+				retry, rerrs = append(retry, i), append(rerrs, err)
+			case err != nil:
+				return false, nil, err
+			}
+		}
+		progress := len(retry) < len(pending)
+		pending, errs = retry, rerrs
+		if !last {
+			break // a later part makes more objects
+		}
+		if progress {
+			continue
+		}
+		// Nothing more succeeds: what an older target may leave out goes,
+		// and the rest is tried once more.
+		var keep []int
+		var kerrs []error
+		for k, i := range pending {
+			left, err := leaveOut(items[i], errs[k])
+			if err != nil {
+				return false, nil, err
+			}
+			if !left {
+				keep, kerrs = append(keep, i), append(kerrs, errs[k])
+			}
+		}
+		if len(keep) == len(pending) {
+			return false, nil, fmt.Errorf("%s: %w", items[pending[0]].SQL, errs[0])
+		}
+		pending, errs = keep, kerrs
+	}
+	p.Deferred = pending
+	return last && len(pending) == 0, skipped, setDDLPath(ctx, tx, "")
+}
+
+// heldLocks counts the locks the session holds.
+func heldLocks(ctx context.Context, tx *sql.Tx) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid()`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count the locks held: %w", err)
+	}
+	return n, nil
 }
 
 // serverMajor returns a func that asks the server q talks to for its

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -282,6 +284,48 @@ func LockSource(ctx context.Context, tx *sql.Tx, source string) (int64, error) {
 		return 0, fmt.Errorf("lock source %s: %w", source, err)
 	}
 	return applied, nil
+}
+
+// A BatchPart says how far a batch applied in several transactions has
+// got: a schema change too big for one transaction is applied in parts,
+// each committed with the place the next one starts from.
+type BatchPart struct {
+	DDL      int   // rank in the batch of the schema change applied in parts: every event before it is applied
+	Item     int   // its items before Item are applied, but for Deferred
+	Deferred []int // items that wait for an object a later item makes
+}
+
+// ReadBatchPart returns, in the apply transaction, how far batch seq of
+// source has got, if it is applied in parts.
+func ReadBatchPart(ctx context.Context, tx *sql.Tx, source string, seq int64) (BatchPart, bool, error) {
+	var p BatchPart
+	var ddl, item sql.NullInt64
+	var deferred pq.Int64Array
+	err := tx.QueryRowContext(ctx, query("source_part_read"), source, seq).Scan(&ddl, &item, &deferred)
+	if err != nil {
+		return p, false, fmt.Errorf("read how far batch %d from %s has got: %w", seq, source, err)
+	}
+	if !ddl.Valid {
+		return p, false, nil
+	}
+	p.DDL, p.Item = int(ddl.Int64), int(item.Int64)
+	for _, d := range deferred {
+		p.Deferred = append(p.Deferred, int(d))
+	}
+	return p, true, nil
+}
+
+// SaveBatchPart records, in the transaction of the part it ends, where the
+// next part of batch seq of source starts. MarkBatchApplied clears it.
+func SaveBatchPart(ctx context.Context, tx *sql.Tx, source string, seq int64, p BatchPart) error {
+	deferred := make(pq.Int64Array, len(p.Deferred))
+	for i, d := range p.Deferred {
+		deferred[i] = int64(d)
+	}
+	if _, err := tx.ExecContext(ctx, query("source_part_save"), source, seq, p.DDL, p.Item, deferred); err != nil {
+		return fmt.Errorf("record how far batch %d from %s has got: %w", seq, source, err)
+	}
+	return nil
 }
 
 // MarkBatchApplied records, in the apply transaction, that batch seq of

@@ -225,7 +225,11 @@ CREATE TABLE teleport.source (
     error_seq bigint,
     error_at timestamp with time zone,
     skip_seq bigint,
-    instance uuid
+    instance uuid,
+    part_seq bigint,
+    part_ddl integer,
+    part_item integer,
+    part_deferred integer[]
 );
 
 CREATE TABLE teleport.source_schema_skipped (

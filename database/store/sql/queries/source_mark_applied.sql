@@ -6,5 +6,9 @@ SET applied_seq = $2,
     error = NULL,
     error_seq = NULL,
     error_at = NULL,
-    skip_seq = CASE WHEN skip_seq <= $2 THEN NULL ELSE skip_seq END
+    skip_seq = CASE WHEN skip_seq <= $2 THEN NULL ELSE skip_seq END,
+    part_seq = NULL,
+    part_ddl = NULL,
+    part_item = NULL,
+    part_deferred = NULL
 WHERE name = $1 AND applied_seq = $2 - 1

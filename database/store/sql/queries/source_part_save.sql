@@ -1,0 +1,4 @@
+-- Records where the next part of batch $2 of source $1 starts.
+UPDATE teleport.source
+SET part_seq = $2, part_ddl = $3, part_item = $4, part_deferred = $5
+WHERE name = $1 AND applied_seq = $2 - 1
