@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/migrate"
 )
 
 // schemaStep is one migration run on the source, then the row changes an
@@ -228,4 +229,31 @@ func TestE2E_EventTriggers(t *testing.T) {
 	if after != before {
 		t.Errorf("a temporary table wrote snapshot event %d (the last was %d)", after, before)
 	}
+}
+
+// TestE2E_SeedRoleUnqualified: the seed's configs connect as a role named
+// teleport, like Teleport's schema, whose default search path ("$user",
+// public) would put that schema first. A table its migrations created
+// there before this version is moved out at start-up, and one it creates
+// without a schema while the instances run lands in public; both
+// replicate.
+func TestE2E_SeedRoleUnqualified(t *testing.T) {
+	t.Parallel()
+	p := newPairStopped(t, "", "SELECT 1")
+	if _, err := migrate.Migrate(context.Background(), p.srcDB); err != nil { // as an earlier version left it
+		t.Fatal(err)
+	}
+	execSQL(t, p.srcDB, `CREATE TABLE legacy (id int PRIMARY KEY, v text)`)
+	var schema string
+	execSQLScan(t, p.srcDB, `SELECT relnamespace::regnamespace::text FROM pg_class WHERE relname = 'legacy'`, &schema)
+	if schema != "teleport" {
+		t.Fatalf("legacy created in %s: the test needs the role's default search path", schema)
+	}
+	p.start(t)
+
+	app := p.src.Connect(t, p.srcName) // a new session of the role, as a migration tool opens
+	execSQL(t, app, `INSERT INTO legacy VALUES (1, 'after the move')`)
+	execSQL(t, app, `CREATE TABLE orders (id int PRIMARY KEY, v text)`)
+	execSQL(t, app, `INSERT INTO orders VALUES (1, 'unqualified')`)
+	p.waitSame(t, 30*time.Second, "orders", "legacy")
 }

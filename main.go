@@ -210,6 +210,11 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fix, err := migrate.KeepOutOfSearchPath(ctx, db)
+	if err != nil {
+		return err
+	}
+	logPathFix(log, fix)
 	log.Info("starting", "version", version, "mode", o.mode, "config", o.configPath, "database", cfg.Database.Database,
 		"role", role.Name, "superuser", role.Superuser, "migrations_applied", len(applied))
 	if o.mode == "initial-load" {
@@ -251,6 +256,20 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	err = runAll(ctx, runners)
 	log.Info("stopped")
 	return err
+}
+
+// logPathFix says what KeepOutOfSearchPath changed.
+func logPathFix(log *slog.Logger, fix migrate.PathFix) {
+	if fix.From != "" {
+		log.Warn("search_path of the role changed, so the objects it creates without a schema land where they are replicated, not in Teleport's schema; its sessions take it when they next connect",
+			"role", fix.Role, "database", fix.Database, "from", fix.From, "to", fix.To)
+	}
+	for _, m := range fix.Moved {
+		log.Warn("moved out of Teleport's schema, where it was not replicated: rows it held before reach a target by an initial load", "object", m)
+	}
+	for _, m := range fix.NotMoved {
+		log.Error("an object in Teleport's schema is not replicated", "problem", m)
+	}
 }
 
 // removeSource removes source and everything stored for it on this target,

@@ -173,10 +173,13 @@ func QuoteQualified(schema, name string) string {
 	return pq.QuoteIdentifier(schema) + "." + pq.QuoteIdentifier(name)
 }
 
+// OwnSchema is the schema Teleport keeps its state, events and functions in.
+const OwnSchema = "teleport"
+
 // ReservedSchema reports whether name is a schema changes are never applied
 // to: teleport's own and PostgreSQL's.
 func ReservedSchema(name string) bool {
-	return name == "teleport" || name == "information_schema" || strings.HasPrefix(name, "pg_")
+	return name == OwnSchema || name == "information_schema" || strings.HasPrefix(name, "pg_")
 }
 
 // SetApplyOrigin marks the transaction as applying changes from source
