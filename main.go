@@ -206,6 +206,9 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range role.Warnings {
+		log.Warn("privilege missing for some uses", "problem", w)
+	}
 	applied, err := migrate.Migrate(ctx, db)
 	if err != nil {
 		return err

@@ -507,9 +507,13 @@ func (a *batchApply) applyDDL(ctx context.Context, k int, data []byte, c int, re
 		err = saveLeftOut(ctx, a.tx, a.b.Source, left)
 	}
 	if err != nil {
-		if database.SQLState(err) == pqerror.OutOfMemory {
+		switch database.SQLState(err) {
+		case pqerror.OutOfMemory:
 			err = fmt.Errorf("%w (the target's lock table cannot hold this schema change of %d items with the row changes around it in one transaction: "+
 				"raise max_locks_per_transaction on the target and restart it, and the batch is applied on the next pass)", err, len(ddl.Items))
+		case pqerror.InsufficientPrivilege:
+			err = fmt.Errorf("%w (grant the target's role what it lacks, and the batch is applied on the next pass: for a schema, as its owner "+
+				"GRANT CREATE ON SCHEMA name TO the role, which PostgreSQL 15 and later no longer grant on public to every role; or map the schema with apply_schema)", err)
 		}
 		return nil, fmt.Errorf("schema change: %w", err)
 	}

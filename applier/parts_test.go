@@ -150,3 +150,33 @@ func TestApply_SchemaChangeNotCutInsideTransaction(t *testing.T) {
 		t.Fatalf("%d rows and tables: want none of the held batch", got)
 	}
 }
+
+// A schema change the target's role may not make (PostgreSQL 15 and later
+// no longer let every role create in schema public) holds the batch with the
+// grant that releases it, and the grant does.
+func TestApply_SchemaChangeLacksPrivilege(t *testing.T) {
+	c := dbtest.Shared(t)
+	db, name := c.NewDB(t)
+	ctx := context.Background()
+	if _, err := migrate.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `INSERT INTO teleport.source (name) VALUES ('a')`)
+	c.AdminExec(t, name, `ALTER SCHEMA public OWNER TO postgres; REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
+	put(t, db, "a", 1, []wire.Event{manyTables(2), insInto("m3", 8, 1), insInto("m1", 8, 1)})
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
+	if _, err := w.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, db, "a"); st.AppliedSeq != 0 || !strings.Contains(st.Error, "GRANT CREATE ON SCHEMA") {
+		t.Fatalf("applied %d, error %q: want batch 1 held, naming the grant", st.AppliedSeq, st.Error)
+	}
+	c.AdminExec(t, name, `GRANT CREATE ON SCHEMA public TO `+dbtest.Role)
+	w = applier.New(db, time.Second, 10000, dbtest.Logger(t))
+	if _, err := w.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, db, "a"); st.AppliedSeq != 1 {
+		t.Fatalf("applied %d, error %q: want batch 1 applied after the grant", st.AppliedSeq, st.Error)
+	}
+}

@@ -32,8 +32,21 @@ func TestCheckPrivileges(t *testing.T) {
 		if err != nil {
 			t.Fatalf("CheckPrivileges as the owner: %v", err)
 		}
-		if r.Name != dbtest.Role || r.Database != name || r.Superuser || r.Replication {
-			t.Errorf("CheckPrivileges = %+v, want role %s on %s, no superuser, no replication", r, dbtest.Role, name)
+		if r.Name != dbtest.Role || r.Database != name || r.Superuser || r.Replication || len(r.Warnings) > 0 {
+			t.Errorf("CheckPrivileges = %+v, want role %s on %s, no superuser, no replication, no warning", r, dbtest.Role, name)
+		}
+	})
+
+	// PostgreSQL 15 and later grant CREATE on schema public to its owner
+	// only: a target sent schema public cannot create its tables.
+	t.Run("no CREATE on schema public", func(t *testing.T) {
+		_, name := c.NewDB(t)
+		c.CreateRole(t, "tp_nopublic", "pw", "NOSUPERUSER")
+		c.AdminExec(t, name, `GRANT CREATE ON DATABASE "`+name+`" TO tp_nopublic; REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
+		db := dbtest.Open(t, c.DSN("tp_nopublic", "pw", name))
+		r, err := database.CheckPrivileges(ctx, db)
+		if err != nil || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], `GRANT CREATE ON SCHEMA public TO "tp_nopublic"`) {
+			t.Errorf("CheckPrivileges without CREATE on public = %v, warnings %q: want a warning naming the grant", err, r.Warnings)
 		}
 	})
 
