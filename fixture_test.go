@@ -319,8 +319,14 @@ func newPair(t *testing.T, applySchema, schemaSQL string) *pair {
 // newPairStopped is newPair without starting the instances.
 func newPairStopped(t *testing.T, applySchema, schemaSQL string) *pair {
 	t.Helper()
+	return newPairOn(t, targetCluster(t), applySchema, schemaSQL)
+}
+
+// newPairOn is newPairStopped with the target's database on dst.
+func newPairOn(t *testing.T, dst *dbtest.Cluster, applySchema, schemaSQL string) *pair {
+	t.Helper()
 	setPasswordEnv(t)
-	p := &pair{src: sourceCluster(t), dst: targetCluster(t), applySchema: applySchema}
+	p := &pair{src: sourceCluster(t), dst: dst, applySchema: applySchema}
 	p.srcDB, p.srcName = p.src.NewDB(t)
 	p.dstDB, p.dstName = p.dst.NewDB(t)
 	execSQL(t, p.srcDB, "BEGIN; SET LOCAL search_path = public; "+schemaSQL+"; COMMIT")

@@ -31,11 +31,11 @@ psql_admin() { "$bindir/psql" -X -q -h 127.0.0.1 -p "$1" -U postgres -d "$2" -v 
 psql_app() { PGPASSWORD=$app_password "$bindir/psql" -X -q -h 127.0.0.1 -p "$1" -U teleport -d app -v ON_ERROR_STOP=1 "${@:2}"; }
 
 # start_cluster NAME PORT: a cluster in $work/NAME with the unprivileged
-# role teleport and its database app.
+# role teleport and its database app; CLUSTER_OPTS adds server options.
 start_cluster() {
 	"${as_pg[@]}" "$bindir/initdb" -D "$work/$1" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
 	"${as_pg[@]}" "$bindir/pg_ctl" -D "$work/$1" -l "$work/$1.log" -w \
-		-o "-p $2 -k $work -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+		-o "-p $2 -k $work -c listen_addresses=127.0.0.1 -c fsync=off ${CLUSTER_OPTS:-}" start >/dev/null
 	psql_admin "$2" postgres -c "CREATE ROLE teleport LOGIN NOSUPERUSER NOREPLICATION PASSWORD '$app_password'" \
 		-c "CREATE DATABASE app OWNER teleport" >/dev/null
 }

@@ -96,15 +96,19 @@ func New(db *sql.DB, interval time.Duration, maxEvents int, log *slog.Logger) *W
 	}
 }
 
-// Run calls RunOnce at once and then every interval until ctx is done.
-// A failed pass is logged and retried on the next tick, and the first pass
-// that succeeds after failures says so; Run returns nil on shutdown.
+// Run calls RunOnce at once and then again until ctx is done: after the
+// interval while batches come, at once when the server says a batch is
+// complete (Wake), and otherwise when a held batch is due for its next try,
+// or after idleRecheck. An idle target costs no query a pass. A failed pass
+// is logged and retried after the interval, and the first pass that
+// succeeds after failures says so; Run returns nil on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	tick := time.NewTicker(w.interval)
-	defer tick.Stop()
+	timer := time.NewTimer(w.interval)
+	defer timer.Stop()
 	failed := 0 // passes failed in a row
 	for {
 		res, err := w.RunOnce(ctx)
+		wait := w.interval
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -119,14 +123,39 @@ func (w *Worker) Run(ctx context.Context) error {
 			if res.Batches > 0 {
 				w.log.Debug("pass done", "batches", res.Batches, "events", res.Events)
 			}
+			wait = w.nextWait(res)
 		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		case <-w.wake:
+			timer.Stop()
 		}
 	}
+}
+
+// idleRecheck is how long an applier with nothing to do waits for a Wake
+// before it looks again (a batch stored by another process, say).
+const idleRecheck = 10 * time.Second
+
+// nextWait is how long to wait after a pass that succeeded with res: the
+// interval after a pass that applied something or while a batch waits for
+// an initial load, else until the first held batch is due, at most
+// idleRecheck.
+func (w *Worker) nextWait(res Result) time.Duration {
+	if res.Batches > 0 {
+		return w.interval
+	}
+	wait := idleRecheck
+	for _, h := range w.held {
+		if h.retryAt.IsZero() {
+			return w.interval
+		}
+		wait = min(wait, time.Until(h.retryAt))
+	}
+	return max(wait, w.interval)
 }
 
 // Wake makes Run start its next pass now rather than at the next tick: the
@@ -511,9 +540,6 @@ func (a *batchApply) applyDDL(ctx context.Context, k int, data []byte, c int, re
 		case pqerror.OutOfMemory:
 			err = fmt.Errorf("%w (the target's lock table cannot hold this schema change of %d items with the row changes around it in one transaction: "+
 				"raise max_locks_per_transaction on the target and restart it, and the batch is applied on the next pass)", err, len(ddl.Items))
-		case pqerror.InsufficientPrivilege:
-			err = fmt.Errorf("%w (grant the target's role what it lacks, and the batch is applied on the next pass: for a schema, as its owner "+
-				"GRANT CREATE ON SCHEMA name TO the role, which PostgreSQL 15 and later no longer grant on public to every role; or map the schema with apply_schema)", err)
 		}
 		return nil, fmt.Errorf("schema change: %w", err)
 	}

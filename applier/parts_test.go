@@ -180,3 +180,36 @@ func TestApply_SchemaChangeLacksPrivilege(t *testing.T) {
 		t.Fatalf("applied %d, error %q: want batch 1 applied after the grant", st.AppliedSeq, st.Error)
 	}
 }
+
+// An extension only a superuser may create holds the batch with that said,
+// and creating it on the target as one releases it.
+func TestApply_UntrustedExtension(t *testing.T) {
+	c := dbtest.Shared(t)
+	db, name := c.NewDB(t)
+	ctx := context.Background()
+	if _, err := migrate.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `INSERT INTO teleport.source (name) VALUES ('a')`)
+	data, err := json.Marshal(schema.DDL{SearchPath: "public", Items: []schema.DDLItem{
+		{Key: "extension pg_stat_statements", SQL: `CREATE EXTENSION IF NOT EXISTS "pg_stat_statements" SCHEMA "public"`}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, db, "a", 1, []wire.Event{{Op: wire.OpSchema, Schema: "public", Rows: 1, Data: data}})
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
+	if _, err := w.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, db, "a"); st.AppliedSeq != 0 || !strings.Contains(st.Error, "only a superuser may create an extension") {
+		t.Fatalf("applied %d, error %q: want batch 1 held, saying a superuser must create it", st.AppliedSeq, st.Error)
+	}
+	c.AdminExec(t, name, `CREATE EXTENSION pg_stat_statements SCHEMA public`)
+	w = applier.New(db, time.Second, 10000, dbtest.Logger(t))
+	if _, err := w.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, db, "a"); st.AppliedSeq != 1 {
+		t.Fatalf("applied %d, error %q: want batch 1 applied once the extension is there", st.AppliedSeq, st.Error)
+	}
+}

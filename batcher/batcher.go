@@ -26,6 +26,7 @@ type Worker struct {
 	interval  time.Duration
 	log       *slog.Logger
 	synced    bool
+	cut       bool // the last pass cut every target up to its tick
 	onBatch   func()
 
 	snapshotSchema string                  // see SnapshotSchema
@@ -156,6 +157,15 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if err := w.SyncTargets(ctx); err != nil {
 		return res, err
 	}
+	if w.cut {
+		// After a pass that cut every target up to its tick, a tick is
+		// taken only when there is something after it: an idle source
+		// costs one cheap query a pass, not a tick and a cut.
+		pending, err := store.EventsPending(ctx, w.db)
+		if err != nil || !pending {
+			return res, err
+		}
+	}
 	tick, err := w.takeTick(ctx)
 	if err != nil {
 		return res, err
@@ -197,8 +207,10 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		return nil
 	})
 	if err != nil {
+		w.cut = false
 		return Result{}, fmt.Errorf("cut batches at tick %d: %w", tick.ID, err)
 	}
+	w.cut = true
 	if res.Batches > 0 && w.onBatch != nil {
 		w.onBatch()
 	}

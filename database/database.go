@@ -173,6 +173,18 @@ func QuoteQualified(schema, name string) string {
 	return pq.QuoteIdentifier(schema) + "." + pq.QuoteIdentifier(name)
 }
 
+// Ended returns the cluster's transaction state as text (the current
+// snapshot: the xid horizon and the transactions in progress). Two equal
+// answers mean that no transaction that wrote anything ended between them,
+// so nothing committed since (a catalog change, a row) can be seen.
+func Ended(ctx context.Context, q Querier) (string, error) {
+	var s string
+	if err := q.QueryRowContext(ctx, `SELECT pg_catalog.pg_current_snapshot()::text`).Scan(&s); err != nil {
+		return "", fmt.Errorf("read the transaction state: %w", err)
+	}
+	return s, nil
+}
+
 // OwnSchema is the schema Teleport keeps its state, events and functions in.
 const OwnSchema = "teleport"
 

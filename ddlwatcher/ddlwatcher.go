@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/schema"
 )
@@ -26,6 +27,7 @@ type Worker struct {
 	log      *slog.Logger
 	failing  bool               // the last pass failed
 	done     schema.Fingerprint // the catalog as of the last pass that captured and snapshotted it
+	doneTx   string             // the transaction state then (database.Ended)
 }
 
 // Result says what one pass did.
@@ -87,6 +89,12 @@ func (w *Worker) Run(ctx context.Context) error {
 // no row was captured either (sequences move with the rows).
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	var res Result
+	// Even the fingerprint reads every catalog row: when no transaction
+	// that writes has ended since the last pass, nothing can have changed.
+	tx, err := database.Ended(ctx, w.db)
+	if err != nil || tx == w.doneTx {
+		return res, err
+	}
 	fp, err := schema.TakeFingerprint(ctx, w.db)
 	if err != nil {
 		return res, err
@@ -97,7 +105,8 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		cr, cerr = capture.InstallCapture(ctx, w.db, w.match, true)
 		res.Installed, res.Backfilled = len(cr.Installed), cr.Backfilled
 	}
-	if fp == w.done {
+	if fp == w.done { // the catalog as it was, so nothing was captured
+		w.doneTx = tx
 		return res, nil
 	}
 	se, serr := schema.WriteSnapshot(ctx, w.db, w.schema)
@@ -107,6 +116,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	// captured now changed the catalog, so the next pass looks again.
 	if serr == nil && res.Installed == 0 {
 		w.done = fp
+		if cerr == nil {
+			w.doneTx = tx
+		}
 	}
 	return res, errors.Join(cerr, serr)
 }

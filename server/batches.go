@@ -355,5 +355,8 @@ func (s *Server) skipBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Warn("batch skip requested: its changes will not be applied here", "source", source, "seq", req.Seq)
+	if s.onBatch != nil {
+		s.onBatch() // the applier skips it now, not at its next try
+	}
 	writeJSON(w, http.StatusOK, req)
 }

@@ -47,6 +47,9 @@ type Result struct {
 	Chunks  int   // chunks posted, including those of batches that then failed
 	Bytes   int64 // request bodies posted, compressed
 	Resumed int   // chunks not sent again: the target held them from an interrupted pass
+	// Idle: nothing was left to send, and the target had applied every
+	// batch it acknowledged.
+	Idle bool
 }
 
 func (r *Result) add(o Result) {
@@ -132,7 +135,8 @@ func (w *Worker) Wake() {
 
 // Run runs one loop per target, so a slow or unreachable target never delays
 // the others. Each loop sends at once and then every interval, or sooner on
-// Wake; after a failure it retries with a backoff that starts at the
+// Wake (after idleRecheck when the target has nothing to send and has
+// applied everything, so an idle source costs no query); after a failure it retries with a backoff that starts at the
 // interval and doubles up to 30 s, and resets on success. Run returns nil
 // once ctx is done.
 func (w *Worker) Run(ctx context.Context) error {
@@ -162,6 +166,12 @@ func (w *Worker) loop(ctx context.Context, t *target) {
 			wake = nil // new batches do not make a failing target come back sooner
 		default:
 			f.recover(w.log, t.name)
+			if res.Idle {
+				// Nothing to send until the batcher cuts a batch and
+				// wakes this loop; look again after idleRecheck all the
+				// same (a batch cut by another process, say).
+				wait = max(idleRecheck, w.interval)
+			}
 			if res.Batches > 0 {
 				w.log.Debug("batches sent", "target", t.name, "batches", res.Batches, "chunks", res.Chunks,
 					"bytes", res.Bytes, "took", time.Since(start).Round(time.Millisecond))
@@ -178,6 +188,9 @@ func (w *Worker) loop(ctx context.Context, t *target) {
 		}
 	}
 }
+
+// idleRecheck is how long a target with nothing to send waits for a wake.
+const idleRecheck = 10 * time.Second
 
 // failures tracks one target's consecutive failed passes, for the backoff
 // and so that an error repeating every pass is logged once a minute.
@@ -263,7 +276,9 @@ func (w *Worker) sendTarget(ctx context.Context, t *target) (res Result, err err
 			return res, err
 		}
 		if len(bs) == 0 {
-			return res, w.refreshApplied(ctx, t)
+			caughtUp, err := w.refreshApplied(ctx, t)
+			res.Idle = caughtUp && res.Batches == 0
+			return res, err
 		}
 		if !t.synced {
 			if err := w.sync(ctx, t); err != nil {
@@ -293,17 +308,18 @@ func (w *Worker) sendTarget(ctx context.Context, t *target) (res Result, err err
 // refreshApplied asks the target how far it has applied when it has stored
 // batches it had not applied at the last answer, so the source's view of the
 // target (its lag in /status, what vacuum may delete) does not wait for the
-// next batch.
-func (w *Worker) refreshApplied(ctx context.Context, t *target) error {
+// next batch. It reports whether the target has applied every batch it
+// acknowledged.
+func (w *Worker) refreshApplied(ctx context.Context, t *target) (bool, error) {
 	st, err := store.GetTargetState(ctx, w.db, t.name)
 	if err != nil || st.AppliedSeq >= st.AckedSeq {
-		return err
+		return err == nil, err
 	}
 	ack, err := w.askTarget(ctx, t)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return store.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq)
+	return ack.AppliedSeq >= st.AckedSeq, store.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq)
 }
 
 // askTarget asks t how far it has stored and applied this source's batches,

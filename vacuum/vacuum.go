@@ -32,13 +32,17 @@ func New(db *sql.DB, interval time.Duration, limit int, log *slog.Logger) *Worke
 	return &Worker{db: db, interval: interval, limit: limit, log: log.With("worker", "vacuum")}
 }
 
-// Run calls RunOnce at once and then every interval until ctx is done.
-// A failed pass is logged and retried on the next tick, and the first pass
-// that succeeds after failures says so; Run returns nil on shutdown.
+// Run calls RunOnce at once and then every interval until ctx is done,
+// less and less often while passes find nothing to delete: the wait doubles
+// up to maxIdleWait, and the interval comes back with the first pass that
+// deletes something. A failed pass is logged and retried after the interval,
+// and the first pass that succeeds after failures says so; Run returns nil
+// on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	tick := time.NewTicker(w.interval)
-	defer tick.Stop()
+	timer := time.NewTimer(w.interval)
+	defer timer.Stop()
 	failed := 0 // passes failed in a row
+	wait := w.interval
 	for {
 		res, err := w.RunOnce(ctx)
 		switch {
@@ -47,22 +51,30 @@ func (w *Worker) Run(ctx context.Context) error {
 		case err != nil:
 			failed++
 			w.log.Error("pass failed", "err", err)
+			wait = w.interval
 		default:
 			if failed > 0 {
 				w.log.Info("pass succeeded again", "failed_passes", failed)
 				failed = 0
 			}
-			if res.Events+res.Chunks > 0 {
+			if res.Events+res.Batches+res.Ticks+res.Chunks > 0 {
 				w.log.Debug("pass done", "events", res.Events, "batches", res.Batches, "ticks", res.Ticks, "chunks", res.Chunks)
+				wait = w.interval
+			} else {
+				wait = min(2*wait, max(maxIdleWait, w.interval))
 			}
 		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
 }
+
+// maxIdleWait caps the wait between passes that find nothing to delete.
+const maxIdleWait = 10 * time.Second
 
 // RunOnce deletes what is finished on both sides, in chunks of w.limit rows.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {

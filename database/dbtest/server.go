@@ -568,6 +568,11 @@ func (c *Cluster) logSince(off int64) string {
 	return string(b[off:])
 }
 
+// ServerLog returns the server's log so far (lc_messages is C).
+func (c *Cluster) ServerLog() string {
+	return c.logSince(0)
+}
+
 // logTail returns the last lines of the server log, for error messages.
 func (c *Cluster) logTail() string {
 	return indent(tail(c.logSince(0)))

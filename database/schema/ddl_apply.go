@@ -176,7 +176,7 @@ func ApplyDDLPart(ctx context.Context, tx *sql.Tx, d DDL, p *DDLPart) (bool, []U
 		if left, lerr := leaveOut(it, err); left || lerr != nil {
 			return false, lerr
 		}
-		return false, fmt.Errorf("%s: %w", it.SQL, err)
+		return false, fmt.Errorf("%s: %w%s", it.SQL, err, privilegeHint(it.SQL, err))
 	}
 	if err := setDDLPath(ctx, tx, d.SearchPath); err != nil {
 		return false, nil, err
@@ -245,6 +245,19 @@ func ApplyDDLPart(ctx context.Context, tx *sql.Tx, d DDL, p *DDLPart) (bool, []U
 	}
 	p.Deferred = pending
 	return last && len(pending) == 0, skipped, setDDLPath(ctx, tx, "")
+}
+
+// privilegeHint says how to give the target's role what statement stmt,
+// which failed with err, lacked; "" for another error.
+func privilegeHint(stmt string, err error) string {
+	switch {
+	case database.SQLState(err) != pqerror.InsufficientPrivilege:
+		return ""
+	case strings.HasPrefix(stmt, "CREATE EXTENSION"):
+		return " (only a superuser may create an extension that is not trusted: as one, run this statement on the target, and the batch is applied on the next pass)"
+	}
+	return " (grant the target's role what it lacks, and the batch is applied on the next pass: for a schema, as its owner GRANT CREATE ON SCHEMA name TO the role, " +
+		"which PostgreSQL 15 and later no longer grant on public to every role; or map the schema with apply_schema)"
 }
 
 // heldLocks counts the locks the session holds.

@@ -181,15 +181,15 @@ func CountEvents(points []SchemaPoint) (events int, rows int64) {
 }
 
 // Knows reports whether s has the table p names, under that name and with
-// exactly the columns p shows.
+// exactly the columns p shows, as a table Diff sends (see differ.tables).
 func (s *Snapshot) Knows(p SchemaPoint) bool {
 	for i := range s.Tables {
 		t := &s.Tables[i]
 		if t.OID != p.RelID {
 			continue
 		}
-		if t.Schema != p.Schema || t.Name != p.Table {
-			return false
+		if t.Schema != p.Schema || t.Name != p.Table || !t.Owned || inherits(t) {
+			return false // renamed, or never sent: Diff leaves such a table out
 		}
 		if p.Columns == nil {
 			return true

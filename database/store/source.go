@@ -24,6 +24,17 @@ type Tick struct {
 // older snapshot, even with two instances on one database.
 const tickLockKey int64 = 0x74656c65706f7275
 
+// EventsPending reports whether some target's last tick leaves an event
+// out, committed or still in progress: whether a batcher pass may cut
+// anything. An idle source answers it from a few index entries.
+func EventsPending(ctx context.Context, q database.Querier) (bool, error) {
+	var pending bool
+	if err := q.QueryRowContext(ctx, query("events_pending")).Scan(&pending); err != nil {
+		return false, fmt.Errorf("look for events to cut: %w", err)
+	}
+	return pending, nil
+}
+
 // InsertTick records the current snapshot as a new tick. tx must commit on
 // its own, before batches are cut against the tick.
 func InsertTick(ctx context.Context, tx *sql.Tx) (Tick, error) {

@@ -92,7 +92,7 @@ type TargetStatus struct {
 	// and the target takes no change written since the last tick (if it
 	// does, the lag runs from that tick).
 	LagSeconds float64   `json:"lag_seconds"`
-	LastTickAt time.Time `json:"last_tick_at"` // when the batcher last looked for this target's changes
+	LastTickAt time.Time `json:"last_tick_at"` // the tick the target was last cut up to: an idle source takes none
 	// SchemaSkipped lists the objects whose schema changes are not
 	// replicated to this target, and why; never null.
 	SchemaSkipped []SkippedObject `json:"schema_skipped"`
