@@ -86,7 +86,10 @@ func TestRun_StartupErrors(t *testing.T) {
 		want []string
 	}{
 		{"missing config", []string{"-config", "/nonexistent/teleport.yml"}, []string{"/nonexistent/teleport.yml"}},
-		{"bad mode", []string{"-config", good, "-mode", "sideways"}, []string{"-mode", "replication, initial-load or uninstall"}},
+		{"bad mode", []string{"-config", good, "-mode", "sideways"}, []string{"-mode", "replication, initial-load, status or uninstall"}},
+		{"-json without status", []string{"-config", good, "-json"}, []string{"-json and -max-lag are only used with -mode status"}},
+		{"status with no lag allowed", []string{"-config", good, "-mode", "status", "-max-lag", "0s"}, []string{"-max-lag 0s", "above 0"}},
+		{"status where teleport never ran", []string{"-config", good, "-mode", "status"}, []string{"no teleport schema"}},
 		{"uninstall without source", []string{"-config", good, "-mode", "uninstall"}, []string{"-mode uninstall needs -source NAME"}},
 		{"-source without uninstall", []string{"-config", good, "-source", "s"}, []string{"-source is only used with -mode uninstall"}},
 		{"initial-load without target", []string{"-config", good, "-mode", "initial-load"}, []string{"-load-target"}},
@@ -183,6 +186,18 @@ func TestBinary_ExitCodes(t *testing.T) {
 		if err := json.Unmarshal([]byte(strings.TrimSpace(stderr)), &m); code != 1 || err != nil || m["level"] != "ERROR" ||
 			!strings.Contains(fmt.Sprint(m["err"]), "no such configuration file") {
 			t.Errorf("exit %d, stderr %q; want 1 and one JSON line saying the file is missing", code, stderr)
+		}
+	})
+
+	t.Run("status of a held batch", func(t *testing.T) {
+		c := dbtest.Shared(t)
+		db, name := dbtest.Migrated(t)
+		dbtest.Exec(t, db, `INSERT INTO teleport.source (name, error, error_seq, error_at) VALUES ('s', 'a conflict', 1, now())`)
+		cfg := writeConfig(t, instance{name: "x", c: c, dbname: name, port: freePort(t)})
+		cmd := exec.Command(bin, "-config", cfg, "-mode", "status")
+		out, _ := cmd.Output() // the exit code says how it went
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(out), "batch 1 HELD: a conflict") {
+			t.Errorf("teleport -mode status = exit %d, stdout %q; want 2 and the held batch", code, out)
 		}
 	})
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -132,4 +133,44 @@ func TestE2E_HeldBatchLogVolume(t *testing.T) {
 	start := time.Now()
 	p.waitSame(t, 10*time.Second, "t")
 	t.Logf("released %v after the next change", time.Since(start).Round(time.Millisecond))
+}
+
+// TestE2E_RDSLikeRoles follows the README's Privileges section on a source
+// set up as on a managed service: a master user with CREATEROLE, not a
+// superuser, owns the database; the application's tables belong to the role
+// its migrations run as, which keeps creating tables while the instances
+// run. Teleport, granted membership in that role, captures them all,
+// present and future, without any owner changed.
+func TestE2E_RDSLikeRoles(t *testing.T) {
+	t.Parallel()
+	p := newPairStopped(t, "", "SELECT 1")
+	const master, owner = "tp_rds_master", "tp_rds_app_owner"
+	p.src.CreateRole(t, master, "pw", "NOSUPERUSER CREATEROLE")
+	p.src.CreateRole(t, owner, "pw", "NOSUPERUSER")
+	// What the service sets up: the master owns the database and may
+	// administer the roles it creates.
+	p.src.AdminExec(t, p.srcName, fmt.Sprintf(`ALTER DATABASE %s OWNER TO %s; GRANT %s TO %s WITH ADMIN OPTION`, p.srcName, master, owner, master))
+	t.Cleanup(func() { // before the roles are dropped: an owner of a database cannot be
+		p.src.AdminExec(t, p.srcName, fmt.Sprintf(`ALTER DATABASE %s OWNER TO %s`, p.srcName, dbtest.Role))
+	})
+	asMaster := dbtest.Open(t, p.src.DSN(master, "pw", p.srcName))
+	// The README's statements, as the master user.
+	execSQL(t, asMaster, fmt.Sprintf(`GRANT CREATE ON DATABASE %s TO %s; GRANT %s TO %s`, p.srcName, dbtest.Role, owner, dbtest.Role))
+	if p.src.Major() >= 15 {
+		execSQL(t, asMaster, `GRANT CREATE ON SCHEMA public TO `+owner)
+	}
+	app := dbtest.Open(t, p.src.DSN(owner, "pw", p.srcName))
+	execSQL(t, app, `CREATE TYPE public.order_status AS ENUM ('new', 'paid');
+		CREATE TABLE public.orders (id int PRIMARY KEY, s public.order_status)`)
+	p.start(t)
+
+	execSQL(t, app, `INSERT INTO public.orders VALUES (1, 'paid')`)
+	execSQL(t, app, `CREATE TABLE public.coupons (id int PRIMARY KEY, code text); INSERT INTO public.coupons VALUES (1, 'WELCOME')`)
+	execSQL(t, app, `INSERT INTO public.coupons VALUES (2, 'AGAIN'); INSERT INTO public.orders VALUES (2, 'new')`)
+	p.waitSame(t, 30*time.Second, "orders", "coupons")
+	var owners string
+	execSQLScan(t, p.srcDB, `SELECT string_agg(DISTINCT relowner::regrole::text, ',') FROM pg_class WHERE relname IN ('orders', 'coupons')`, &owners)
+	if owners != owner {
+		t.Errorf("the tables are owned by %s on the source: want %s still", owners, owner)
+	}
 }

@@ -43,6 +43,8 @@ func main() {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp): // -h: the usage is printed
 		os.Exit(0)
+	case errors.As(err, new(unhealthy)): // -mode status printed why
+		os.Exit(2)
 	case errors.As(err, new(reported)):
 		os.Exit(1)
 	default:
@@ -82,6 +84,8 @@ type options struct {
 	source     string
 	parallel   int
 	overwrite  bool
+	json       bool
+	maxLag     time.Duration
 	version    bool
 	logFormat  string
 	logLevel   string
@@ -93,11 +97,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.configPath, "config", "config.yml", "path of the YAML configuration file")
 	fs.StringVar(&o.mode, "mode", "replication", "replication: run the instance; initial-load: copy existing data to -load-target; "+
+		"status: print the replication state (exit status 2 when a batch is held or a lag is over -max-lag); "+
 		"uninstall: on a target, remove -source and everything stored for it")
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
 	fs.StringVar(&o.source, "source", "", "source to remove in -mode uninstall (its database.name)")
 	fs.IntVar(&o.parallel, "parallel", 4, "tables copied at once in -mode initial-load")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
+	fs.BoolVar(&o.json, "json", false, "in -mode status: print JSON")
+	fs.DurationVar(&o.maxLag, "max-lag", time.Minute, "in -mode status: the lag beyond which replication is not healthy")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -125,8 +132,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			errs = append(errs, fmt.Errorf("-mode uninstall needs -source NAME, a source of this target (see sources in /status); "+
 				"removing Teleport from a database altogether is not built yet"))
 		}
+	case "status":
+		if o.maxLag <= 0 {
+			errs = append(errs, fmt.Errorf("-max-lag %v: must be above 0", o.maxLag))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("-mode %q: must be replication, initial-load or uninstall", o.mode))
+		errs = append(errs, fmt.Errorf("-mode %q: must be replication, initial-load, status or uninstall", o.mode))
+	}
+	if o.mode != "status" && (o.json || o.maxLag != time.Minute) {
+		errs = append(errs, fmt.Errorf("-json and -max-lag are only used with -mode status"))
 	}
 	if o.source != "" && o.mode != "uninstall" {
 		errs = append(errs, fmt.Errorf("-source is only used with -mode uninstall"))
@@ -175,6 +189,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if err := start(ctx, o, stdout, stderr); err != nil {
+		if errors.As(err, new(unhealthy)) {
+			return err
+		}
 		return report(o, stderr, err)
 	}
 	return nil
@@ -202,6 +219,9 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	if o.mode == "status" { // reads only: no check, no migration
+		return showStatus(ctx, db, cfg, o, stdout)
+	}
 	role, err := database.CheckPrivileges(ctx, db)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/database/schema"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -59,13 +60,14 @@ func insInto(table string, xid uint64, id int) wire.Event {
 		Data: json.RawMessage(fmt.Sprintf(`[{"id":%d}]`, id))}
 }
 
-func count(t *testing.T, db *sql.DB, q string) int {
+// pass runs one pass of a new applier, as after a restart, and returns the
+// state of source "a".
+func pass(t *testing.T, db *sql.DB) store.SourceState {
 	t.Helper()
-	var n int
-	if err := db.QueryRow(q).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
+	if _, err := applier.New(db, time.Second, 10000, dbtest.Logger(t)).RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	return n
+	return state(t, db, "a")
 }
 
 const tablesMade = `SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname ~ '^m\d+$'`
@@ -76,7 +78,6 @@ const tablesMade = `SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace 
 // the rows after the change before the whole batch is applied.
 func TestApply_SchemaChangeInParts(t *testing.T) {
 	db := smallLockTable(t)
-	ctx := context.Background()
 	const n = 400
 	exec(t, db, `CREATE TABLE public.before (id int PRIMARY KEY)`)
 	// An object in the way of a late part: the batch is held there, after
@@ -87,45 +88,37 @@ func TestApply_SchemaChangeInParts(t *testing.T) {
 		[]wire.Event{manyTables(n), insInto(fmt.Sprintf("m%d", n+1), 8, 1)},
 		[]wire.Event{insInto("m1", 8, 1)})
 
-	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	if _, err := w.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := state(t, db, "a")
+	st := pass(t, db)
 	if st.AppliedSeq != 0 || !strings.Contains(st.Error, "already exists") {
 		t.Fatalf("applied %d, error %q: want batch 1 held on m%d", st.AppliedSeq, st.Error, n-10)
 	}
-	made := count(t, db, tablesMade)
+	made := dbtest.Int(t, db, tablesMade)
 	if made < 100 || made >= n {
 		t.Fatalf("%d tables made while held: want the parts before m%d committed", made, n-10)
 	}
 	// The rows before the change are whole source transactions: committed
 	// with the first part. Those after it wait for the batch.
-	if got := count(t, db, `SELECT count(*) FROM public.before`); got != 2 {
+	if got := dbtest.Int(t, db, `SELECT count(*) FROM public.before`); got != 2 {
 		t.Fatalf("public.before has %d rows: want the 2 of the transaction before the change", got)
 	}
-	if got := count(t, db, `SELECT count(*) FROM public.m1`); got != 0 {
+	if got := dbtest.Int(t, db, `SELECT count(*) FROM public.m1`); got != 0 {
 		t.Fatalf("public.m1 has %d rows before the batch is applied", got)
 	}
 
 	exec(t, db, fmt.Sprintf(`DROP TYPE public.m%d`, n-10))
-	w = applier.New(db, time.Second, 10000, dbtest.Logger(t)) // as after a restart
-	if _, err := w.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := state(t, db, "a"); st.AppliedSeq != 1 || st.Error != "" {
+	if st := pass(t, db); st.AppliedSeq != 1 || st.Error != "" {
 		t.Fatalf("applied %d, error %q: want batch 1 applied", st.AppliedSeq, st.Error)
 	}
-	if got := count(t, db, tablesMade); got != n+1 {
+	if got := dbtest.Int(t, db, tablesMade); got != n+1 {
 		t.Fatalf("%d tables: want %d", got, n+1)
 	}
-	if got := count(t, db, `SELECT count(*) FROM pg_catalog.pg_constraint WHERE conrelid = 'public.m1'::regclass AND contype = 'f'`); got != 1 {
+	if got := dbtest.Int(t, db, `SELECT count(*) FROM pg_catalog.pg_constraint WHERE conrelid = 'public.m1'::regclass AND contype = 'f'`); got != 1 {
 		t.Fatalf("m1 has %d foreign keys: want the deferred one", got)
 	}
-	if got := count(t, db, `SELECT count(*) FROM public.before`) + count(t, db, `SELECT count(*) FROM public.m1`); got != 3 {
+	if got := dbtest.Int(t, db, `SELECT count(*) FROM public.before`) + dbtest.Int(t, db, `SELECT count(*) FROM public.m1`); got != 3 {
 		t.Fatalf("%d rows: want each once", got)
 	}
-	if got := count(t, db, `SELECT count(*) FROM teleport.source WHERE part_seq IS NOT NULL`); got != 0 {
+	if got := dbtest.Int(t, db, `SELECT count(*) FROM teleport.source WHERE part_seq IS NOT NULL`); got != 0 {
 		t.Fatal("the place of the parts is kept after the batch is applied")
 	}
 }
@@ -135,18 +128,13 @@ func TestApply_SchemaChangeInParts(t *testing.T) {
 // table cannot hold it the batch is held with what to do.
 func TestApply_SchemaChangeNotCutInsideTransaction(t *testing.T) {
 	db := smallLockTable(t)
-	ctx := context.Background()
 	exec(t, db, `CREATE TABLE public.before (id int PRIMARY KEY)`)
 	put(t, db, "a", 1, []wire.Event{insInto("before", 7, 1), manyTables(400), insInto("before", 7, 2)})
-	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	if _, err := w.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := state(t, db, "a")
+	st := pass(t, db)
 	if st.AppliedSeq != 0 || !strings.Contains(st.Error, "raise max_locks_per_transaction") {
 		t.Fatalf("applied %d, error %q: want batch 1 held, naming max_locks_per_transaction", st.AppliedSeq, st.Error)
 	}
-	if got := count(t, db, `SELECT count(*) FROM public.before`) + count(t, db, tablesMade); got != 0 {
+	if got := dbtest.Int(t, db, `SELECT count(*) FROM public.before`) + dbtest.Int(t, db, tablesMade); got != 0 {
 		t.Fatalf("%d rows and tables: want none of the held batch", got)
 	}
 }
@@ -156,27 +144,15 @@ func TestApply_SchemaChangeNotCutInsideTransaction(t *testing.T) {
 // grant that releases it, and the grant does.
 func TestApply_SchemaChangeLacksPrivilege(t *testing.T) {
 	c := dbtest.Shared(t)
-	db, name := c.NewDB(t)
-	ctx := context.Background()
-	if _, err := migrate.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db, name := dbtest.Migrated(t)
 	exec(t, db, `INSERT INTO teleport.source (name) VALUES ('a')`)
 	c.AdminExec(t, name, `ALTER SCHEMA public OWNER TO postgres; REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
 	put(t, db, "a", 1, []wire.Event{manyTables(2), insInto("m3", 8, 1), insInto("m1", 8, 1)})
-	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	if _, err := w.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := state(t, db, "a"); st.AppliedSeq != 0 || !strings.Contains(st.Error, "GRANT CREATE ON SCHEMA") {
+	if st := pass(t, db); st.AppliedSeq != 0 || !strings.Contains(st.Error, "GRANT CREATE ON SCHEMA") {
 		t.Fatalf("applied %d, error %q: want batch 1 held, naming the grant", st.AppliedSeq, st.Error)
 	}
 	c.AdminExec(t, name, `GRANT CREATE ON SCHEMA public TO `+dbtest.Role)
-	w = applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	if _, err := w.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := state(t, db, "a"); st.AppliedSeq != 1 {
+	if st := pass(t, db); st.AppliedSeq != 1 {
 		t.Fatalf("applied %d, error %q: want batch 1 applied after the grant", st.AppliedSeq, st.Error)
 	}
 }
@@ -185,11 +161,7 @@ func TestApply_SchemaChangeLacksPrivilege(t *testing.T) {
 // and creating it on the target as one releases it.
 func TestApply_UntrustedExtension(t *testing.T) {
 	c := dbtest.Shared(t)
-	db, name := c.NewDB(t)
-	ctx := context.Background()
-	if _, err := migrate.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db, name := dbtest.Migrated(t)
 	exec(t, db, `INSERT INTO teleport.source (name) VALUES ('a')`)
 	data, err := json.Marshal(schema.DDL{SearchPath: "public", Items: []schema.DDLItem{
 		{Key: "extension pg_stat_statements", SQL: `CREATE EXTENSION IF NOT EXISTS "pg_stat_statements" SCHEMA "public"`}}})
@@ -197,19 +169,11 @@ func TestApply_UntrustedExtension(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, db, "a", 1, []wire.Event{{Op: wire.OpSchema, Schema: "public", Rows: 1, Data: data}})
-	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	if _, err := w.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := state(t, db, "a"); st.AppliedSeq != 0 || !strings.Contains(st.Error, "only a superuser may create an extension") {
+	if st := pass(t, db); st.AppliedSeq != 0 || !strings.Contains(st.Error, "only a superuser may create an extension") {
 		t.Fatalf("applied %d, error %q: want batch 1 held, saying a superuser must create it", st.AppliedSeq, st.Error)
 	}
 	c.AdminExec(t, name, `CREATE EXTENSION pg_stat_statements SCHEMA public`)
-	w = applier.New(db, time.Second, 10000, dbtest.Logger(t))
-	if _, err := w.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := state(t, db, "a"); st.AppliedSeq != 1 {
+	if st := pass(t, db); st.AppliedSeq != 1 {
 		t.Fatalf("applied %d, error %q: want batch 1 applied once the extension is there", st.AppliedSeq, st.Error)
 	}
 }

@@ -53,6 +53,24 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+// ReadStatus reads the replication state db holds as GET /status shows it,
+// but for what only a running instance knows (the batch being received,
+// copies in flight, refusals) and who the instance is: for -mode status,
+// which works while the instance is down.
+func ReadStatus(ctx context.Context, db *sql.DB) (wire.Status, error) {
+	var s Server
+	st := wire.Status{Targets: []wire.TargetStatus{}, Sources: []wire.SourceStatus{}, Loads: []wire.LoadStatus{}, Refused: []wire.RefusedStatus{}}
+	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
+		var err error
+		if st.Targets, st.Sources, err = replicationStatus(ctx, tx); err != nil {
+			return err
+		}
+		st.Loads, err = s.loadStatus(ctx, tx)
+		return err
+	})
+	return st, err
+}
+
 // replicationStatus reads both lists; in one transaction, both lags are
 // measured at the same database now(). The lists are never nil, so they
 // encode as [].

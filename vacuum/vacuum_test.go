@@ -2,7 +2,6 @@ package vacuum_test
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"testing"
 	"time"
@@ -17,15 +16,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
-
-func count(t *testing.T, db *sql.DB, q string) int {
-	t.Helper()
-	var n int
-	if err := db.QueryRow(q).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
 
 func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	t.Parallel()
@@ -59,7 +49,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	if _, err := vw.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, db, `SELECT count(*) FROM teleport.event WHERE op <> 'S'`); n != 5 {
+	if n := dbtest.Int(t, db, `SELECT count(*) FROM teleport.event WHERE op <> 'S'`); n != 5 {
 		t.Fatalf("events after vacuum with nothing acknowledged = %d, want all 5 kept", n)
 	}
 	if err := store.AckBatches(ctx, db, "a", 2, 2); err != nil {
@@ -68,7 +58,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	if _, err := vw.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, db, `SELECT count(*) FROM teleport.event WHERE op <> 'S'`); n != 5 {
+	if n := dbtest.Int(t, db, `SELECT count(*) FROM teleport.event WHERE op <> 'S'`); n != 5 {
 		t.Fatalf("events after vacuum with only target a acknowledging = %d, want all 5 kept for b", n)
 	}
 	if err := store.AckBatches(ctx, db, "b", 2, 2); err != nil {
@@ -79,13 +69,13 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Events != 6 || count(t, db, `SELECT count(*) FROM teleport.event`) != 0 {
+	if res.Events != 6 || dbtest.Int(t, db, `SELECT count(*) FROM teleport.event`) != 0 {
 		t.Errorf("vacuum after both acknowledged = %+v, want the 5 events and the schema snapshot deleted (in chunks of 2)", res)
 	}
-	if n := count(t, db, `SELECT count(*) FROM teleport.batch WHERE target = 'b'`); n != 1 {
+	if n := dbtest.Int(t, db, `SELECT count(*) FROM teleport.batch WHERE target = 'b'`); n != 1 {
 		t.Errorf("batches of b = %d, want the last applied one kept", n)
 	}
-	if n := count(t, db, `SELECT count(*) FROM teleport.tick`); n > 3 {
+	if n := dbtest.Int(t, db, `SELECT count(*) FROM teleport.tick`); n > 3 {
 		t.Errorf("ticks after vacuum = %d, want old ones deleted", n)
 	}
 }

@@ -80,10 +80,7 @@ func TestKeepOutOfSearchPath(t *testing.T) {
 func TestOwnObjects_CoverMigrations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := migrate.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := dbtest.Migrated(t)
 	own, err := migrate.OwnObjects()
 	if err != nil {
 		t.Fatal(err)
