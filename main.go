@@ -86,6 +86,8 @@ type options struct {
 	overwrite  bool
 	json       bool
 	maxLag     time.Duration
+	force      bool
+	enable     bool
 	version    bool
 	logFormat  string
 	logLevel   string
@@ -98,11 +100,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.configPath, "config", "config.yml", "path of the YAML configuration file")
 	fs.StringVar(&o.mode, "mode", "replication", "replication: run the instance; initial-load: copy existing data to -load-target; "+
 		"status: print the replication state (exit status 2 when a batch is held or a lag is over -max-lag); "+
-		"uninstall: on a target, remove -source and everything stored for it")
+		"uninstall: remove Teleport from the database (with -source NAME, on a target: only that source)")
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
 	fs.StringVar(&o.source, "source", "", "source to remove in -mode uninstall (its database.name)")
 	fs.IntVar(&o.parallel, "parallel", 4, "tables copied at once in -mode initial-load")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
+	fs.BoolVar(&o.force, "force", false, "in -mode uninstall: remove Teleport even while replication has not finished (what is in flight is lost)")
+	fs.BoolVar(&o.enable, "enable-triggers", false, "in -mode uninstall, on a target: enable the triggers replication created disabled")
 	fs.BoolVar(&o.json, "json", false, "in -mode status: print JSON")
 	fs.DurationVar(&o.maxLag, "max-lag", time.Minute, "in -mode status: the lag beyond which replication is not healthy")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -128,9 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			errs = append(errs, fmt.Errorf("-mode initial-load needs -load-target NAME, a target of the config file"))
 		}
 	case "uninstall":
-		if o.source == "" {
-			errs = append(errs, fmt.Errorf("-mode uninstall needs -source NAME, a source of this target (see sources in /status); "+
-				"removing Teleport from a database altogether is not built yet"))
+		if o.source != "" && (o.force || o.enable) {
+			errs = append(errs, fmt.Errorf("-force and -enable-triggers remove Teleport altogether: not with -source"))
 		}
 	case "status":
 		if o.maxLag <= 0 {
@@ -142,8 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.mode != "status" && (o.json || o.maxLag != time.Minute) {
 		errs = append(errs, fmt.Errorf("-json and -max-lag are only used with -mode status"))
 	}
-	if o.source != "" && o.mode != "uninstall" {
-		errs = append(errs, fmt.Errorf("-source is only used with -mode uninstall"))
+	if (o.source != "" || o.force || o.enable) && o.mode != "uninstall" {
+		errs = append(errs, fmt.Errorf("-source, -force and -enable-triggers are only used with -mode uninstall"))
 	}
 	if o.parallel < 1 || o.parallel > 64 {
 		errs = append(errs, fmt.Errorf("-parallel %d: must be 1 to 64", o.parallel))
@@ -219,8 +222,11 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	if o.mode == "status" { // reads only: no check, no migration
+	switch {
+	case o.mode == "status": // reads only: no check, no migration
 		return showStatus(ctx, db, cfg, o, stdout)
+	case o.mode == "uninstall" && o.source == "":
+		return uninstall(ctx, db, cfg, o, stdout, log)
 	}
 	role, err := database.CheckPrivileges(ctx, db)
 	if err != nil {
@@ -310,6 +316,56 @@ func removeSource(ctx context.Context, db *sql.DB, source string, stdout io.Writ
 	log.Warn("source removed", "source", source, "chunks_deleted", rm.Chunks, "applied_seq", rm.AppliedSeq)
 	fmt.Fprintf(stdout, "removed source %s: %d stored chunks deleted; it had applied batches 1 to %d, whose rows stay. "+
 		"It is taken again only from its batch 1 (or an initial load)\n", source, rm.Chunks, rm.AppliedSeq)
+	return nil
+}
+
+// uninstall removes Teleport from the database, saying what it removed on
+// stdout; it refuses, naming what, while replication has not finished,
+// unless -force.
+func uninstall(ctx context.Context, db *sql.DB, cfg config.Config, o options, stdout io.Writer, log *slog.Logger) error {
+	installed, err := migrate.Installed(ctx, db)
+	if err != nil {
+		return err
+	}
+	if installed && cfg.HasTargets() && !o.force {
+		// What the targets have applied, now rather than as they last said.
+		send, err := transmitter.New(db, cfg.Database.Name, cfg.Targets, cfg.ProcessingIntervals.Transmitter.Duration(), log)
+		if err != nil {
+			return err
+		}
+		if err := send.AskTargets(ctx); err != nil {
+			log.Warn("a target did not answer: what it last said counts", "err", err)
+		}
+	}
+	r, err := migrate.Uninstall(ctx, db, o.force, o.enable)
+	if errors.Is(err, migrate.ErrUnfinished) {
+		return fmt.Errorf("not uninstalled: replication has not finished (wait for it, or run again with -force to lose it):\n%s", strings.Join(r.Unfinished, "\n"))
+	}
+	for _, u := range r.Unfinished {
+		log.Warn("uninstalled with -force: lost", "unfinished", u)
+	}
+	for _, t := range r.Triggers {
+		fmt.Fprintf(stdout, "dropped capture trigger %s\n", t)
+	}
+	if r.EventTrigger {
+		fmt.Fprintln(stdout, "dropped event trigger teleport_ddl")
+	}
+	if r.Schema {
+		fmt.Fprintln(stdout, "dropped schema teleport: Teleport's state, events and functions")
+	}
+	for _, t := range r.EnabledTriggers {
+		fmt.Fprintf(stdout, "enabled trigger %s\n", t)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Nothing() {
+		fmt.Fprintln(stdout, "nothing to remove: Teleport is not installed in this database")
+	}
+	if r.SearchPath != "" && !r.Nothing() {
+		fmt.Fprintf(stdout, "the role's settings in this database (%s) stay: ALTER ROLE CURRENT_USER IN DATABASE %s RESET search_path undoes what Teleport set\n",
+			r.SearchPath, database.QuoteIdent(cfg.Database.Database))
+	}
 	return nil
 }
 

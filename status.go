@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -49,9 +50,9 @@ const instanceTimeout = 3 * time.Second
 // instance is down. It returns unhealthy when a batch is held or a lag is
 // over maxLag.
 func showStatus(ctx context.Context, db *sql.DB, cfg config.Config, o options, stdout io.Writer) error {
-	var installed bool
-	if err := db.QueryRowContext(ctx, `SELECT pg_catalog.to_regclass('teleport.schema_migration') IS NOT NULL`).Scan(&installed); err != nil {
-		return fmt.Errorf("read the teleport schema: %w", err)
+	installed, err := migrate.Installed(ctx, db)
+	if err != nil {
+		return err
 	}
 	if !installed {
 		return fmt.Errorf("database %s has no teleport schema: no instance ever ran on it with this configuration", cfg.Database.Database)

@@ -121,6 +121,25 @@ func New(db *sql.DB, source string, targets map[string]config.Target, interval t
 	return w, nil
 }
 
+// AskTargets asks every target how far it has stored and applied this
+// source's batches and records it, as a pass would after sending: for a
+// command that must know (-mode uninstall) while the instance may be down.
+// It returns the targets' errors joined; a target that does not answer
+// keeps what it last said.
+func (w *Worker) AskTargets(ctx context.Context) error {
+	var errs []error
+	for _, t := range w.targets {
+		ack, err := w.askTarget(ctx, t)
+		if err == nil {
+			err = store.AckBatches(ctx, w.db, t.name, ack.ReceivedSeq, ack.AppliedSeq)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("target %s: %w", t.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Wake makes every target's loop in Run start a pass now instead of at the
 // next interval (a target being retried after an error keeps its backoff).
 // It never blocks.
