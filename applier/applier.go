@@ -34,6 +34,11 @@ import (
 // heldLogEvery is how often a batch held by the same error is logged again.
 const heldLogEvery = time.Minute
 
+// heldEscalate is how long a batch may wait for a schema change (or a load's
+// rows) before the wait is logged as an error: a hold that long will not
+// clear by itself.
+const heldEscalate = 5 * time.Minute
+
 // maxHeldWait caps the wait between tries of a held batch: each try reads
 // and decompresses the batch again, so a batch that keeps failing is tried
 // at the interval, then less and less often, up to this. A skip request
@@ -764,10 +769,10 @@ func (w *Worker) reportHeld(src store.SourceState, seq int64, err error) {
 		attrs = append(attrs, "repeats", h.repeats)
 	}
 	// A missing table or type, or a value its column does not take yet,
-	// usually clears when the schema change arrives: a warning. Anything
-	// else waits for an operator.
+	// usually clears when the schema change arrives: a warning, until it
+	// has lasted heldEscalate. Anything else waits for an operator.
 	level := slog.LevelError
-	if h.schema {
+	if h.schema && now.Sub(h.since) < heldEscalate {
 		level = slog.LevelWarn
 	}
 	w.log.Log(context.Background(), level, "batch held", attrs...)
