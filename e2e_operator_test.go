@@ -117,6 +117,10 @@ func TestE2E_Uninstall(t *testing.T) {
 	execSQL(t, p.srcDB, `INSERT INTO public.t VALUES (1, 'one')`)
 	p.waitSame(t, 30*time.Second, "t", "audit")
 
+	// The instance runs: refused.
+	if out, err := uninstallRun(t, p.srcCfg); err == nil || !strings.Contains(err.Error(), "stop it first") || out != "" {
+		t.Fatalf("uninstall while the instance runs = %v, output %q: want a refusal", err, out)
+	}
 	// A change the target has not been sent yet: refused, nothing removed.
 	if err := p.stopSrc(); err != nil {
 		t.Fatal(err)

@@ -273,6 +273,11 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return err
 		}
 		runners = append(runners, src...)
+		for _, r := range src {
+			if b, ok := r.(*batcher.Worker); ok {
+				info.Quiet = b.QuietAt
+			}
+		}
 	}
 	iv := cfg.ProcessingIntervals
 	srv := server.New(cfg.Server, db, info, log)
@@ -323,6 +328,9 @@ func removeSource(ctx context.Context, db *sql.DB, source string, stdout io.Writ
 // stdout; it refuses, naming what, while replication has not finished,
 // unless -force.
 func uninstall(ctx context.Context, db *sql.DB, cfg config.Config, o options, stdout io.Writer, log *slog.Logger) error {
+	if _, url, err := askInstance(ctx, cfg.Server); err == nil && !o.force {
+		return fmt.Errorf("the instance answers at %s: stop it first (and the application's writes, or they are no longer captured)", url)
+	}
 	installed, err := migrate.Installed(ctx, db)
 	if err != nil {
 		return err
@@ -341,9 +349,6 @@ func uninstall(ctx context.Context, db *sql.DB, cfg config.Config, o options, st
 	if errors.Is(err, migrate.ErrUnfinished) {
 		return fmt.Errorf("not uninstalled: replication has not finished (wait for it, or run again with -force to lose it):\n%s", strings.Join(r.Unfinished, "\n"))
 	}
-	for _, u := range r.Unfinished {
-		log.Warn("uninstalled with -force: lost", "unfinished", u)
-	}
 	for _, t := range r.Triggers {
 		fmt.Fprintf(stdout, "dropped capture trigger %s\n", t)
 	}
@@ -358,6 +363,9 @@ func uninstall(ctx context.Context, db *sql.DB, cfg config.Config, o options, st
 	}
 	if err != nil {
 		return err
+	}
+	for _, u := range r.Unfinished {
+		log.Warn("uninstalled with -force: lost", "unfinished", u)
 	}
 	if r.Nothing() {
 		fmt.Fprintln(stdout, "nothing to remove: Teleport is not installed in this database")

@@ -50,7 +50,7 @@ const instanceTimeout = 3 * time.Second
 // instance is down. It returns unhealthy when a batch is held or a lag is
 // over maxLag.
 func showStatus(ctx context.Context, db *sql.DB, cfg config.Config, o options, stdout io.Writer) error {
-	installed, err := migrate.Installed(ctx, db)
+	installed, err := migrate.Current(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -59,6 +59,9 @@ func showStatus(ctx context.Context, db *sql.DB, cfg config.Config, o options, s
 	}
 	rep := statusReport{Problems: []string{}}
 	st, url, err := askInstance(ctx, cfg.Server)
+	if err == nil && st.Name != cfg.Database.Name {
+		err = fmt.Errorf("the instance answering there is %q, not %q", st.Name, cfg.Database.Name)
+	}
 	rep.Instance = instanceState{URL: url, Answering: err == nil}
 	if err != nil {
 		rep.Instance.Error = err.Error()

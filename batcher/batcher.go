@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/pagarme/teleport/config"
@@ -26,7 +27,8 @@ type Worker struct {
 	interval  time.Duration
 	log       *slog.Logger
 	synced    bool
-	cut       bool // the last pass cut every target up to its tick
+	cut       bool         // the last pass cut every target up to its tick
+	quiet     atomic.Int64 // unix nanoseconds: when a pass last found nothing to cut (see QuietAt)
 	onBatch   func()
 
 	snapshotSchema string                  // see SnapshotSchema
@@ -161,8 +163,12 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		// After a pass that cut every target up to its tick, a tick is
 		// taken only when there is something after it: an idle source
 		// costs one cheap query a pass, not a tick and a cut.
+		start := time.Now()
 		pending, err := store.EventsPending(ctx, w.db)
 		if err != nil || !pending {
+			if err == nil {
+				w.quiet.Store(start.UnixNano())
+			}
 			return res, err
 		}
 	}
@@ -215,6 +221,16 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		w.onBatch()
 	}
 	return res, nil
+}
+
+// QuietAt is when the batcher last found nothing to cut: every change
+// written before then was in a batch or not committed yet. Zero until the
+// first such pass.
+func (w *Worker) QuietAt() time.Time {
+	if n := w.quiet.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // takeTick records a tick in a transaction of its own, which must commit

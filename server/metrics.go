@@ -24,6 +24,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	err := database.InTx(ctx, s.db, func(tx *sql.Tx) error {
 		var err error
 		targets, sources, err = replicationStatus(ctx, tx)
+		s.capLag(targets)
 		return err
 	})
 	var b strings.Builder

@@ -29,6 +29,9 @@ type Info struct {
 	Name    string // database.name
 	Version string // the binary's version
 	Role    string // "source", "target" or "source+target"
+	// Quiet, on a source, is when its batcher last found nothing to cut:
+	// a change past a target's last tick is at most that old (see capLag).
+	Quiet func() time.Time
 }
 
 // Server serves the HTTP API of one instance.

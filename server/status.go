@@ -36,6 +36,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		if st.Targets, st.Sources, err = replicationStatus(ctx, tx); err != nil {
 			return err
 		}
+		s.capLag(st.Targets)
 		for i := range st.Sources {
 			if st.Sources[i].Receiving, err = s.receiving(ctx, tx, st.Sources[i]); err != nil {
 				return err
@@ -51,6 +52,27 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// capLag bounds the lag of the targets that have applied every batch cut
+// for them: their lag is then the age of changes written past their last
+// tick, counted from that tick, which an idle source takes only when
+// something was written. A change the batcher had not found when it last
+// looked is younger than that look.
+func (s *Server) capLag(targets []wire.TargetStatus) {
+	if s.info.Quiet == nil {
+		return
+	}
+	quiet := s.info.Quiet()
+	if quiet.IsZero() {
+		return
+	}
+	since := time.Since(quiet).Seconds()
+	for i := range targets {
+		if t := &targets[i]; t.AppliedSeq == t.LastSeq && t.LagSeconds > since {
+			t.LagSeconds = max(since, 0)
+		}
+	}
 }
 
 // ReadStatus reads the replication state db holds as GET /status shows it,

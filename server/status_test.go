@@ -234,3 +234,34 @@ func TestServer_StatusDatabaseDown(t *testing.T) {
 		t.Errorf("GET /metrics with the database stopped = %d %s, want teleport_up 0", rec.Code, rec.Body)
 	}
 }
+
+// An idle source takes no tick, so a target's last tick may be an hour old
+// when a change arrives: its lag is no more than the time since the batcher
+// last found nothing to cut, not the hour.
+func TestServer_StatusLagAfterIdle(t *testing.T) {
+	t.Parallel()
+	db := migratedDB(t, dbtest.Shared(t))
+	var tick int64
+	if err := db.QueryRow(`INSERT INTO teleport.tick (snapshot, created_at) VALUES (pg_current_snapshot(), now() - interval '1 hour') RETURNING id`).Scan(&tick); err != nil {
+		t.Fatalf("insert tick: %v", err)
+	}
+	mustExec(t, db, `INSERT INTO teleport.target (name, schema_regex, table_regex, last_tick, next_seq, acked_seq, applied_seq)
+		VALUES ('dst', '^.*$', '^.*$', $1, 3, 2, 2)`, tick)
+	mustExec(t, db, `INSERT INTO teleport.event (relid, schema_name, table_name, op, nrows, data) VALUES (0, 'public', 't', 'I', 1, '[]')`)
+	lag := func(quiet func() time.Time) float64 {
+		cfg := config.Default().Server
+		cfg.AuthToken = statusToken
+		h := server.New(cfg, db, server.Info{Name: "me", Role: "source", Quiet: quiet}, dbtest.Logger(t)).Handler()
+		code, body, st := getStatus(t, h)
+		if code != http.StatusOK || len(st.Targets) != 1 {
+			t.Fatalf("GET /status = %d %s", code, body)
+		}
+		return st.Targets[0].LagSeconds
+	}
+	if got := lag(nil); got < 3500 {
+		t.Errorf("lag without the batcher's word = %v, want the hour since the last tick", got)
+	}
+	if got := lag(func() time.Time { return time.Now().Add(-2 * time.Second) }); got < 1.9 || got > 60 {
+		t.Errorf("lag when the batcher found nothing 2 s ago = %v, want about 2", got)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pagarme/teleport/database"
 )
 
 // migrationLockKey is the advisory lock that serialises migrations, so two
@@ -135,4 +137,37 @@ func Migrate(ctx context.Context, db *sql.DB) ([]int, error) {
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+// SchemaVersion returns the highest migration version recorded in the
+// database, or 0 when the teleport schema is not there yet.
+func SchemaVersion(ctx context.Context, q database.Querier) (int, error) {
+	installed, err := Installed(ctx, q)
+	if err != nil || !installed {
+		return 0, err
+	}
+	var v int
+	if err := q.QueryRowContext(ctx, query("schema_version")).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Current reports whether the database holds the teleport schema, and
+// fails unless it is at this binary's version: the modes that read it
+// without migrating it (status, uninstall) read only that one.
+func Current(ctx context.Context, q database.Querier) (bool, error) {
+	v, err := SchemaVersion(ctx, q)
+	if err != nil || v == 0 {
+		return false, err
+	}
+	ms, err := Migrations()
+	if err != nil {
+		return true, err
+	}
+	if latest := ms[len(ms)-1].Version; v != latest {
+		return true, fmt.Errorf("the teleport schema of this database is at version %d, this binary's at %d: "+
+			"use the binary that runs there, or run this one once in replication mode, which migrates it", v, latest)
+	}
+	return true, nil
 }

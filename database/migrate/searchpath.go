@@ -28,9 +28,12 @@ type PathFix struct {
 // Teleport's own and never be replicated. The role's path in the database is
 // set to the same without Teleport's schema (ALTER ROLE ... IN DATABASE ...
 // SET search_path, which a role may do for itself), and objects that are not
-// Teleport's are moved to the first schema left in it, where the role's
-// sessions then find them. It changes nothing when the path does not lead
-// to Teleport's schema.
+// Teleport's are moved to the first existing schema left in it (else
+// public), where the role's sessions then find them. It changes nothing when
+// the path does not lead to Teleport's schema and the role is not named
+// like it. With neither ALTER ROLE nor ALTER DATABASE setting search_path,
+// the path taken is PostgreSQL's default, "$user", public: a different
+// default in postgresql.conf is not seen (only a superuser may read it).
 func KeepOutOfSearchPath(ctx context.Context, db *sql.DB) (PathFix, error) {
 	var fix PathFix
 	var setting sql.NullString
@@ -67,10 +70,33 @@ func KeepOutOfSearchPath(ctx context.Context, db *sql.DB) (PathFix, error) {
 				"(run it as a role that may, or rename the role)", database.OwnSchema, database.QuoteIdent(fix.Role), stmt, err)
 		}
 	}
-	if len(keep) == 0 {
-		keep = []string{"public"}
+	if !changed && fix.Role != database.OwnSchema {
+		return fix, nil // nobody's unqualified objects land in Teleport's schema
 	}
-	return fix, moveForeignObjects(ctx, db, keep[0], &fix)
+	to, err := firstSchema(ctx, db, keep)
+	if err != nil {
+		return fix, err
+	}
+	return fix, moveForeignObjects(ctx, db, to, &fix)
+}
+
+// firstSchema is the first schema of path that exists and is not
+// PostgreSQL's ("$user" already taken out), else public: where the role's
+// sessions now create what they create without a schema.
+func firstSchema(ctx context.Context, db *sql.DB, path []string) (string, error) {
+	for _, name := range path {
+		if name == "$user" || database.ReservedSchema(name) {
+			continue
+		}
+		var ok bool
+		if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)`, name).Scan(&ok); err != nil {
+			return "", fmt.Errorf("look up schema %s: %w", database.QuoteIdent(name), err)
+		}
+		if ok {
+			return name, nil
+		}
+	}
+	return "public", nil
 }
 
 // splitPath splits a search_path setting into its schema names, unquoted.
@@ -110,34 +136,45 @@ func OwnObjects() ([]string, error) {
 	return names, nil
 }
 
-// moveForeignObjects moves the objects of Teleport's schema that are not
-// Teleport's to schema to, each in a transaction of its own, and records
-// what it did, or why it could not, in fix.
-func moveForeignObjects(ctx context.Context, db *sql.DB, to string, fix *PathFix) error {
+// object is an object of Teleport's schema that is not Teleport's.
+type object struct{ kind, name, identity string }
+
+// foreignObjects lists the objects of Teleport's schema that are not
+// Teleport's (see OwnObjects).
+func foreignObjects(ctx context.Context, db *sql.DB) ([]object, error) {
 	own, err := OwnObjects()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, query("foreign_objects"), pq.Array(own))
 	if err != nil {
-		return fmt.Errorf("list the objects others made in schema %s: %w", database.OwnSchema, err)
+		return nil, fmt.Errorf("list the objects others made in schema %s: %w", database.OwnSchema, err)
 	}
-	type object struct{ kind, name, identity string }
+	defer rows.Close()
 	var objs []object
 	for rows.Next() {
 		var o object
 		if err := rows.Scan(&o.kind, &o.name, &o.identity); err != nil {
-			rows.Close()
-			return fmt.Errorf("list the objects others made in schema %s: %w", database.OwnSchema, err)
+			return nil, fmt.Errorf("list the objects others made in schema %s: %w", database.OwnSchema, err)
 		}
 		objs = append(objs, o)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list the objects others made in schema %s: %w", database.OwnSchema, err)
+	return objs, rows.Err()
+}
+
+// moveForeignObjects moves the objects of Teleport's schema that are not
+// Teleport's to schema to, each in a transaction of its own, and records
+// what it did, or why it could not, in fix.
+func moveForeignObjects(ctx context.Context, db *sql.DB, to string, fix *PathFix) error {
+	objs, err := foreignObjects(ctx, db)
+	if err != nil {
+		return err
 	}
 	for _, o := range objs {
 		stmt := fmt.Sprintf("ALTER %s %s.%s SET SCHEMA %s", o.kind, database.QuoteIdent(database.OwnSchema), o.identity, database.QuoteIdent(to))
+		if o.kind == "EXTENSION" {
+			stmt = fmt.Sprintf("ALTER EXTENSION %s SET SCHEMA %s", o.identity, database.QuoteIdent(to))
+		}
 		what := strings.ToLower(o.kind) + " " + database.QuoteQualified(database.OwnSchema, o.name)
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			fix.NotMoved = append(fix.NotMoved, fmt.Sprintf("%s is not Teleport's and is not replicated there, and moving it failed: %s: %v (move it, or rename it and drop it there)", what, stmt, err))

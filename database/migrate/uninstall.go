@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/store"
@@ -40,19 +41,24 @@ var ErrUnfinished = errors.New("replication has not finished")
 // disabled on the tables of a target (those of tables the role owns). It
 // refuses, with ErrUnfinished, while a target has not applied every change
 // captured here or this database has batches it stored and not applied,
-// unless force. Run again, it finds nothing to remove.
+// unless force. Before it drops anything it checks that it can drop
+// everything (the role owns every captured table, may drop the event
+// trigger, and schema teleport holds nothing but Teleport's), so it never
+// stops half-way with some tables no longer captured. Run again, it finds
+// nothing to remove.
 func Uninstall(ctx context.Context, db *sql.DB, force, enableTriggers bool) (Removal, error) {
 	var r Removal
-	installed, err := Installed(ctx, db)
-	if err != nil {
+	installed, err := Current(ctx, db)
+	if err != nil && !force {
 		return r, err
 	}
 	if installed {
-		var err error
-		if r.Unfinished, err = unfinished(ctx, db); err != nil {
+		r.Unfinished, err = unfinished(ctx, db)
+		switch {
+		case force: // what is lost, as far as it can be told
+		case err != nil:
 			return r, err
-		}
-		if len(r.Unfinished) > 0 && !force {
+		case len(r.Unfinished) > 0:
 			return r, ErrUnfinished
 		}
 	}
@@ -60,30 +66,53 @@ func Uninstall(ctx context.Context, db *sql.DB, force, enableTriggers bool) (Rem
 	if err != nil {
 		return r, fmt.Errorf("list the capture triggers: %w", err)
 	}
-	var errs []error
+	var blockers []string
+	var drops []string // of the table whose triggers the role may not drop
+	for i, t := range triggers {
+		if t[2] == "t" {
+			continue
+		}
+		drops = append(drops, "DROP TRIGGER "+database.QuoteIdent(t[1])+" ON "+t[0])
+		if i+1 == len(triggers) || triggers[i+1][0] != t[0] {
+			blockers = append(blockers, fmt.Sprintf("table %s: the role is not a member of its owner, so it cannot drop its capture triggers: "+
+				"as its owner, run %s", t[0], strings.Join(drops, "; ")))
+			drops = nil
+		}
+	}
+	var eventTrigger, superuser bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'teleport_ddl'),
+		(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)`).Scan(&eventTrigger, &superuser); err != nil {
+		return r, err
+	}
+	if eventTrigger && !superuser {
+		blockers = append(blockers, "event trigger teleport_ddl: only a superuser may drop it (as one, run DROP EVENT TRIGGER teleport_ddl)")
+	}
+	if installed {
+		foreign, err := foreignContents(ctx, db)
+		if err != nil {
+			return r, err
+		}
+		for _, f := range foreign {
+			blockers = append(blockers, f+" is in schema teleport but is not Teleport's, and dropping the schema would drop it: move it out first")
+		}
+	}
+	if len(blockers) > 0 {
+		return r, fmt.Errorf("nothing removed:\n%s", strings.Join(blockers, "\n"))
+	}
+
 	for _, t := range triggers {
 		stmt := "DROP TRIGGER IF EXISTS " + database.QuoteIdent(t[1]) + " ON " + t[0]
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w (as the table's owner, run it)", stmt, err))
-			continue
+			return r, fmt.Errorf("%s: %w (the tables whose triggers are dropped already are no longer captured: "+
+				"run this again to finish, or reload them if replication is to go on)", stmt, err)
 		}
 		r.Triggers = append(r.Triggers, t[0]+" "+t[1])
 	}
-	var eventTrigger bool
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'teleport_ddl')`).Scan(&eventTrigger); err != nil {
-		return r, err
-	}
 	if eventTrigger {
 		if _, err := db.ExecContext(ctx, `DROP EVENT TRIGGER teleport_ddl`); err != nil {
-			errs = append(errs, fmt.Errorf("DROP EVENT TRIGGER teleport_ddl: %w (only a superuser may: as one, run it)", err))
-		} else {
-			r.EventTrigger = true
+			return r, fmt.Errorf("DROP EVENT TRIGGER teleport_ddl: %w", err)
 		}
-	}
-	if len(errs) > 0 {
-		// The schema stays, so the instance (and this command, again) can
-		// still work once the rest is dropped.
-		return r, errors.Join(errs...)
+		r.EventTrigger = true
 	}
 	if installed {
 		if _, err := db.ExecContext(ctx, `DROP SCHEMA teleport CASCADE`); err != nil {
@@ -109,6 +138,20 @@ func Uninstall(ctx context.Context, db *sql.DB, force, enableTriggers bool) (Rem
 		  AND s.setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
 		  AND pg_catalog.array_to_string(s.setconfig, ',') LIKE '%search\_path=%'), '')`).Scan(&r.SearchPath)
 	return r, err
+}
+
+// foreignContents names what schema teleport holds that is not Teleport's:
+// the objects moveForeignObjects would move, and extensions.
+func foreignContents(ctx context.Context, db *sql.DB) ([]string, error) {
+	objs, err := foreignObjects(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range objs {
+		out = append(out, strings.ToLower(o.kind)+" "+database.QuoteQualified(database.OwnSchema, o.name))
+	}
+	return out, nil
 }
 
 // Installed reports whether Teleport's schema is in the database.
@@ -170,17 +213,18 @@ func batches(from, to int64) string {
 	return fmt.Sprintf("batches %d to %d", from, to)
 }
 
-// listPairs runs q, which returns (table, trigger) rows, the table quoted.
-func listPairs(ctx context.Context, db *sql.DB, q string) ([][2]string, error) {
+// listPairs runs q, which returns rows of three texts (a table, quoted,
+// a trigger, and a third the query says).
+func listPairs(ctx context.Context, db *sql.DB, q string) ([][3]string, error) {
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out [][2]string
+	var out [][3]string
 	for rows.Next() {
-		var p [2]string
-		if err := rows.Scan(&p[0], &p[1]); err != nil {
+		var p [3]string
+		if err := rows.Scan(&p[0], &p[1], &p[2]); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
