@@ -177,7 +177,11 @@ func moveForeignObjects(ctx context.Context, db *sql.DB, to string, fix *PathFix
 		}
 		what := strings.ToLower(o.kind) + " " + database.QuoteQualified(database.OwnSchema, o.name)
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			fix.NotMoved = append(fix.NotMoved, fmt.Sprintf("%s is not Teleport's and is not replicated there, and moving it failed: %s: %v (move it, or rename it and drop it there)", what, stmt, err))
+			todo := "move it, or rename it and drop it there"
+			if o.kind == "EXTENSION" {
+				todo = "as a superuser (its objects are the bootstrap superuser's), run " + stmt
+			}
+			fix.NotMoved = append(fix.NotMoved, fmt.Sprintf("%s is not Teleport's and is not replicated there, and moving it failed: %s: %v (%s)", what, stmt, err, todo))
 			continue
 		}
 		fix.Moved = append(fix.Moved, fmt.Sprintf("%s to schema %s", what, database.QuoteIdent(to)))
