@@ -27,7 +27,7 @@ type Worker struct {
 	interval  time.Duration
 	log       *slog.Logger
 	synced    bool
-	cut       bool         // the last pass cut every target up to its tick
+	idle      bool         // the last pass cut every target up to its tick, and no batch
 	quiet     atomic.Int64 // unix nanoseconds: when a pass last found nothing to cut (see QuietAt)
 	onBatch   func()
 
@@ -159,11 +159,13 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	if err := w.SyncTargets(ctx); err != nil {
 		return res, err
 	}
-	if w.cut {
-		// After a pass that cut every target up to its tick, a tick is
-		// taken only when there is something after it: an idle source
-		// costs one cheap query a pass, not a tick and a cut.
-		start := time.Now()
+	start := time.Now()
+	if w.idle {
+		// After a pass that found nothing to cut, a tick is taken only
+		// when there is something after the targets' ticks: an idle
+		// source costs one cheap query a pass, not a tick and a cut. (A
+		// busy one goes straight to its tick: under a long snapshot the
+		// check would read as many events as the cut.)
 		pending, err := store.EventsPending(ctx, w.db)
 		if err != nil || !pending {
 			if err == nil {
@@ -213,10 +215,13 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		return nil
 	})
 	if err != nil {
-		w.cut = false
+		w.idle = false
 		return Result{}, fmt.Errorf("cut batches at tick %d: %w", tick.ID, err)
 	}
-	w.cut = true
+	w.idle = res.Batches == 0
+	if w.idle {
+		w.quiet.Store(start.UnixNano())
+	}
 	if res.Batches > 0 && w.onBatch != nil {
 		w.onBatch()
 	}
