@@ -328,7 +328,7 @@ func removeSource(ctx context.Context, db *sql.DB, source string, stdout io.Writ
 // stdout; it refuses, naming what, while replication has not finished,
 // unless -force.
 func uninstall(ctx context.Context, db *sql.DB, cfg config.Config, o options, stdout io.Writer, log *slog.Logger) error {
-	if _, url, err := askInstance(ctx, cfg.Server); err == nil && !o.force {
+	if _, url, err := askInstance(ctx, cfg.Server); err == nil { // -force or not: it would go on with its schema gone
 		return fmt.Errorf("the instance answers at %s: stop it first (and the application's writes, or they are no longer captured)", url)
 	}
 	installed, err := migrate.Installed(ctx, db)
