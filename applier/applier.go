@@ -429,7 +429,7 @@ type batchApply struct {
 	alone bool             // the batch has its transaction to itself, so it may be applied in parts
 	from  *store.BatchPart // where an earlier transaction left the batch; nil for its start
 
-	seen map[uint64]bool // source transactions with row changes applied since the start or the last cut
+	seen map[uint64]bool // source transactions with row changes applied since the start or the last cut; kept only when alone
 }
 
 // apply applies the batch's chunks in order, one in memory at a time beside
@@ -451,7 +451,9 @@ func (a *batchApply) apply(ctx context.Context) (*store.BatchPart, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.seen = map[uint64]bool{}
+	if a.alone { // only a batch alone may be cut: the others skip the bookkeeping in the apply loop
+		a.seen = map[uint64]bool{}
+	}
 	k := 0 // rank of the next schema change in the batch
 	for c := range b.Chunks {
 		evs, err := store.ChunkEvents(ctx, tx, b.Source, b.Seq, c)
@@ -500,8 +502,10 @@ func (a *batchApply) add(k int, evs []wire.Event) {
 	if a.from != nil && k <= a.from.DDL {
 		return
 	}
-	for _, e := range evs {
-		a.seen[e.XID] = true
+	if a.seen != nil {
+		for _, e := range evs {
+			a.seen[e.XID] = true
+		}
 	}
 	a.run.add(evs)
 }
