@@ -166,7 +166,7 @@ func waitApplied(t *testing.T, p *benchPair, timeout time.Duration) time.Time {
 	t.Helper()
 	var last int64
 	dbtest.WaitFor(t, timeout, "the target to apply every batch", func() bool {
-		if err := p.srcDB.QueryRow(`SELECT next_seq - 1 FROM teleport.target WHERE name = 'dst'`).Scan(&last); err != nil {
+		if err := p.srcDB.QueryRow(`SELECT next_seq - 1 FROM teleport.target_state WHERE name = 'dst'`).Scan(&last); err != nil {
 			return false
 		}
 		var applied int64
@@ -353,7 +353,7 @@ func benchReplication(t *testing.T) []benchRow {
 	// OLTP catch-up: pgbench transactions queued while the target instance is
 	// stopped, then drained.
 	var before int64
-	if err := p.srcDB.QueryRowContext(ctx, `SELECT next_seq - 1 FROM teleport.target WHERE name = 'dst'`).Scan(&before); err != nil {
+	if err := p.srcDB.QueryRowContext(ctx, `SELECT next_seq - 1 FROM teleport.target_state WHERE name = 'dst'`).Scan(&before); err != nil {
 		t.Fatal(err)
 	}
 	pgbench(t, p.src, p.srcName, "-c", strconv.Itoa(clients), "-j", "2", "-M", "prepared", "-t", strconv.Itoa(perClient))
@@ -541,7 +541,7 @@ func waitCut(t *testing.T, db *sql.DB) {
 	}
 	dbtest.WaitFor(t, 2*time.Minute, "the batcher to cut what was committed", func() bool {
 		var done bool
-		err := db.QueryRow(`SELECT k.created_at > $1 FROM teleport.target g JOIN teleport.tick k ON k.id = g.last_tick`, now).Scan(&done)
+		err := db.QueryRow(`SELECT k.created_at > $1 FROM teleport.target_state g JOIN teleport.tick k ON k.id = g.last_tick`, now).Scan(&done)
 		return err == nil && done
 	})
 }

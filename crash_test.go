@@ -341,7 +341,7 @@ func (p *crashPair) dstSourceState() string {
 // the test's log.
 func (p *crashPair) progress() string {
 	var cut, acked, applied int64
-	err := p.srcDB.QueryRow(`SELECT next_seq - 1, acked_seq FROM teleport.target WHERE name = 'dst'`).Scan(&cut, &acked)
+	err := p.srcDB.QueryRow(`SELECT next_seq - 1, acked_seq FROM teleport.target_state WHERE name = 'dst'`).Scan(&cut, &acked)
 	if err == nil {
 		err = p.dstDB.QueryRow(`SELECT coalesce(max(applied_seq), 0) FROM teleport.source`).Scan(&applied)
 	}

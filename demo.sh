@@ -131,7 +131,7 @@ for i in $(seq 1 $((DURATION + 5))); do
 	# Lag, as /status reports it: age, on the source's clock, of the oldest
 	# batch the target has not applied; 0 when it has them all.
 	lag=$(psql_app "$src_pg" -At -c "SELECT coalesce(round(extract(epoch FROM now() - b.tick_time)::numeric, 2), 0)
-		FROM teleport.target g LEFT JOIN teleport.batch b ON b.target = g.name AND b.seq = g.applied_seq + 1" 2>/dev/null || echo "-")
+		FROM teleport.target_state g LEFT JOIN teleport.batch b ON b.target = g.name AND b.seq = g.applied_seq + 1" 2>/dev/null || echo "-")
 	printf '%-7s %-24s %-24s %s\n' "$i" "$s" "$t" "${lag:--}"
 	sleep 1
 	if ! kill -0 "$load" 2>/dev/null && [ "$s" = "$t" ]; then break; fi

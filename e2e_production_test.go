@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -172,5 +174,67 @@ func TestE2E_RDSLikeRoles(t *testing.T) {
 	execSQLScan(t, p.srcDB, `SELECT string_agg(DISTINCT relowner::regrole::text, ',') FROM pg_class WHERE relname IN ('orders', 'coupons')`, &owners)
 	if owners != owner {
 		t.Errorf("the tables are owned by %s on the source: want %s still", owners, owner)
+	}
+}
+
+// TestE2E_LongSnapshotBounded holds a REPEATABLE READ snapshot open on the
+// source, as a report or a pg_dump does, while the application writes.
+// Rows deleted after the snapshot began cannot be removed until it ends,
+// so a source that deleted its events grew by everything written meanwhile.
+// Teleport's own tables now live in slots emptied with TRUNCATE, which
+// waits for no snapshot: once the target has everything they hold a
+// rotation or two of writes, however many were written under the snapshot.
+func TestE2E_LongSnapshotBounded(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, "", "CREATE TABLE t (id int PRIMARY KEY, v text)")
+	snap, err := p.srcDB.BeginTx(context.Background(), &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Rollback() //nolint:errcheck // read only
+	var n int
+	if err := snap.QueryRow(`SELECT count(*) FROM public.t`).Scan(&n); err != nil {
+		t.Fatalf("open the long snapshot: %v", err)
+	}
+	// Size of every partition of the slotted tables, dead rows included.
+	size := func() int64 {
+		return int64(dbtest.Int(t, p.srcDB, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int FROM pg_class c
+			WHERE c.relnamespace = 'teleport'::regnamespace AND c.relkind = 'r'
+			  AND c.relname ~ '^(event|tick|batch|batch_ddl|cursor|ack)_[0-2]$'`))
+	}
+	const waves, rows = 12, 2000
+	wave := func(i int) {
+		// Rows of 512 hexadecimal digits, which compress only by half.
+		execSQL(t, p.srcDB, `INSERT INTO public.t SELECT g, (SELECT string_agg(md5(random()::text || g.g || k), '') FROM generate_series(1, 16) k)
+			FROM generate_series($1::int, $2::int) g`, i*rows, (i+1)*rows-1)
+		execSQL(t, p.srcDB, `UPDATE public.t SET v = upper(v) WHERE id BETWEEN $1::int AND $2::int`, i*rows, (i+1)*rows-1)
+	}
+	wave(0)
+	p.waitSame(t, time.Minute, "t")
+	one := size() // about one wave, in whatever slots it went to
+	for i := 1; i < waves; i++ {
+		wave(i)
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.waitSame(t, 2*time.Minute, "t")
+	// Still under the snapshot: the slots the target is done with empty.
+	limit := 3 * one
+	deadline := time.Now().Add(30 * time.Second)
+	for size() > limit {
+		if time.Now().After(deadline) {
+			var rot string
+			_ = p.srcDB.QueryRow(`SELECT string_agg(format('%s emptied %s', n, emptied_at IS NOT NULL), ', ' ORDER BY n) FROM teleport.rotation`).Scan(&rot)
+			t.Fatalf("Teleport's tables hold %d bytes after %d waves under a snapshot, want at most %d (three times one wave's %d): slots not emptied?\nrotations: %s",
+				size(), waves, limit, one, rot)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rotations := dbtest.Int(t, p.srcDB, `SELECT last_value::int FROM teleport.slot_seq`)
+	t.Logf("after %d waves under one snapshot: %d bytes (one wave: %d), %d rotations", waves, size(), one, rotations)
+	if rotations < 3 {
+		t.Errorf("rotations = %d, want several while %d waves were written", rotations, waves)
+	}
+	if err := snap.QueryRow(`SELECT count(*) FROM public.t`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows the long snapshot sees = %d (%v), want 0: it must have stayed open throughout", n, err)
 	}
 }

@@ -28,9 +28,15 @@ import (
 
 	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
+	"github.com/pagarme/teleport/vacuum"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }
+func TestMain(m *testing.M) {
+	// Sources move on to their next slot every fraction of a second, so
+	// every end-to-end test runs across many rotations and emptied slots.
+	vacuum.RotateEvery = 300 * time.Millisecond
+	os.Exit(dbtest.Run(m))
+}
 
 // The end-to-end tests run a source and a target cluster of PG_BINDIR's
 // major. TELEPORT_TEST_MAJORS=13:18 runs every pair across two majors

@@ -100,7 +100,7 @@ printf '== every table on the target %.1f s after the instances started (%d tabl
 
 # Tables appear on the target as the parts of batch 1 commit: wait until
 # the target has applied every batch cut so far, as the source knows it.
-until [ "$(psql_app "$src_pg" -At -c "SELECT bool_and(applied_seq = next_seq - 1) FROM teleport.target")" = t ]; do sleep 0.5; done
+until [ "$(psql_app "$src_pg" -At -c "SELECT bool_and(applied_seq = next_seq - 1) FROM teleport.target_state")" = t ]; do sleep 0.5; done
 printf '== every batch applied %.1f s after the instances started\n' "$(echo "$(date +%s.%N) - $start" | bc)"
 
 sleep 10 # let the start-up work settle

@@ -78,8 +78,9 @@ func TestServer_StatusReplication(t *testing.T) {
 	if err := db.QueryRow(`INSERT INTO teleport.tick (snapshot) VALUES (pg_current_snapshot()) RETURNING id`).Scan(&tick); err != nil {
 		t.Fatalf("insert tick: %v", err)
 	}
-	mustExec(t, db, `INSERT INTO teleport.target (name, schema_regex, table_regex, last_tick, next_seq, acked_seq, applied_seq)
-		VALUES ('dst', '^.*$', '^.*$', $1, 5, 3, 1)`, tick)
+	mustExec(t, db, `WITH g AS (INSERT INTO teleport.target (name, schema_regex, table_regex) VALUES ('dst', '^.*$', '^.*$')),
+		c AS (INSERT INTO teleport.cursor (target, tick, next_seq) VALUES ('dst', $1, 5))
+		INSERT INTO teleport.ack (target, acked_seq, applied_seq) VALUES ('dst', 3, 1)`, tick)
 	for i, ago := range []int{180, 120, 60, 30} {
 		seq := i + 1
 		mustExec(t, db, `INSERT INTO teleport.batch (target, seq, from_tick, to_tick, events, nrows, chunk_rows, schema_regex, table_regex, tick_time)
@@ -245,8 +246,9 @@ func TestServer_StatusLagAfterIdle(t *testing.T) {
 	if err := db.QueryRow(`INSERT INTO teleport.tick (snapshot, created_at) VALUES (pg_current_snapshot(), now() - interval '1 hour') RETURNING id`).Scan(&tick); err != nil {
 		t.Fatalf("insert tick: %v", err)
 	}
-	mustExec(t, db, `INSERT INTO teleport.target (name, schema_regex, table_regex, last_tick, next_seq, acked_seq, applied_seq)
-		VALUES ('dst', '^.*$', '^.*$', $1, 3, 2, 2)`, tick)
+	mustExec(t, db, `WITH g AS (INSERT INTO teleport.target (name, schema_regex, table_regex) VALUES ('dst', '^.*$', '^.*$')),
+		c AS (INSERT INTO teleport.cursor (target, tick, next_seq) VALUES ('dst', $1, 3))
+		INSERT INTO teleport.ack (target, acked_seq, applied_seq) VALUES ('dst', 2, 2)`, tick)
 	mustExec(t, db, `INSERT INTO teleport.event (relid, schema_name, table_name, op, nrows, data) VALUES (0, 'public', 't', 'I', 1, '[]')`)
 	lag := func(quiet func() time.Time) float64 {
 		cfg := config.Default().Server

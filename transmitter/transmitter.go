@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/server/wire"
@@ -480,13 +479,7 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b store.Batch, res *R
 			"it has chunks of batch %d that this source did not send (another instance with database.name %q?)",
 			b.Seq, t.name, received, b.Seq, w.source)
 	}
-	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-		if err := store.AckBatches(ctx, tx, t.name, received, ack.AppliedSeq); err != nil {
-			return err
-		}
-		return store.MarkBatchSent(ctx, tx, t.name, b.Seq)
-	})
-	if err != nil {
+	if err := store.AckBatches(ctx, w.db, t.name, received, ack.AppliedSeq); err != nil {
 		return 0, err
 	}
 	t.partial = nil

@@ -1,6 +1,8 @@
-// Package vacuum deletes what every party is done with, on both sides: on a
-// source the events its targets stored and the batches they applied, on a
-// target the chunks of applied batches. Nothing grows without bound.
+// Package vacuum removes what every party is done with, on both sides: on a
+// source it rotates the slots events, ticks and batches are written to and
+// empties those the targets are done with (see store.VacuumSource), on a
+// target it deletes the chunks of applied batches. Nothing grows without
+// bound.
 package vacuum
 
 import (
@@ -21,9 +23,15 @@ type Worker struct {
 	log      *slog.Logger
 }
 
+// RotateEvery is how long a source writes to one slot before it moves on to
+// the next: its own tables hold about two to three rotations of writes.
+var RotateEvery = 20 * time.Second
+
 // Result says what one pass deleted.
 type Result struct {
-	Events, Batches, Ticks, Chunks int64
+	Emptied int   // slots emptied on the source
+	Rotated bool  // the source moved on to the next slot
+	Chunks  int64 // chunks deleted on the target
 }
 
 // New returns the vacuum worker; limit is the most rows deleted per
@@ -57,8 +65,8 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.log.Info("pass succeeded again", "failed_passes", failed)
 				failed = 0
 			}
-			if res.Events+res.Batches+res.Ticks+res.Chunks > 0 {
-				w.log.Debug("pass done", "events", res.Events, "batches", res.Batches, "ticks", res.Ticks, "chunks", res.Chunks)
+			if res.Emptied > 0 || res.Rotated || res.Chunks > 0 {
+				w.log.Debug("pass done", "slots_emptied", res.Emptied, "rotated", res.Rotated, "chunks", res.Chunks)
 				wait = w.interval
 			} else {
 				wait = min(2*wait, max(maxIdleWait, w.interval))
@@ -76,10 +84,11 @@ func (w *Worker) Run(ctx context.Context) error {
 // maxIdleWait caps the wait between passes that find nothing to delete.
 const maxIdleWait = 10 * time.Second
 
-// RunOnce deletes what is finished on both sides, in chunks of w.limit rows.
+// RunOnce removes what is finished on both sides, deleting chunks w.limit
+// at a time.
 func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
-	src, err := store.DeleteFinishedSource(ctx, w.db, w.limit)
-	res := Result{Events: src.Events, Batches: src.Batches, Ticks: src.Ticks}
+	src, err := store.VacuumSource(ctx, w.db, RotateEvery)
+	res := Result{Emptied: src.Emptied, Rotated: src.Rotated}
 	if err != nil {
 		return res, fmt.Errorf("vacuum source: %w", err)
 	}

@@ -83,7 +83,7 @@ func SyncTargets(ctx context.Context, q database.Querier, targets []TargetSpec, 
 	return gone, rows.Err()
 }
 
-// TargetState is a target's row in teleport.target.
+// TargetState is where a target stands (teleport.target_state).
 type TargetState struct {
 	Name       string
 	LastTick   int64
@@ -93,9 +93,14 @@ type TargetState struct {
 }
 
 // LockTargets returns every target, locking their rows until tx ends so two
-// batchers never cut the same sequence number.
+// batchers never cut the same sequence number. The states are read after
+// the lock is held, so they include what another batcher committed while
+// this one waited.
 func LockTargets(ctx context.Context, tx *sql.Tx) ([]TargetState, error) {
-	rows, err := tx.QueryContext(ctx, query("target_list"))
+	if _, err := tx.ExecContext(ctx, query("target_list")); err != nil {
+		return nil, fmt.Errorf("lock targets: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, query("target_states"))
 	if err != nil {
 		return nil, fmt.Errorf("list targets: %w", err)
 	}
@@ -158,18 +163,11 @@ func UnackedBatches(ctx context.Context, q database.Querier, target string, limi
 	return bs, rows.Err()
 }
 
-// AckBatches records what target said it has stored and applied.
+// AckBatches records what target said it has stored and applied, if it
+// moves either forward.
 func AckBatches(ctx context.Context, q database.Querier, target string, received, applied int64) error {
 	if _, err := q.ExecContext(ctx, query("target_ack"), target, received, applied); err != nil {
 		return fmt.Errorf("record acknowledgement of %s up to %d: %w", target, received, err)
-	}
-	return nil
-}
-
-// MarkBatchSent records when a batch was first sent.
-func MarkBatchSent(ctx context.Context, q database.Querier, target string, seq int64) error {
-	if _, err := q.ExecContext(ctx, query("batch_mark_sent"), target, seq); err != nil {
-		return fmt.Errorf("mark batch %d for %s sent: %w", seq, target, err)
 	}
 	return nil
 }

@@ -34,8 +34,9 @@ func insertTick(t *testing.T, db *sql.DB, ago time.Duration) int64 {
 // each with events 10*seq and tick time ago(seq).
 func insertTarget(t *testing.T, db *sql.DB, name, schemaRegex string, tick, next, acked, applied int64, ago func(seq int64) time.Duration) {
 	t.Helper()
-	execSQL(t, db, `INSERT INTO teleport.target (name, schema_regex, table_regex, last_tick, next_seq, acked_seq, applied_seq)
-		VALUES ($1, $2, '^.*$', $3, $4, $5, $6)`, name, schemaRegex, tick, next, acked, applied)
+	execSQL(t, db, `WITH g AS (INSERT INTO teleport.target (name, schema_regex, table_regex) VALUES ($1, $2, '^.*$')),
+		c AS (INSERT INTO teleport.cursor (target, tick, next_seq) VALUES ($1, $3, $4))
+		INSERT INTO teleport.ack (target, acked_seq, applied_seq) VALUES ($1, $5, $6)`, name, schemaRegex, tick, next, acked, applied)
 	for seq := int64(1); seq < next; seq++ {
 		execSQL(t, db, `INSERT INTO teleport.batch (target, seq, from_tick, to_tick, events, nrows, chunk_rows, schema_regex, table_regex, tick_time)
 			VALUES ($1, $2, $3, $3, $4::int, $4::int, 1000, '^.*$', '^.*$', now() - $5 * interval '1 second')`,

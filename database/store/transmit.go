@@ -7,8 +7,7 @@ import (
 	"github.com/pagarme/teleport/database"
 )
 
-// GetTargetState returns target's row in teleport.target without locking
-// it: the transmitter compares it with what the target reports.
+// GetTargetState returns where target stands without locking it: the transmitter compares it with what the target reports.
 func GetTargetState(ctx context.Context, q database.Querier, target string) (TargetState, error) {
 	var t TargetState
 	err := q.QueryRowContext(ctx, query("batch_target_state"), target).

@@ -93,6 +93,47 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION teleport.slot() RETURNS smallint
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RETURN (SELECT (s.last_value OPERATOR(pg_catalog.%) 3)::smallint FROM teleport.slot_seq s);
+END
+$$;
+
+CREATE TABLE teleport.ack (
+    target text NOT NULL,
+    acked_seq bigint NOT NULL,
+    applied_seq bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+)
+PARTITION BY LIST (slot);
+
+CREATE TABLE teleport.ack_0 (
+    target text NOT NULL,
+    acked_seq bigint NOT NULL,
+    applied_seq bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.ack_1 (
+    target text NOT NULL,
+    acked_seq bigint NOT NULL,
+    applied_seq bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.ack_2 (
+    target text NOT NULL,
+    acked_seq bigint NOT NULL,
+    applied_seq bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
 CREATE TABLE teleport.batch (
     target text NOT NULL,
     seq bigint NOT NULL,
@@ -105,7 +146,53 @@ CREATE TABLE teleport.batch (
     table_regex text NOT NULL,
     tick_time timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    sent_at timestamp with time zone
+    slot smallint DEFAULT teleport.slot() NOT NULL
+)
+PARTITION BY LIST (slot);
+
+CREATE TABLE teleport.batch_0 (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    from_tick bigint NOT NULL,
+    to_tick bigint NOT NULL,
+    events integer NOT NULL,
+    nrows bigint NOT NULL,
+    chunk_rows integer NOT NULL,
+    schema_regex text NOT NULL,
+    table_regex text NOT NULL,
+    tick_time timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.batch_1 (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    from_tick bigint NOT NULL,
+    to_tick bigint NOT NULL,
+    events integer NOT NULL,
+    nrows bigint NOT NULL,
+    chunk_rows integer NOT NULL,
+    schema_regex text NOT NULL,
+    table_regex text NOT NULL,
+    tick_time timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.batch_2 (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    from_tick bigint NOT NULL,
+    to_tick bigint NOT NULL,
+    events integer NOT NULL,
+    nrows bigint NOT NULL,
+    chunk_rows integer NOT NULL,
+    schema_regex text NOT NULL,
+    table_regex text NOT NULL,
+    tick_time timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
 );
 
 CREATE TABLE teleport.batch_ddl (
@@ -113,7 +200,65 @@ CREATE TABLE teleport.batch_ddl (
     seq bigint NOT NULL,
     pos integer NOT NULL,
     before_event bigint NOT NULL,
-    ddl json NOT NULL
+    ddl json NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+)
+PARTITION BY LIST (slot);
+
+CREATE TABLE teleport.batch_ddl_0 (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    pos integer NOT NULL,
+    before_event bigint NOT NULL,
+    ddl json NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.batch_ddl_1 (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    pos integer NOT NULL,
+    before_event bigint NOT NULL,
+    ddl json NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.batch_ddl_2 (
+    target text NOT NULL,
+    seq bigint NOT NULL,
+    pos integer NOT NULL,
+    before_event bigint NOT NULL,
+    ddl json NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.cursor (
+    target text NOT NULL,
+    tick bigint NOT NULL,
+    next_seq bigint NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+)
+PARTITION BY LIST (slot);
+
+CREATE TABLE teleport.cursor_0 (
+    target text NOT NULL,
+    tick bigint NOT NULL,
+    next_seq bigint NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.cursor_1 (
+    target text NOT NULL,
+    tick bigint NOT NULL,
+    next_seq bigint NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.cursor_2 (
+    target text NOT NULL,
+    tick bigint NOT NULL,
+    next_seq bigint NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
 );
 
 CREATE TABLE teleport.ddl_applied_ahead (
@@ -138,7 +283,48 @@ CREATE TABLE teleport.event (
     op "char" NOT NULL,
     origin text,
     nrows integer NOT NULL,
-    data json
+    data json,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+)
+PARTITION BY LIST (slot);
+
+CREATE TABLE teleport.event_0 (
+    id bigint NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    relid oid NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    op "char" NOT NULL,
+    origin text,
+    nrows integer NOT NULL,
+    data json,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.event_1 (
+    id bigint NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    relid oid NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    op "char" NOT NULL,
+    origin text,
+    nrows integer NOT NULL,
+    data json,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.event_2 (
+    id bigint NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    relid oid NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    op "char" NOT NULL,
+    origin text,
+    nrows integer NOT NULL,
+    data json,
+    slot smallint DEFAULT teleport.slot() NOT NULL
 );
 
 ALTER TABLE teleport.event ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -202,6 +388,12 @@ CREATE TABLE teleport.received_chunk (
 );
 ALTER TABLE ONLY teleport.received_chunk ALTER COLUMN body SET STORAGE EXTERNAL;
 
+CREATE TABLE teleport.rotation (
+    n bigint NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    emptied_at timestamp with time zone
+);
+
 CREATE TABLE teleport.schema_migration (
     version integer NOT NULL,
     name text NOT NULL,
@@ -215,6 +407,13 @@ CREATE TABLE teleport.schema_skipped (
     first_seen timestamp with time zone DEFAULT now() NOT NULL,
     last_seen timestamp with time zone DEFAULT now() NOT NULL
 );
+
+CREATE SEQUENCE teleport.slot_seq
+    START WITH 0
+    INCREMENT BY 1
+    MINVALUE 0
+    NO MAXVALUE
+    CACHE 1;
 
 CREATE TABLE teleport.source (
     name text NOT NULL,
@@ -244,10 +443,6 @@ CREATE TABLE teleport.target (
     name text NOT NULL,
     schema_regex text NOT NULL,
     table_regex text NOT NULL,
-    last_tick bigint NOT NULL,
-    next_seq bigint DEFAULT 1 NOT NULL,
-    acked_seq bigint DEFAULT 0 NOT NULL,
-    applied_seq bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
@@ -257,10 +452,55 @@ CREATE TABLE teleport.target_schema (
     snapshot json NOT NULL
 );
 
+CREATE VIEW teleport.target_state AS
+ SELECT g.name,
+    g.schema_regex,
+    g.table_regex,
+    c.tick AS last_tick,
+    c.next_seq,
+    COALESCE(a.acked_seq, (0)::bigint) AS acked_seq,
+    COALESCE(a.applied_seq, (0)::bigint) AS applied_seq
+   FROM ((teleport.target g
+     CROSS JOIN LATERAL ( SELECT c_1.tick,
+            c_1.next_seq
+           FROM teleport.cursor c_1
+          WHERE (c_1.target = g.name)
+          ORDER BY c_1.tick DESC, c_1.next_seq DESC
+         LIMIT 1) c)
+     LEFT JOIN LATERAL ( SELECT a_1.acked_seq,
+            a_1.applied_seq
+           FROM teleport.ack a_1
+          WHERE (a_1.target = g.name)
+          ORDER BY a_1.acked_seq DESC, a_1.applied_seq DESC
+         LIMIT 1) a ON (true));
+
 CREATE TABLE teleport.tick (
     id bigint NOT NULL,
     snapshot pg_snapshot NOT NULL,
-    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+)
+PARTITION BY LIST (slot);
+
+CREATE TABLE teleport.tick_0 (
+    id bigint NOT NULL,
+    snapshot pg_snapshot NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.tick_1 (
+    id bigint NOT NULL,
+    snapshot pg_snapshot NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
+);
+
+CREATE TABLE teleport.tick_2 (
+    id bigint NOT NULL,
+    snapshot pg_snapshot NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    slot smallint DEFAULT teleport.slot() NOT NULL
 );
 
 ALTER TABLE teleport.tick ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -272,11 +512,41 @@ ALTER TABLE teleport.tick ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
-ALTER TABLE ONLY teleport.batch_ddl
-    ADD CONSTRAINT batch_ddl_pkey PRIMARY KEY (target, seq, pos);
+ALTER TABLE ONLY teleport.ack ATTACH PARTITION teleport.ack_0 FOR VALUES IN ('0');
 
-ALTER TABLE ONLY teleport.batch
-    ADD CONSTRAINT batch_pkey PRIMARY KEY (target, seq);
+ALTER TABLE ONLY teleport.ack ATTACH PARTITION teleport.ack_1 FOR VALUES IN ('1');
+
+ALTER TABLE ONLY teleport.ack ATTACH PARTITION teleport.ack_2 FOR VALUES IN ('2');
+
+ALTER TABLE ONLY teleport.batch ATTACH PARTITION teleport.batch_0 FOR VALUES IN ('0');
+
+ALTER TABLE ONLY teleport.batch ATTACH PARTITION teleport.batch_1 FOR VALUES IN ('1');
+
+ALTER TABLE ONLY teleport.batch ATTACH PARTITION teleport.batch_2 FOR VALUES IN ('2');
+
+ALTER TABLE ONLY teleport.batch_ddl ATTACH PARTITION teleport.batch_ddl_0 FOR VALUES IN ('0');
+
+ALTER TABLE ONLY teleport.batch_ddl ATTACH PARTITION teleport.batch_ddl_1 FOR VALUES IN ('1');
+
+ALTER TABLE ONLY teleport.batch_ddl ATTACH PARTITION teleport.batch_ddl_2 FOR VALUES IN ('2');
+
+ALTER TABLE ONLY teleport.cursor ATTACH PARTITION teleport.cursor_0 FOR VALUES IN ('0');
+
+ALTER TABLE ONLY teleport.cursor ATTACH PARTITION teleport.cursor_1 FOR VALUES IN ('1');
+
+ALTER TABLE ONLY teleport.cursor ATTACH PARTITION teleport.cursor_2 FOR VALUES IN ('2');
+
+ALTER TABLE ONLY teleport.event ATTACH PARTITION teleport.event_0 FOR VALUES IN ('0');
+
+ALTER TABLE ONLY teleport.event ATTACH PARTITION teleport.event_1 FOR VALUES IN ('1');
+
+ALTER TABLE ONLY teleport.event ATTACH PARTITION teleport.event_2 FOR VALUES IN ('2');
+
+ALTER TABLE ONLY teleport.tick ATTACH PARTITION teleport.tick_0 FOR VALUES IN ('0');
+
+ALTER TABLE ONLY teleport.tick ATTACH PARTITION teleport.tick_1 FOR VALUES IN ('1');
+
+ALTER TABLE ONLY teleport.tick ATTACH PARTITION teleport.tick_2 FOR VALUES IN ('2');
 
 ALTER TABLE ONLY teleport.ddl_applied_ahead
     ADD CONSTRAINT ddl_applied_ahead_pkey PRIMARY KEY (source, seq, k);
@@ -302,6 +572,9 @@ ALTER TABLE ONLY teleport.load_table
 ALTER TABLE ONLY teleport.received_chunk
     ADD CONSTRAINT received_chunk_pkey PRIMARY KEY (source, seq, chunk);
 
+ALTER TABLE ONLY teleport.rotation
+    ADD CONSTRAINT rotation_pkey PRIMARY KEY (n);
+
 ALTER TABLE ONLY teleport.schema_migration
     ADD CONSTRAINT schema_migration_pkey PRIMARY KEY (version);
 
@@ -320,16 +593,92 @@ ALTER TABLE ONLY teleport.target
 ALTER TABLE ONLY teleport.target_schema
     ADD CONSTRAINT target_schema_pkey PRIMARY KEY (target);
 
-ALTER TABLE ONLY teleport.tick
-    ADD CONSTRAINT tick_pkey PRIMARY KEY (id);
+CREATE INDEX ack_target_seq_idx ON ONLY teleport.ack USING btree (target, acked_seq, applied_seq);
 
-CREATE INDEX event_xid_idx ON teleport.event USING btree (xid);
+CREATE INDEX ack_0_target_acked_seq_applied_seq_idx ON teleport.ack_0 USING btree (target, acked_seq, applied_seq);
 
-ALTER TABLE ONLY teleport.batch_ddl
-    ADD CONSTRAINT batch_ddl_target_seq_fkey FOREIGN KEY (target, seq) REFERENCES teleport.batch(target, seq) ON DELETE CASCADE;
+CREATE INDEX ack_1_target_acked_seq_applied_seq_idx ON teleport.ack_1 USING btree (target, acked_seq, applied_seq);
 
-ALTER TABLE ONLY teleport.batch
-    ADD CONSTRAINT batch_target_fkey FOREIGN KEY (target) REFERENCES teleport.target(name) ON DELETE CASCADE;
+CREATE INDEX ack_2_target_acked_seq_applied_seq_idx ON teleport.ack_2 USING btree (target, acked_seq, applied_seq);
+
+CREATE INDEX batch_target_seq_idx ON ONLY teleport.batch USING btree (target, seq);
+
+CREATE INDEX batch_0_target_seq_idx ON teleport.batch_0 USING btree (target, seq);
+
+CREATE INDEX batch_1_target_seq_idx ON teleport.batch_1 USING btree (target, seq);
+
+CREATE INDEX batch_2_target_seq_idx ON teleport.batch_2 USING btree (target, seq);
+
+CREATE INDEX batch_ddl_target_seq_idx ON ONLY teleport.batch_ddl USING btree (target, seq, pos);
+
+CREATE INDEX batch_ddl_0_target_seq_pos_idx ON teleport.batch_ddl_0 USING btree (target, seq, pos);
+
+CREATE INDEX batch_ddl_1_target_seq_pos_idx ON teleport.batch_ddl_1 USING btree (target, seq, pos);
+
+CREATE INDEX batch_ddl_2_target_seq_pos_idx ON teleport.batch_ddl_2 USING btree (target, seq, pos);
+
+CREATE INDEX cursor_target_tick_idx ON ONLY teleport.cursor USING btree (target, tick, next_seq);
+
+CREATE INDEX cursor_0_target_tick_next_seq_idx ON teleport.cursor_0 USING btree (target, tick, next_seq);
+
+CREATE INDEX cursor_1_target_tick_next_seq_idx ON teleport.cursor_1 USING btree (target, tick, next_seq);
+
+CREATE INDEX cursor_2_target_tick_next_seq_idx ON teleport.cursor_2 USING btree (target, tick, next_seq);
+
+CREATE INDEX event_xid_idx ON ONLY teleport.event USING btree (xid);
+
+CREATE INDEX event_0_xid_idx ON teleport.event_0 USING btree (xid);
+
+CREATE INDEX event_1_xid_idx ON teleport.event_1 USING btree (xid);
+
+CREATE INDEX event_2_xid_idx ON teleport.event_2 USING btree (xid);
+
+CREATE INDEX tick_id_idx ON ONLY teleport.tick USING btree (id);
+
+CREATE INDEX tick_0_id_idx ON teleport.tick_0 USING btree (id);
+
+CREATE INDEX tick_1_id_idx ON teleport.tick_1 USING btree (id);
+
+CREATE INDEX tick_2_id_idx ON teleport.tick_2 USING btree (id);
+
+ALTER INDEX teleport.ack_target_seq_idx ATTACH PARTITION teleport.ack_0_target_acked_seq_applied_seq_idx;
+
+ALTER INDEX teleport.ack_target_seq_idx ATTACH PARTITION teleport.ack_1_target_acked_seq_applied_seq_idx;
+
+ALTER INDEX teleport.ack_target_seq_idx ATTACH PARTITION teleport.ack_2_target_acked_seq_applied_seq_idx;
+
+ALTER INDEX teleport.batch_target_seq_idx ATTACH PARTITION teleport.batch_0_target_seq_idx;
+
+ALTER INDEX teleport.batch_target_seq_idx ATTACH PARTITION teleport.batch_1_target_seq_idx;
+
+ALTER INDEX teleport.batch_target_seq_idx ATTACH PARTITION teleport.batch_2_target_seq_idx;
+
+ALTER INDEX teleport.batch_ddl_target_seq_idx ATTACH PARTITION teleport.batch_ddl_0_target_seq_pos_idx;
+
+ALTER INDEX teleport.batch_ddl_target_seq_idx ATTACH PARTITION teleport.batch_ddl_1_target_seq_pos_idx;
+
+ALTER INDEX teleport.batch_ddl_target_seq_idx ATTACH PARTITION teleport.batch_ddl_2_target_seq_pos_idx;
+
+ALTER INDEX teleport.cursor_target_tick_idx ATTACH PARTITION teleport.cursor_0_target_tick_next_seq_idx;
+
+ALTER INDEX teleport.cursor_target_tick_idx ATTACH PARTITION teleport.cursor_1_target_tick_next_seq_idx;
+
+ALTER INDEX teleport.cursor_target_tick_idx ATTACH PARTITION teleport.cursor_2_target_tick_next_seq_idx;
+
+ALTER INDEX teleport.event_xid_idx ATTACH PARTITION teleport.event_0_xid_idx;
+
+ALTER INDEX teleport.event_xid_idx ATTACH PARTITION teleport.event_1_xid_idx;
+
+ALTER INDEX teleport.event_xid_idx ATTACH PARTITION teleport.event_2_xid_idx;
+
+ALTER INDEX teleport.tick_id_idx ATTACH PARTITION teleport.tick_0_id_idx;
+
+ALTER INDEX teleport.tick_id_idx ATTACH PARTITION teleport.tick_1_id_idx;
+
+ALTER INDEX teleport.tick_id_idx ATTACH PARTITION teleport.tick_2_id_idx;
+
+ALTER TABLE teleport.batch
+    ADD CONSTRAINT batch_target_fkey1 FOREIGN KEY (target) REFERENCES teleport.target(name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY teleport.load_fk
     ADD CONSTRAINT load_fk_source_fkey FOREIGN KEY (source) REFERENCES teleport.load(source) ON DELETE CASCADE;
@@ -342,9 +691,6 @@ ALTER TABLE ONLY teleport.schema_skipped
 
 ALTER TABLE ONLY teleport.source_schema_skipped
     ADD CONSTRAINT source_schema_skipped_source_fkey FOREIGN KEY (source) REFERENCES teleport.source(name) ON DELETE CASCADE;
-
-ALTER TABLE ONLY teleport.target
-    ADD CONSTRAINT target_last_tick_fkey FOREIGN KEY (last_tick) REFERENCES teleport.tick(id);
 
 ALTER TABLE ONLY teleport.target_schema
     ADD CONSTRAINT target_schema_target_fkey FOREIGN KEY (target) REFERENCES teleport.target(name) ON DELETE CASCADE;

@@ -4,7 +4,7 @@
 -- written since, it reads a few index entries.
 SELECT EXISTS (
     SELECT 1
-    FROM teleport.target g
+    FROM teleport.target_state g
     LEFT JOIN teleport.tick t ON t.id = g.last_tick
     WHERE t.id IS NULL
        OR EXISTS (SELECT 1 FROM teleport.event e

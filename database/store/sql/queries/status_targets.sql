@@ -24,6 +24,6 @@ SELECT g.name,
                t.created_at
            ELSE pg_catalog.now()
        END))::float8
-FROM teleport.target g
+FROM teleport.target_state g
 JOIN teleport.tick t ON t.id = g.last_tick
 ORDER BY g.name

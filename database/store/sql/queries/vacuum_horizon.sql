@@ -5,5 +5,5 @@ FROM teleport.tick t
 WHERE t.id = coalesce(
     (SELECT min(coalesce((SELECT min(b.from_tick) FROM teleport.batch b
                           WHERE b.target = g.name AND b.seq > g.acked_seq), g.last_tick))
-     FROM teleport.target g),
+     FROM teleport.target_state g),
     (SELECT max(id) FROM teleport.tick))
