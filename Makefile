@@ -1,7 +1,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 
-.PHONY: build test test-one lint demo bench scale clean
+.PHONY: build test test-one lint demo bench scale snapshot clean
 
 ## build: the teleport binary, static, with its version
 build:
@@ -52,6 +52,10 @@ demo:
 ## scale: a source of 2,000 tables and 200 partitions (SCALE_TABLES, SCALE_PARTITIONS) replicated, then idle: time to the target, idle CPU, memory
 scale:
 	./scale.sh
+
+## snapshot: pgbench on a replicated source, then the same with a snapshot held open (SNAPSHOT_SECONDS, 120): the size of Teleport's tables
+snapshot:
+	./snapshot.sh
 
 ## bench: replication figures beside references measured in the same run (several minutes, see the README's Performance; needs pgbench, and PgQ for the capture reference, which it installs with apt-get when missing)
 bench:

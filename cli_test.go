@@ -86,8 +86,12 @@ func TestRun_StartupErrors(t *testing.T) {
 		want []string
 	}{
 		{"missing config", []string{"-config", "/nonexistent/teleport.yml"}, []string{"/nonexistent/teleport.yml"}},
-		{"bad mode", []string{"-config", good, "-mode", "sideways"}, []string{"-mode", "replication, initial-load, status or uninstall"}},
-		{"-json without status", []string{"-config", good, "-json"}, []string{"-json and -max-lag are only used with -mode status"}},
+		{"bad mode", []string{"-config", good, "-mode", "sideways"}, []string{"-mode", "replication, initial-load, status, verify or uninstall"}},
+		{"-json without status", []string{"-config", good, "-json"}, []string{"-json is only used with -mode status and verify"}},
+		{"-max-lag without status", []string{"-config", good, "-mode", "verify", "-target", "x", "-max-lag", "1s"}, []string{"-max-lag is only used with -mode status"}},
+		{"verify without target", []string{"-config", good, "-mode", "verify"}, []string{"-mode verify needs -target"}},
+		{"-tables without verify", []string{"-config", good, "-tables", "a"}, []string{"-target and -tables are only used with -mode verify"}},
+		{"verify of an unknown target", []string{"-config", good, "-mode", "verify", "-target", "nope"}, []string{"-target \"nope\"", "no such target"}},
 		{"status with no lag allowed", []string{"-config", good, "-mode", "status", "-max-lag", "0s"}, []string{"-max-lag 0s", "above 0"}},
 		{"status where teleport never ran", []string{"-config", good, "-mode", "status"}, []string{"no teleport schema"}},
 		{"-source without uninstall", []string{"-config", good, "-source", "s"}, []string{"only used with -mode uninstall"}},

@@ -43,7 +43,7 @@ func main() {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp): // -h: the usage is printed
 		os.Exit(0)
-	case errors.As(err, new(unhealthy)): // -mode status printed why
+	case errors.As(err, new(unhealthy)), errors.As(err, new(mismatch)): // -mode status or verify printed why
 		os.Exit(2)
 	case errors.As(err, new(reported)):
 		os.Exit(1)
@@ -51,6 +51,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "teleport:", err)
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // reported is an error run has already written to stderr.
@@ -86,6 +97,8 @@ type options struct {
 	overwrite  bool
 	json       bool
 	maxLag     time.Duration
+	target     string // -mode verify
+	tables     string // -mode verify: comma-separated
 	force      bool
 	enable     bool
 	version    bool
@@ -100,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.configPath, "config", "config.yml", "path of the YAML configuration file")
 	fs.StringVar(&o.mode, "mode", "replication", "replication: run the instance; initial-load: copy existing data to -load-target; "+
 		"status: print the replication state (exit status 2 when a batch is held or a lag is over -max-lag); "+
+		"verify: compare the tables of -target with this source, exactly, while writes go on (exit status 2 when one differs); "+
 		"uninstall: remove Teleport from the database (with -source NAME, on a target: only that source)")
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
 	fs.StringVar(&o.source, "source", "", "source to remove in -mode uninstall (its database.name)")
@@ -107,7 +121,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
 	fs.BoolVar(&o.force, "force", false, "in -mode uninstall: remove Teleport even while replication has not finished (what is in flight is lost)")
 	fs.BoolVar(&o.enable, "enable-triggers", false, "in -mode uninstall, on a target: enable the triggers replication created disabled")
-	fs.BoolVar(&o.json, "json", false, "in -mode status: print JSON")
+	fs.BoolVar(&o.json, "json", false, "in -mode status and verify: print JSON")
+	fs.StringVar(&o.target, "target", "", "in -mode verify: the target to compare with (a name under targets:)")
+	fs.StringVar(&o.tables, "tables", "", "in -mode verify: compare only these tables (schema.table or table, comma-separated)")
 	fs.DurationVar(&o.maxLag, "max-lag", time.Minute, "in -mode status: the lag beyond which replication is not healthy")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -139,11 +155,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if o.maxLag <= 0 {
 			errs = append(errs, fmt.Errorf("-max-lag %v: must be above 0", o.maxLag))
 		}
+	case "verify":
+		if o.target == "" {
+			errs = append(errs, fmt.Errorf("-mode verify needs -target NAME, a target of the config file"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("-mode %q: must be replication, initial-load, status or uninstall", o.mode))
+		errs = append(errs, fmt.Errorf("-mode %q: must be replication, initial-load, status, verify or uninstall", o.mode))
 	}
-	if o.mode != "status" && (o.json || o.maxLag != time.Minute) {
-		errs = append(errs, fmt.Errorf("-json and -max-lag are only used with -mode status"))
+	if o.mode != "status" && o.maxLag != time.Minute {
+		errs = append(errs, fmt.Errorf("-max-lag is only used with -mode status"))
+	}
+	if o.mode != "status" && o.mode != "verify" && o.json {
+		errs = append(errs, fmt.Errorf("-json is only used with -mode status and verify"))
+	}
+	if o.mode != "verify" && (o.target != "" || o.tables != "") {
+		errs = append(errs, fmt.Errorf("-target and -tables are only used with -mode verify"))
 	}
 	if (o.source != "" || o.force || o.enable) && o.mode != "uninstall" {
 		errs = append(errs, fmt.Errorf("-source, -force and -enable-triggers are only used with -mode uninstall"))
@@ -192,7 +218,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if err := start(ctx, o, stdout, stderr); err != nil {
-		if errors.As(err, new(unhealthy)) {
+		if errors.As(err, new(unhealthy)) || errors.As(err, new(mismatch)) {
 			return err
 		}
 		return report(o, stderr, err)
@@ -225,6 +251,8 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	switch {
 	case o.mode == "status": // reads only: no check, no migration
 		return showStatus(ctx, db, cfg, o, stdout)
+	case o.mode == "verify": // alongside the running instance: no migration
+		return runVerify(ctx, db, cfg, o.target, splitList(o.tables), o.json, stdout, log)
 	case o.mode == "uninstall" && o.source == "":
 		return uninstall(ctx, db, cfg, o, stdout, log)
 	}
@@ -286,6 +314,7 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	apply := applier.New(db, iv.Applier.Duration(), cfg.BatchSize, log)
 	srv.OnBatchStored(apply.Wake)
+	srv.OnVerify(apply)
 	runners = append(runners, apply, vacuum.New(db, iv.Vacuum.Duration(), vacuumChunk, log), srv)
 	err = runAll(ctx, runners)
 	log.Info("stopped")

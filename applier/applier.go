@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/lib/pq/pqerror"
@@ -47,7 +49,7 @@ const heldEscalate = 5 * time.Minute
 const maxHeldWait = 30 * time.Second
 
 // Worker applies received batches. Its methods must not be called
-// concurrently; two workers, even in two processes, may run on one database
+// concurrently, but for Wake, StopAfter and Resume; two workers, even in two processes, may run on one database
 // (they take turns per source).
 type Worker struct {
 	db        *sql.DB
@@ -57,6 +59,49 @@ type Worker struct {
 	held      map[string]*held // per source, the error last logged
 	wake      chan struct{}
 	part      *part // of the schema change last applied in parts
+
+	stopsMu sync.Mutex
+	stops   map[string]stop // per source, see StopAfter
+}
+
+// stop keeps a source's batches after seq from being applied until until.
+type stop struct {
+	seq   int64
+	until time.Time
+}
+
+// StopAfter keeps the batches of source after seq from being applied for at
+// most d (or until Resume), so a verify can open a snapshot of the target
+// at exactly batch seq. A later call replaces it.
+func (w *Worker) StopAfter(source string, seq int64, d time.Duration) {
+	w.stopsMu.Lock()
+	w.stops[source] = stop{seq: seq, until: time.Now().Add(d)}
+	w.stopsMu.Unlock()
+	w.Wake()
+}
+
+// Resume lets source's batches be applied again after StopAfter.
+func (w *Worker) Resume(source string) {
+	w.stopsMu.Lock()
+	delete(w.stops, source)
+	w.stopsMu.Unlock()
+	w.Wake()
+}
+
+// stopAt is the last batch of source that may be applied now.
+func (w *Worker) stopAt(source string) int64 {
+	w.stopsMu.Lock()
+	defer w.stopsMu.Unlock()
+	st, ok := w.stops[source]
+	if !ok {
+		return math.MaxInt64
+	}
+	if time.Now().After(st.until) {
+		delete(w.stops, source)
+		w.log.Warn("verify stop expired: applying again", "source", source, "seq", st.seq)
+		return math.MaxInt64
+	}
+	return st.seq
 }
 
 // part is where a schema change applied in parts got to in this process:
@@ -98,6 +143,7 @@ func New(db *sql.DB, interval time.Duration, maxEvents int, log *slog.Logger) *W
 		maxEvents: maxEvents,
 		held:      map[string]*held{},
 		wake:      make(chan struct{}, 1),
+		stops:     map[string]stop{},
 	}
 }
 
@@ -212,9 +258,10 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 	// shared transaction are not held with it and its error is its own.
 	alone := src.ErrorSeq == applied+1
 	early := false // the early schema changes of the batch after applied were committed
+	stopAt := w.stopAt(src.Name)
 	for {
 		first, ok, err := store.NextBatch(ctx, w.db, src.Name, applied)
-		if err != nil || !ok {
+		if err != nil || !ok || first.Seq > stopAt {
 			return err
 		}
 		if first.Seq == src.SkipSeq {
@@ -231,7 +278,7 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 			if err != nil {
 				return err
 			}
-			if !ok || next.Seq == src.SkipSeq || events+next.Events > w.maxEvents {
+			if !ok || next.Seq == src.SkipSeq || next.Seq > stopAt || events+next.Events > w.maxEvents {
 				break
 			}
 			group = append(group, next)

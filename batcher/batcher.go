@@ -179,40 +179,9 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-		res = Result{}
-		targets, err := store.LockTargets(ctx, tx)
-		if err != nil {
-			return err
-		}
-		for _, t := range targets {
-			if t.LastTick >= tick.ID {
-				continue
-			}
-			ddls, events, rows, err := w.schemaChanges(ctx, tx, t.Name, t.LastTick, tick.ID)
-			if err != nil {
-				return err
-			}
-			if events == 0 && len(ddls) == 0 {
-				if err := store.AdvanceTarget(ctx, tx, t.Name, tick.ID, t.NextSeq); err != nil {
-					return err
-				}
-				continue
-			}
-			events += len(ddls)
-			b := store.Batch{Target: t.Name, Seq: t.NextSeq, FromTick: t.LastTick, ToTick: tick.ID,
-				Events: events, Rows: rows, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
-			if err := store.InsertBatch(ctx, tx, b); err != nil {
-				return err
-			}
-			for i, d := range ddls {
-				if err := schema.InsertBatchDDL(ctx, tx, t.Name, b.Seq, i, d.before, d.ddl); err != nil {
-					return err
-				}
-			}
-			res.Batches++
-			res.Events += events
-		}
-		return nil
+		var err error
+		res, err = w.CutAt(ctx, tx, tick)
+		return err
 	})
 	if err != nil {
 		w.idle = false
@@ -224,6 +193,47 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	}
 	if res.Batches > 0 && w.onBatch != nil {
 		w.onBatch()
+	}
+	return res, nil
+}
+
+// CutAt cuts, in tx, every target's batch of the events committed between
+// its last tick and tick, if there are any. RunOnce calls it with the tick
+// it takes; a verify with a tick of the snapshot it compares in, so that
+// the target's state after the batch is exactly that snapshot's.
+func (w *Worker) CutAt(ctx context.Context, tx *sql.Tx, tick store.Tick) (Result, error) {
+	var res Result
+	targets, err := store.LockTargets(ctx, tx)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range targets {
+		if t.LastTick >= tick.ID {
+			continue
+		}
+		ddls, events, rows, err := w.schemaChanges(ctx, tx, t.Name, t.LastTick, tick.ID)
+		if err != nil {
+			return res, err
+		}
+		if events == 0 && len(ddls) == 0 {
+			if err := store.AdvanceTarget(ctx, tx, t.Name, tick.ID, t.NextSeq); err != nil {
+				return res, err
+			}
+			continue
+		}
+		events += len(ddls)
+		b := store.Batch{Target: t.Name, Seq: t.NextSeq, FromTick: t.LastTick, ToTick: tick.ID,
+			Events: events, Rows: rows, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
+		if err := store.InsertBatch(ctx, tx, b); err != nil {
+			return res, err
+		}
+		for i, d := range ddls {
+			if err := schema.InsertBatchDDL(ctx, tx, t.Name, b.Seq, i, d.before, d.ddl); err != nil {
+				return res, err
+			}
+		}
+		res.Batches++
+		res.Events += events
 	}
 	return res, nil
 }

@@ -17,6 +17,7 @@ import (
 	_ "github.com/pagarme/teleport/database/load"
 	_ "github.com/pagarme/teleport/database/schema"
 	_ "github.com/pagarme/teleport/database/store"
+	_ "github.com/pagarme/teleport/database/verify"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m)) }

@@ -52,6 +52,8 @@ type Server struct {
 	onBatch         func()      // called when a batch is stored in full
 	copies          copies      // initial-load copies in flight
 	transfers       transfers   // chunks being read, and refused
+	stopper         Stopper     // the applier, for a verify
+	verifies        verifySessions
 }
 
 // maxDecoding is how many chunks are decompressed and checked at once,
@@ -97,6 +99,9 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 	api.Handle(wire.RouteLoad, s.checkInstance(http.HandlerFunc(s.beginLoad))).Methods(http.MethodPost)
 	api.Handle(wire.RouteLoadCopy, s.checkInstance(http.HandlerFunc(s.copyTable))).Methods(http.MethodPut)
 	api.Handle(wire.RouteLoadFinish, s.checkInstance(http.HandlerFunc(s.finishLoad))).Methods(http.MethodPost)
+	api.Handle(wire.RouteVerifyStop, s.checkInstance(http.HandlerFunc(s.verifyStop))).Methods(http.MethodPost)
+	api.Handle(wire.RouteVerify, s.checkInstance(http.HandlerFunc(s.verifyHash))).Methods(http.MethodPost)
+	api.Handle(wire.RouteVerifyRows, s.checkInstance(http.HandlerFunc(s.verifyRows))).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

@@ -146,6 +146,11 @@ func (r *refusal) Error() string { return r.status + ": " + r.msg }
 // doJSON sends req with the bearer token through c and decodes a 2xx answer
 // into out. A 4xx answer is a *refusal.
 func (p *peer) doJSON(c *idleClient, req *http.Request, out any) error {
+	return p.doJSONUpTo(c, req, out, maxAnswer)
+}
+
+// doJSONUpTo is doJSON reading at most limit bytes of the answer.
+func (p *peer) doJSONUpTo(c *idleClient, req *http.Request, out any, limit int64) error {
 	req.Header.Set("Accept", "application/json")
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
@@ -155,7 +160,7 @@ func (p *peer) doJSON(c *idleClient, req *http.Request, out any) error {
 		return p.transportError(err, c.idle)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return fmt.Errorf("%s: read answer: %w", resp.Status, err)
 	}

@@ -202,4 +202,21 @@ func TestWorker_RunOnce_WaitsForWritersOfTheSlot(t *testing.T) {
 	if n := dbtest.Int(t, db, `SELECT count(*) FROM teleport.event_0`); n != 0 {
 		t.Errorf("events left in slot 0 = %d, want none", n)
 	}
+	// Idle from now on: the slot with the writer's last event (left by the
+	// pass above) is emptied, and with only carried rows about, nothing
+	// rotates again.
+	rotations := 0
+	for range 6 {
+		res, err := vw.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Rotated {
+			rotations++
+		}
+	}
+	if rotations != 0 || dbtest.Int(t, db, `SELECT count(*) FROM teleport.event`) != 0 {
+		t.Errorf("idle source: %d rotations in 6 passes, %d events left; want none and none",
+			rotations, dbtest.Int(t, db, `SELECT count(*) FROM teleport.event`))
+	}
 }

@@ -39,13 +39,33 @@ func EventsPending(ctx context.Context, q database.Querier) (bool, error) {
 // its own, before batches are cut against the tick.
 func InsertTick(ctx context.Context, tx *sql.Tx) (Tick, error) {
 	var t Tick
-	if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, tickLockKey); err != nil {
-		return Tick{}, fmt.Errorf("insert tick: lock: %w", err)
+	if err := LockTicks(ctx, tx); err != nil {
+		return Tick{}, fmt.Errorf("insert tick: %w", err)
 	}
 	if err := tx.QueryRowContext(ctx, query("tick_insert")).Scan(&t.ID, &t.CreatedAt); err != nil {
 		return Tick{}, fmt.Errorf("insert tick: %w", err)
 	}
 	return t, nil
+}
+
+// InsertTickOf records a tick of snapshot, a snapshot taken by another
+// session while tx holds the tick lock (see LockTicks): a verify compares
+// in that session exactly what the batches up to the tick hold.
+func InsertTickOf(ctx context.Context, tx *sql.Tx, snapshot string) (Tick, error) {
+	var t Tick
+	if err := tx.QueryRowContext(ctx, query("tick_insert_of"), snapshot).Scan(&t.ID, &t.CreatedAt); err != nil {
+		return Tick{}, fmt.Errorf("insert tick: %w", err)
+	}
+	return t, nil
+}
+
+// LockTicks takes the lock every tick is taken under, until tx ends: a
+// snapshot taken meanwhile is newer than every tick.
+func LockTicks(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, tickLockKey); err != nil {
+		return fmt.Errorf("lock ticks: %w", err)
+	}
+	return nil
 }
 
 // TargetSpec is what the batcher needs to know of a configured target.

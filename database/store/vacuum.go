@@ -43,7 +43,7 @@ type SourceVacuum struct {
 
 // VacuumSource empties the slots nothing needs any more, oldest first,
 // then moves writes on to the next slot if the current one has taken them
-// for every and holds something (an idle source does not rotate).
+// for every and holds events (an idle source does not rotate).
 func VacuumSource(ctx context.Context, db *sql.DB, every time.Duration) (SourceVacuum, error) {
 	var res SourceVacuum
 	for {
@@ -165,7 +165,7 @@ func slotPartitions(slot int64) []string {
 }
 
 // rotate moves writes on to the next slot if the current one has taken
-// them for every, holds something, and the next one is empty.
+// them for every, holds events, and the next one is empty.
 func rotate(ctx context.Context, db *sql.DB, every time.Duration) (bool, error) {
 	rotated := false
 	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
@@ -185,11 +185,11 @@ func rotate(ctx context.Context, db *sql.DB, every time.Duration) (bool, error) 
 		if !due {
 			return nil
 		}
-		var used bool
-		if err := tx.QueryRowContext(ctx, query("slot_used"), n%slots).Scan(&used); err != nil {
+		var events bool
+		if err := tx.QueryRowContext(ctx, query("slot_has_events"), n%slots).Scan(&events); err != nil {
 			return fmt.Errorf("check slot %d: %w", n%slots, err)
 		}
-		if !used {
+		if !events {
 			return nil
 		}
 		// slot_seq moves at once, whatever becomes of this transaction.

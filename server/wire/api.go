@@ -246,3 +246,83 @@ type LoadBegun struct {
 	Resumed bool        `json:"resumed"`
 	Done    []LoadTable `json:"done"`
 }
+
+// VerifyStop asks a target to apply no batch of the source after Seq for
+// at most Millis milliseconds.
+type VerifyStop struct {
+	Seq    int64 `json:"seq"`
+	Millis int64 `json:"millis"`
+}
+
+// VerifyStopped is the answer to a VerifyStop: the source's applied_seq.
+type VerifyStopped struct {
+	AppliedSeq int64 `json:"applied_seq"`
+}
+
+// VerifyTable is a table to hash, named as on the target: the columns to
+// hash, in the source's order, its key's columns (none: compared as a
+// multiset of rows), and how many buckets to split its hashes into, by the
+// low bits of each row's hash, so a difference can be narrowed down.
+type VerifyTable struct {
+	Schema  string   `json:"schema"`
+	Table   string   `json:"table"`
+	Columns []string `json:"columns"`
+	Key     []string `json:"key"`
+	Buckets int      `json:"buckets"`
+}
+
+// VerifyRequest asks a target to apply the source's batches up to Seq and
+// no further, open a snapshot there, and hash Tables in it.
+type VerifyRequest struct {
+	Seq    int64         `json:"seq"`
+	Tables []VerifyTable `json:"tables"`
+}
+
+// VerifyAnswer is what the target found at batch Seq, table by table in
+// the request's order. Session names the snapshot, kept open a while for
+// VerifyRowsRequests.
+type VerifyAnswer struct {
+	Seq     int64       `json:"seq"`
+	Session string      `json:"session"`
+	Tables  []TableHash `json:"tables"`
+}
+
+// TableHash is a table's buckets that hold rows: each with its rows and
+// the sum of their 64-bit hashes. Error says why it could not be hashed
+// (the table does not exist, say).
+type TableHash struct {
+	Buckets []BucketHash `json:"buckets"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// BucketHash is one bucket of a table's rows.
+type BucketHash struct {
+	Bucket int    `json:"b"`
+	Rows   int64  `json:"n"`
+	Sum    string `json:"s"`
+}
+
+// VerifyRowsRequest asks for the rows of some buckets of table Table (an
+// index into the VerifyRequest's) in Session's snapshot, at most Limit;
+// Done closes the session instead.
+type VerifyRowsRequest struct {
+	Session string `json:"session"`
+	Table   int    `json:"table"`
+	Buckets []int  `json:"buckets"`
+	Limit   int    `json:"limit"`
+	Done    bool   `json:"done"`
+}
+
+// VerifyRows is the answer to a VerifyRowsRequest: each row's key as text
+// (a table without a key: the row itself) and hash, and how many rows have
+// both (only a table without a key has more than one).
+type VerifyRows struct {
+	Rows []KeyHash `json:"rows"`
+}
+
+// KeyHash is a row found by a VerifyRowsRequest.
+type KeyHash struct {
+	Key  string `json:"k"`
+	Hash string `json:"h"`
+	N    int64  `json:"n"`
+}

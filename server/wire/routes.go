@@ -26,6 +26,15 @@ const (
 	RouteLoad       = "/loads/{source}"
 	RouteLoadCopy   = "/loads/{source}/copy"
 	RouteLoadFinish = "/loads/{source}/finish"
+	// A verify, each with ?instance=ID: POST a VerifyStop to keep the
+	// source's batches after one from being applied for a while (answered
+	// with the source's VerifyStopped); POST a VerifyRequest to have the
+	// target open a snapshot at exactly one batch and hash tables in it
+	// (answered with a VerifyAnswer); POST VerifyRowsRequests for the rows
+	// of some buckets in that snapshot (answered with VerifyRows).
+	RouteVerifyStop = "/verify/{source}/stop"
+	RouteVerify     = "/verify/{source}"
+	RouteVerifyRows = "/verify/{source}/rows"
 )
 
 // Path returns route with {source} filled in, escaped for a URL path.

@@ -1,11 +1,15 @@
 -- Writes again, into the current slot, what slot $1 holds that is still
--- needed, before it is emptied: the batches not applied and their schema
--- changes, the ticks they start and end at, every tick from the oldest
--- cursor on (a batcher may cut up to it next), and each target's newest
--- cursor and acknowledgement. Run holding the targets' rows, so no batch
--- is being cut.
+-- needed, before it is emptied: the batches not stored on their target
+-- (the transmitter reads them) with their schema changes and the ticks
+-- they start and end at, the batch after the last applied (its tick time
+-- is the target's lag), every tick from the oldest cursor on (a batcher
+-- may cut up to it next), and each target's newest cursor and
+-- acknowledgement. A target that stored a long backlog it has not applied
+-- (a held batch) leaves nothing to carry but one batch. Run holding the
+-- targets' rows, so no batch is being cut.
 WITH g AS (SELECT * FROM teleport.target_state),
-     kept AS (SELECT b.* FROM teleport.batch b JOIN g ON g.name = b.target WHERE b.seq > g.applied_seq),
+     kept AS (SELECT b.* FROM teleport.batch b JOIN g ON g.name = b.target
+              WHERE b.seq > g.acked_seq OR b.seq = g.applied_seq + 1),
      ticks AS (
          INSERT INTO teleport.tick (id, snapshot, created_at) OVERRIDING SYSTEM VALUE
          SELECT t.id, t.snapshot, t.created_at FROM teleport.tick t
@@ -24,7 +28,7 @@ WITH g AS (SELECT * FROM teleport.target_state),
          INSERT INTO teleport.batch_ddl (target, seq, pos, before_event, ddl)
          SELECT d.target, d.seq, d.pos, d.before_event, d.ddl
          FROM teleport.batch_ddl d JOIN g ON g.name = d.target
-         WHERE d.slot = $1::smallint AND d.seq > g.applied_seq
+         WHERE d.slot = $1::smallint AND d.seq > g.acked_seq
      ),
      cursors AS (
          INSERT INTO teleport.cursor (target, tick, next_seq)

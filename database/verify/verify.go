@@ -1,0 +1,160 @@
+// Package verify compares tables of a source and a target exactly, each
+// side read in a snapshot at the same point of the stream: it hashes every
+// row in SQL, so no row crosses the network, and compares the counts and
+// the sums of the hashes.
+package verify
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/lib/pq"
+
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/server/wire"
+)
+
+// Table is a table to compare, with the columns hashed in their order.
+type Table struct {
+	Schema      string
+	Name        string
+	Partitioned bool
+	Columns     []string
+	Key         []string // the primary key's columns; none: rows are compared as a multiset
+	EstRows     int64    // the planner's estimate
+}
+
+// Buckets is how many buckets a table of about rows rows is hashed into:
+// a power of two, about 2,000 rows each, at least 16 and at most 65,536,
+// so a difference is narrowed down to a few thousand rows read again.
+func Buckets(rows int64) int {
+	b := 16
+	for b < 65536 && int64(b)*2000 < rows {
+		b *= 2
+	}
+	return b
+}
+
+// Qualified is the table's quoted name.
+func (t Table) Qualified() string {
+	return pq.QuoteIdentifier(t.Schema) + "." + pq.QuoteIdentifier(t.Name)
+}
+
+// Tables lists the tables whose schema and name match the anchored
+// regular expressions, as the target's expression takes them.
+func Tables(ctx context.Context, q database.Querier, schemaRegex, tableRegex string) ([]Table, error) {
+	rows, err := q.QueryContext(ctx, query("verify_tables"), schemaRegex, tableRegex)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	defer rows.Close()
+	var ts []Table
+	for rows.Next() {
+		var t Table
+		if err := rows.Scan(&t.Schema, &t.Name, &t.Partitioned, pq.Array(&t.Columns), pq.Array(&t.Key), &t.EstRows); err != nil {
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
+// Begin opens the read-only REPEATABLE READ transaction a side hashes in,
+// with the settings that fix how values print the same on both sides. Its
+// snapshot is taken by the first query run in it.
+func Begin(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin verify snapshot: %w", err)
+	}
+	for _, set := range []string{
+		`SET LOCAL TimeZone = 'UTC'`, `SET LOCAL DateStyle = 'ISO, YMD'`, `SET LOCAL IntervalStyle = 'postgres'`,
+		`SET LOCAL extra_float_digits = 1`, `SET LOCAL bytea_output = 'hex'`, `SET LOCAL search_path = pg_catalog`,
+	} {
+		if _, err := tx.ExecContext(ctx, set); err != nil {
+			tx.Rollback() //nolint:errcheck // the SET's error is the one to report
+			return nil, fmt.Errorf("begin verify snapshot: %s: %w", set, err)
+		}
+	}
+	return tx, nil
+}
+
+// Hash returns, for the buckets that hold rows of t, the rows and the sum
+// of a 64-bit hash of each row's text (its columns in t's order), in tx's
+// snapshot, in one scan. A row goes to the bucket of its hash's low bits.
+// A partitioned table is read with its partitions; a plain one without the
+// tables that inherit from it.
+func Hash(ctx context.Context, tx *sql.Tx, t Table, buckets int) ([]wire.BucketHash, error) {
+	q := fmt.Sprintf(`SELECT (h OPERATOR(pg_catalog.&) %d)::int, pg_catalog.count(*), pg_catalog.sum(h)::text
+		FROM (SELECT pg_catalog.hashtextextended(ROW(%s)::text, 0) AS h FROM %s t) s
+		GROUP BY 1 ORDER BY 1`, buckets-1, columnList(t.Columns), from(t))
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("hash %s: %w", t.Qualified(), err)
+	}
+	defer rows.Close()
+	out := []wire.BucketHash{}
+	for rows.Next() {
+		var b wire.BucketHash
+		if err := rows.Scan(&b.Bucket, &b.Rows, &b.Sum); err != nil {
+			return nil, fmt.Errorf("hash %s: %w", t.Qualified(), err)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("hash %s: %w", t.Qualified(), err)
+	}
+	return out, nil
+}
+
+// Rows returns the rows of t in the given buckets (of buckets), ordered,
+// at most limit: each row's key as text and its hash, or, for a table
+// without a key, each distinct row's text, hash and count.
+func Rows(ctx context.Context, tx *sql.Tx, t Table, buckets int, in []int, limit int) ([]wire.KeyHash, error) {
+	key, group := "ROW("+columnList(t.Key)+")::text", ""
+	if len(t.Key) == 0 {
+		key, group = "ROW("+columnList(t.Columns)+")::text", " GROUP BY 1, 2"
+	}
+	count := "1"
+	if group != "" {
+		count = "pg_catalog.count(*)"
+	}
+	q := fmt.Sprintf(`SELECT k, h::text, %s FROM (
+		    SELECT %s AS k, pg_catalog.hashtextextended(ROW(%s)::text, 0) AS h FROM %s t) s
+		WHERE (h OPERATOR(pg_catalog.&) %d)::int = ANY ($1::int[])%s
+		ORDER BY 1, 2 LIMIT %d`, count, key, columnList(t.Columns), from(t), buckets-1, group, limit)
+	rows, err := tx.QueryContext(ctx, q, pq.Array(in))
+	if err != nil {
+		return nil, fmt.Errorf("read rows of %s: %w", t.Qualified(), err)
+	}
+	defer rows.Close()
+	out := []wire.KeyHash{}
+	for rows.Next() {
+		var r wire.KeyHash
+		if err := rows.Scan(&r.Key, &r.Hash, &r.N); err != nil {
+			return nil, fmt.Errorf("read rows of %s: %w", t.Qualified(), err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// columnList is columns quoted and comma-separated.
+func columnList(columns []string) string {
+	cols := make([]string, len(columns))
+	for i, c := range columns {
+		cols[i] = pq.QuoteIdentifier(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// from is what a query reads t from: a partitioned table with its
+// partitions, a plain one without the tables that inherit from it.
+func from(t Table) string {
+	if t.Partitioned {
+		return t.Qualified()
+	}
+	return "ONLY " + t.Qualified()
+}
