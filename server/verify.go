@@ -89,7 +89,11 @@ func (s *Server) verifyHash(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusConflict, fmt.Sprintf("batch %d of %s is held: %s", applied+1, source, held))
 			return
 		case time.Now().After(deadline):
-			writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("batch %d of %s not applied after %v (applied: %d)", req.Seq, source, maxVerifyStop, applied))
+			var stored sql.NullInt64
+			_ = s.db.QueryRowContext(ctx, `SELECT max(seq) FROM teleport.received_chunk WHERE source = $1 AND last`, source).Scan(&stored)
+			s.log.Warn("verify: batch not applied in time", "source", source, "seq", req.Seq, "applied_seq", applied, "last_chunk_of", stored.Int64)
+			writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("batch %d of %s not applied after %v (applied: %d; last chunks stored up to batch %d)",
+				req.Seq, source, maxVerifyStop, applied, stored.Int64))
 			return
 		default:
 			select {

@@ -138,6 +138,22 @@ func TestMigrate_SlotsKeepState(t *testing.T) {
 	if state != "dst ^s$ 2 3 2 1" {
 		t.Errorf("target state after 0014 = %q, want dst ^s$ 2 3 2 1", state)
 	}
+	// Where the server has lz4, event data is compressed with it in every
+	// slot: a partition does not take its parent's setting once made.
+	var version int
+	if err := db.QueryRow(`SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version >= 140000 {
+		var settings string
+		if err := db.QueryRow(`SELECT string_agg(DISTINCT attcompression::text, ',') FROM pg_attribute
+			WHERE attname = 'data' AND attrelid IN ('teleport.event'::regclass, 'teleport.event_0'::regclass, 'teleport.event_1'::regclass, 'teleport.event_2'::regclass)`).Scan(&settings); err != nil {
+			t.Fatal(err)
+		}
+		if settings != "l" && settings != "" {
+			t.Errorf("compression of event data in the parent and its slots = %q, want lz4 (l) in all", settings)
+		}
+	}
 	for q, want := range map[string]int{
 		`SELECT count(*) FROM teleport.event WHERE slot = 0 AND id IN (1, 2)`:                                            2,
 		`SELECT count(*) FROM teleport.tick WHERE slot = 0 AND id IN (1, 2)`:                                             2,

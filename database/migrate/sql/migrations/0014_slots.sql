@@ -185,7 +185,12 @@ LEFT JOIN LATERAL (SELECT a.acked_seq, a.applied_seq FROM teleport.ack a
 DO $$
 BEGIN
     IF pg_catalog.current_setting('server_version_num')::int >= 140000 THEN
+        -- On the parent for partitions made later, and on each one: a
+        -- partition does not take it from its parent once made.
         EXECUTE 'ALTER TABLE teleport.event ALTER COLUMN data SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE teleport.event_0 ALTER COLUMN data SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE teleport.event_1 ALTER COLUMN data SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE teleport.event_2 ALTER COLUMN data SET COMPRESSION lz4';
     END IF;
 EXCEPTION WHEN feature_not_supported THEN
     NULL;
