@@ -258,8 +258,9 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 	// shared transaction are not held with it and its error is its own.
 	alone := src.ErrorSeq == applied+1
 	early := false // the early schema changes of the batch after applied were committed
-	stopAt := w.stopAt(src.Name)
 	for {
+		// Read each time: a verify's stop holds from the next group on.
+		stopAt := w.stopAt(src.Name)
 		first, ok, err := store.NextBatch(ctx, w.db, src.Name, applied)
 		if err != nil || !ok || first.Seq > stopAt {
 			return err

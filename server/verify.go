@@ -54,11 +54,9 @@ func (s *Server) verifyStop(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "read source state: database error")
 		return
 	}
-	if applied > req.Seq {
-		writeError(w, http.StatusConflict, fmt.Sprintf("batch %d of %s is applied already, past %d", applied, source, req.Seq))
-		return
-	}
-	s.stopper.StopAfter(source, req.Seq, min(time.Duration(req.Millis)*time.Millisecond, maxVerifyStop))
+	// A batch applied since the source read req.Seq was cut before the one
+	// the verify will cut: stopping after it is as good.
+	s.stopper.StopAfter(source, max(applied, req.Seq), min(time.Duration(req.Millis)*time.Millisecond, maxVerifyStop))
 	writeJSON(w, http.StatusOK, wire.VerifyStopped{AppliedSeq: applied})
 }
 
@@ -155,7 +153,7 @@ func hashTable(ctx context.Context, tx *sql.Tx, t *verify.Table, buckets int) wi
 	}
 	var h wire.TableHash
 	if err == nil {
-		h.Buckets, err = verify.Hash(ctx, tx, *t, buckets)
+		h.Rows, h.Sum, err = verify.Hash(ctx, tx, *t)
 	}
 	if err != nil {
 		_, _ = tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT verify_table`)
@@ -165,8 +163,8 @@ func hashTable(ctx context.Context, tx *sql.Tx, t *verify.Table, buckets int) wi
 	return h
 }
 
-// verifyRows answers the rows of some buckets of a table in a verify's
-// snapshot, or closes it.
+// verifyRows answers a table's bucket hashes, or the rows of some of its
+// buckets, in a verify's snapshot, or closes it.
 func (s *Server) verifyRows(w http.ResponseWriter, r *http.Request) {
 	var req wire.VerifyRowsRequest
 	if !s.decodeVerify(w, r, &req) {
@@ -183,12 +181,22 @@ func (s *Server) verifyRows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.verifies.give(req.Session)
-	if req.Table < 0 || req.Table >= len(sess.tables) || req.Limit < 1 || req.Limit > maxVerifyRows {
+	if req.Table < 0 || req.Table >= len(sess.tables) || (!req.Sums && (req.Limit < 1 || req.Limit > maxVerifyRows)) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("verify rows: table %d of %d, limit %d: want a table of the request and a limit of 1 to %d",
 			req.Table, len(sess.tables), req.Limit, maxVerifyRows))
 		return
 	}
-	rows, err := verify.Rows(r.Context(), sess.tx, sess.tables[req.Table], sess.buckets[req.Table], req.Buckets, req.Limit)
+	t, buckets := sess.tables[req.Table], sess.buckets[req.Table]
+	if req.Sums {
+		bs, err := verify.HashBuckets(r.Context(), sess.tx, t, buckets)
+		if err != nil {
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, wire.VerifyRows{Rows: []wire.KeyHash{}, Buckets: bs})
+		return
+	}
+	rows, err := verify.Rows(r.Context(), sess.tx, t, buckets, req.Buckets, req.Limit)
 	if err != nil {
 		writeError(w, http.StatusConflict, err.Error())
 		return

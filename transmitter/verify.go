@@ -27,12 +27,13 @@ func (w *Worker) VerifyTarget(ctx context.Context, target string, req wire.Verif
 	return ans, err
 }
 
-// VerifyRows asks target for the rows of some buckets of a table, in the
-// snapshot of the verify session req names, or to close it (req.Done).
-func (w *Worker) VerifyRows(ctx context.Context, target string, req wire.VerifyRowsRequest) ([]wire.KeyHash, error) {
+// VerifyRows asks target for the bucket hashes of a table, or the rows of
+// some of its buckets, in the snapshot of the verify session req names, or
+// to close it (req.Done).
+func (w *Worker) VerifyRows(ctx context.Context, target string, req wire.VerifyRowsRequest) (wire.VerifyRows, error) {
 	var ans wire.VerifyRows
 	err := w.postVerify(ctx, target, wire.RouteVerifyRows, req, &ans)
-	return ans.Rows, err
+	return ans, err
 }
 
 // maxVerifyAnswer bounds a verify answer: a table's buckets are about 15

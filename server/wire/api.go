@@ -287,37 +287,40 @@ type VerifyAnswer struct {
 	Tables  []TableHash `json:"tables"`
 }
 
-// TableHash is a table's buckets that hold rows: each with its rows and
-// the sum of their 64-bit hashes. Error says why it could not be hashed
-// (the table does not exist, say).
+// TableHash is a table's rows and the sum of a 32-bit hash of each; Error
+// says why it could not be hashed (the table does not exist, say).
 type TableHash struct {
-	Buckets []BucketHash `json:"buckets"`
-	Error   string       `json:"error,omitempty"`
+	Rows  int64  `json:"rows"`
+	Sum   string `json:"sum"`
+	Error string `json:"error,omitempty"`
 }
 
-// BucketHash is one bucket of a table's rows.
+// BucketHash is one bucket of a table's rows: its rows and the sum of a
+// 64-bit hash of each.
 type BucketHash struct {
 	Bucket int    `json:"b"`
 	Rows   int64  `json:"n"`
 	Sum    string `json:"s"`
 }
 
-// VerifyRowsRequest asks for the rows of some buckets of table Table (an
-// index into the VerifyRequest's) in Session's snapshot, at most Limit;
-// Done closes the session instead.
+// VerifyRowsRequest asks, in Session's snapshot, for table Table (an index
+// into the VerifyRequest's) either its buckets' hashes (Sums) or the rows of
+// some buckets, at most Limit; Done closes the session instead.
 type VerifyRowsRequest struct {
 	Session string `json:"session"`
 	Table   int    `json:"table"`
-	Buckets []int  `json:"buckets"`
-	Limit   int    `json:"limit"`
-	Done    bool   `json:"done"`
+	Sums    bool   `json:"sums,omitempty"`
+	Buckets []int  `json:"buckets,omitempty"`
+	Limit   int    `json:"limit,omitempty"`
+	Done    bool   `json:"done,omitempty"`
 }
 
 // VerifyRows is the answer to a VerifyRowsRequest: each row's key as text
 // (a table without a key: the row itself) and hash, and how many rows have
 // both (only a table without a key has more than one).
 type VerifyRows struct {
-	Rows []KeyHash `json:"rows"`
+	Rows    []KeyHash    `json:"rows"`
+	Buckets []BucketHash `json:"buckets,omitempty"` // for Sums: the buckets that hold rows
 }
 
 // KeyHash is a row found by a VerifyRowsRequest.
