@@ -21,11 +21,10 @@ func TestMain(m *testing.M) {
 	os.Exit(dbtest.Run(m))
 }
 
-// A slot is emptied only once every target stored its events, and what it
-// still holds that is needed (the batches not applied, the ticks they and
-// the cursors refer to, the newest cursor and acknowledgement) survives.
-func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
-	t.Parallel()
+// newSource is a migrated source with a captured table public.t and
+// targets taking it, its batcher and its vacuum.
+func newSource(t *testing.T, targets ...string) (*sql.DB, *batcher.Worker, *vacuum.Worker) {
+	t.Helper()
 	ctx := context.Background()
 	db, _ := dbtest.Shared(t).NewDB(t)
 	if _, err := migrate.Migrate(ctx, db); err != nil {
@@ -38,9 +37,20 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.Targets = map[string]config.Target{"a": {TargetExpression: "public.*"}, "b": {TargetExpression: "public.*"}}
-	bw := batcher.New(db, cfg, nil, dbtest.Logger(t))
-	vw := vacuum.New(db, time.Second, 2, dbtest.Logger(t))
+	cfg.Targets = map[string]config.Target{}
+	for _, n := range targets {
+		cfg.Targets[n] = config.Target{TargetExpression: "public.*"}
+	}
+	return db, batcher.New(db, cfg, nil, dbtest.Logger(t)), vacuum.New(db, time.Second, 100, dbtest.Logger(t))
+}
+
+// A slot is emptied only once every target stored its events, and what it
+// still holds that is needed (the batches not applied, the ticks they and
+// the cursors refer to, the newest cursor and acknowledgement) survives.
+func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, bw, vw := newSource(t, "a", "b")
 	mustRun := func() {
 		t.Helper()
 		if _, err := bw.RunOnce(ctx); err != nil {
@@ -123,20 +133,7 @@ func TestWorker_RunOnce_KeepsWhatTargetsNeed(t *testing.T) {
 func TestWorker_RunOnce_WaitsForWritersOfTheSlot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := dbtest.Shared(t).NewDB(t)
-	if _, err := migrate.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE public.t (id int PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := capture.InstallCapture(ctx, db, func(string, string) bool { return true }, false); err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Targets = map[string]config.Target{"a": {TargetExpression: "public.*"}}
-	bw := batcher.New(db, cfg, nil, dbtest.Logger(t))
-	vw := vacuum.New(db, time.Second, 100, dbtest.Logger(t))
+	db, bw, vw := newSource(t, "a")
 	if _, err := bw.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
