@@ -591,6 +591,7 @@ func benchLoad(t *testing.T) []benchRow {
 		took                    time.Duration
 		bytes                   int64
 		srcRSS, dstRSS, loadRSS float64
+		verify, hash            time.Duration // -mode verify of pgbench_accounts, and the plain hash query
 	}
 	runs := 0
 	teleport := func() loadRun {
@@ -627,6 +628,19 @@ func benchLoad(t *testing.T) []benchRow {
 			t.Fatalf("no byte count in the load's log:\n%s", log.String())
 		}
 		r.bytes, _ = strconv.ParseInt(m[1], 10, 64)
+		// Verify the loaded table against its reference: the hash query
+		// on the source alone.
+		start = time.Now()
+		if _, err := srcDB.Exec(`SELECT count(*), sum(hashtext(t::text)) FROM public.pgbench_accounts t`); err != nil {
+			t.Fatal(err)
+		}
+		r.hash = time.Since(start)
+		start = time.Now()
+		out, err := exec.Command(bin, "-config", srcCfg, "-mode", "verify", "-target", target, "-tables", "pgbench_accounts").CombinedOutput()
+		r.verify = time.Since(start)
+		if err != nil || !strings.Contains(string(out), "1 tables equal") {
+			t.Fatalf("verify after load %d: %v\n%s", runs, err, out)
+		}
 		srcProc.stop()
 		dstProc.stop()
 		for _, tbl := range tables {
@@ -639,12 +653,13 @@ func benchLoad(t *testing.T) []benchRow {
 		return r
 	}
 
-	var pipes, loads []float64
+	var pipes, loads, verifies, hashes []float64
 	var last loadRun
 	for range loadRuns() {
 		pipes = append(pipes, pipe().Seconds())
 		last = teleport()
 		loads = append(loads, last.took.Seconds())
+		verifies, hashes = append(verifies, last.verify.Seconds()), append(hashes, last.hash.Seconds())
 	}
 	mib := float64(last.bytes) / (1 << 20)
 	tp, pp := mib/median(loads), mib/median(pipes)
@@ -652,5 +667,7 @@ func benchLoad(t *testing.T) []benchRow {
 		{fmt.Sprintf("initial load, pgbench scale %d (%.0f MiB of COPY text), MiB/s (ref: psql COPY pipe)", loadScale, mib),
 			fmt.Sprintf("%.1f", tp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", tp/pp)},
 		{"peak RSS during it, MiB: source / target / load command", fmt.Sprintf("%.0f / %.0f / %.0f", last.srcRSS, last.dstRSS, last.loadRSS), "", ""},
+		{fmt.Sprintf("-mode verify of pgbench_accounts (scale %d), s (ref: its hash query on the source)", loadScale),
+			fmt.Sprintf("%.2f", median(verifies)), fmt.Sprintf("%.2f", median(hashes)), fmt.Sprintf("%.2f", median(verifies)/median(hashes))},
 	}
 }
