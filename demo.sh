@@ -167,3 +167,10 @@ for i in $(seq 1 20); do
 		exit 1
 	fi
 done
+
+echo "== teleport -config source_config.yml -mode verify -target my-target (every table, both sides at one point of the stream)"
+if ! ./teleport-demo -config "$work/source_config.yml" -mode verify -target my-target 2>"$work/verify.log" | sed 's/^/   /'; then
+	echo "== verify did not find the tables equal; see $work/verify.log" >&2
+	cat "$work/verify.log" >&2
+	exit 1
+fi
