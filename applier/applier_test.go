@@ -509,3 +509,35 @@ func TestWorker_Wake(t *testing.T) {
 		t.Errorf("Run = %v, want nil", err)
 	}
 }
+
+// A verify's stop: batches after the stop's are not applied, even those a
+// shared transaction would have taken, until Resume or until it expires
+// (a verify that dies never holds the stream for good).
+func TestWorker_StopAfter(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	w := applier.New(db, time.Second, 10000, dbtest.Logger(t))
+	put(t, db, "a", 1, []wire.Event{ins(1, "one")})
+	put(t, db, "a", 2, []wire.Event{ins(2, "two")})
+	put(t, db, "a", 3, []wire.Event{ins(3, "three")})
+	w.StopAfter("a", 1, time.Minute)
+	if res := runOnce(t, w); res.Batches != 1 || state(t, db, "a").AppliedSeq != 1 {
+		t.Fatalf("RunOnce stopped after 1 = %+v, applied %d; want batch 1 alone", res, state(t, db, "a").AppliedSeq)
+	}
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Fatalf("RunOnce still stopped = %+v, want nothing", res)
+	}
+	w.Resume("a")
+	if res := runOnce(t, w); res.Batches != 2 || state(t, db, "a").AppliedSeq != 3 {
+		t.Fatalf("RunOnce resumed = %+v, want batches 2 and 3", res)
+	}
+	put(t, db, "a", 4, []wire.Event{ins(4, "four")})
+	w.StopAfter("a", 3, 50*time.Millisecond)
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Fatalf("RunOnce stopped after 3 = %+v, want nothing", res)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if res := runOnce(t, w); res.Batches != 1 || state(t, db, "a").AppliedSeq != 4 {
+		t.Errorf("RunOnce after the stop expired = %+v, want batch 4", res)
+	}
+}
