@@ -45,17 +45,27 @@ func (u unhealthy) Error() string { return strings.Join(u.problems, "\n") }
 // instanceTimeout bounds the wait for the instance's /status.
 const instanceTimeout = 3 * time.Second
 
-// showStatus prints the state of this instance's replication: from its
-// /status when it answers, else from its database, so it works while the
-// instance is down. It returns unhealthy when a batch is held or a lag is
-// over maxLag.
-func showStatus(ctx context.Context, db *sql.DB, cfg config.Config, o options, stdout io.Writer) error {
+// requireSchema fails unless the database has the teleport schema, at this
+// binary's version: for the modes that run beside an instance and migrate
+// nothing.
+func requireSchema(ctx context.Context, db *sql.DB, cfg config.Config) error {
 	installed, err := migrate.Current(ctx, db)
 	if err != nil {
 		return err
 	}
 	if !installed {
 		return fmt.Errorf("database %s has no teleport schema: no instance ever ran on it with this configuration", cfg.Database.Database)
+	}
+	return nil
+}
+
+// showStatus prints the state of this instance's replication: from its
+// /status when it answers, else from its database, so it works while the
+// instance is down. It returns unhealthy when a batch is held or a lag is
+// over maxLag.
+func showStatus(ctx context.Context, db *sql.DB, cfg config.Config, o options, stdout io.Writer) error {
+	if err := requireSchema(ctx, db, cfg); err != nil {
+		return err
 	}
 	rep := statusReport{Problems: []string{}}
 	st, url, err := askInstance(ctx, cfg.Server)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/pagarme/teleport/batcher"
 	"github.com/pagarme/teleport/config"
-	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/database/verify"
 	"github.com/pagarme/teleport/server/wire"
@@ -74,12 +73,8 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string
 	if !ok {
 		return fmt.Errorf("-target %q: the configuration has no such target (targets: %s)", target, strings.Join(targetNames(cfg), ", "))
 	}
-	installed, err := migrate.Current(ctx, db)
-	if err != nil {
+	if err := requireSchema(ctx, db, cfg); err != nil {
 		return err
-	}
-	if !installed {
-		return fmt.Errorf("database %s has no teleport schema: no instance ever ran on it with this configuration", cfg.Database.Database)
 	}
 	send, err := transmitter.New(db, cfg.Database.Name, cfg.Targets, time.Second, log)
 	if err != nil {
@@ -114,14 +109,12 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string
 	}
 	rep := verifyReport{Target: target, Seq: after.NextSeq - 1, Tick: tick.ID, Tables: make([]tableResult, len(tables))}
 	req := wire.VerifyRequest{Seq: rep.Seq, Tables: make([]wire.VerifyTable, len(tables))}
-	buckets := make([]int, len(tables))
 	for i, t := range tables {
 		schemaName := t.Schema
 		if tc.ApplySchema != "" {
 			schemaName = tc.ApplySchema
 		}
-		buckets[i] = verify.Buckets(t.EstRows)
-		req.Tables[i] = wire.VerifyTable{Schema: schemaName, Table: t.Name, Columns: t.Columns, Key: t.Key, Buckets: buckets[i]}
+		req.Tables[i] = wire.VerifyTable{Schema: schemaName, Table: t.Name, Columns: t.Columns, Key: t.Key}
 	}
 	log.Info("verifying", "target", target, "seq", rep.Seq, "tick", tick.ID, "tables", len(tables))
 	var (
@@ -161,7 +154,7 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string
 		default:
 			r.Result = "differs"
 			start := time.Now()
-			if err := narrow(ctx, send, target, ans.Session, snap, i, t, buckets[i], &r); err != nil {
+			if err := narrow(ctx, send, target, ans.Session, snap, i, t, &r); err != nil {
 				return err
 			}
 			r.Seconds += time.Since(start).Seconds()
@@ -184,12 +177,13 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string
 // narrow finds the rows of table i that differ: both sides hash it again
 // into buckets, each in its snapshot, and read the rows of the buckets
 // that differ.
-func narrow(ctx context.Context, send *transmitter.Worker, target, session string, snap *sql.Tx, i int, t verify.Table, buckets int, r *tableResult) error {
+func narrow(ctx context.Context, send *transmitter.Worker, target, session string, snap *sql.Tx, i int, t verify.Table, r *tableResult) error {
+	buckets := verify.Buckets(t.EstRows)
 	srcB, err := verify.HashBuckets(ctx, snap, t, buckets)
 	if err != nil {
 		return err
 	}
-	dst, err := send.VerifyRows(ctx, target, wire.VerifyRowsRequest{Session: session, Table: i, Sums: true})
+	dst, err := send.VerifyRows(ctx, target, wire.VerifyRowsRequest{Session: session, Table: i, Split: buckets, Sums: true})
 	if err != nil {
 		return err
 	}
@@ -201,7 +195,7 @@ func narrow(ctx context.Context, send *transmitter.Worker, target, session strin
 	if err != nil {
 		return err
 	}
-	dstRows, err := send.VerifyRows(ctx, target, wire.VerifyRowsRequest{Session: session, Table: i, Buckets: diff, Limit: maxDiffRows})
+	dstRows, err := send.VerifyRows(ctx, target, wire.VerifyRowsRequest{Session: session, Table: i, Split: buckets, Buckets: diff, Limit: maxDiffRows})
 	if err != nil {
 		return err
 	}

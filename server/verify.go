@@ -14,6 +14,8 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/database/verify"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -48,7 +50,7 @@ func (s *Server) verifyStop(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "verify stop: want seq >= 0 and millis > 0")
 		return
 	}
-	applied, _, err := s.sourceApplied(r.Context(), source)
+	applied, _, err := sourceApplied(r.Context(), s.db, source)
 	if err != nil {
 		s.log.Error("verify: read source", "source", source, "err", err)
 		writeError(w, http.StatusInternalServerError, "read source state: database error")
@@ -73,7 +75,7 @@ func (s *Server) verifyHash(w http.ResponseWriter, r *http.Request) {
 	defer s.stopper.Resume(source)
 	deadline := time.Now().Add(maxVerifyStop)
 	for {
-		applied, held, err := s.sourceApplied(ctx, source)
+		applied, held, err := sourceApplied(ctx, s.db, source)
 		switch {
 		case err != nil:
 			s.log.Error("verify: read source", "source", source, "err", err)
@@ -87,11 +89,10 @@ func (s *Server) verifyHash(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusConflict, fmt.Sprintf("batch %d of %s is held: %s", applied+1, source, held))
 			return
 		case time.Now().After(deadline):
-			var stored sql.NullInt64
-			_ = s.db.QueryRowContext(ctx, `SELECT max(seq) FROM teleport.received_chunk WHERE source = $1 AND last`, source).Scan(&stored)
-			s.log.Warn("verify: batch not applied in time", "source", source, "seq", req.Seq, "applied_seq", applied, "last_chunk_of", stored.Int64)
-			writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("batch %d of %s not applied after %v (applied: %d; last chunks stored up to batch %d)",
-				req.Seq, source, maxVerifyStop, applied, stored.Int64))
+			received, _, _ := store.BatchAckFor(ctx, s.db, source) // for the message only
+			s.log.Warn("verify: batch not applied in time", "source", source, "seq", req.Seq, "applied_seq", applied, "received_seq", received)
+			writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("batch %d of %s not applied after %v (applied: %d; stored in full up to %d)",
+				req.Seq, source, maxVerifyStop, applied, received))
 			return
 		default:
 			select {
@@ -116,18 +117,16 @@ func (s *Server) verifyHash(w http.ResponseWriter, r *http.Request) {
 			tx.Rollback() //nolint:errcheck // read only
 		}
 	}()
-	var applied int64
-	if err := tx.QueryRowContext(ctx, `SELECT applied_seq FROM teleport.source WHERE name = $1`, source).Scan(&applied); err != nil || applied != req.Seq {
+	if applied, _, err := sourceApplied(ctx, tx, source); err != nil || applied != req.Seq {
 		writeError(w, http.StatusConflict, fmt.Sprintf("snapshot at batch %d of %s, not %d (%v)", applied, source, req.Seq, err))
 		return
 	}
 	s.stopper.Resume(source)
-	sess := &verifySession{tx: tx, tables: make([]verify.Table, len(req.Tables)), buckets: make([]int, len(req.Tables))}
+	sess := &verifySession{tx: tx, tables: make([]verify.Table, len(req.Tables))}
 	ans := wire.VerifyAnswer{Seq: req.Seq, Tables: make([]wire.TableHash, len(req.Tables))}
 	for i, t := range req.Tables {
 		sess.tables[i] = verify.Table{Schema: t.Schema, Name: t.Table, Columns: t.Columns, Key: t.Key}
-		sess.buckets[i] = t.Buckets
-		ans.Tables[i] = hashTable(ctx, tx, &sess.tables[i], t.Buckets)
+		ans.Tables[i] = hashTable(ctx, tx, &sess.tables[i])
 		if ctx.Err() != nil {
 			return
 		}
@@ -139,10 +138,7 @@ func (s *Server) verifyHash(w http.ResponseWriter, r *http.Request) {
 
 // hashTable hashes one table in tx, behind a savepoint, so a table that
 // does not exist here (or lacks a column) fails alone.
-func hashTable(ctx context.Context, tx *sql.Tx, t *verify.Table, buckets int) wire.TableHash {
-	if buckets < 1 || buckets > 1<<16 || buckets&(buckets-1) != 0 {
-		return wire.TableHash{Error: fmt.Sprintf("buckets %d: want a power of two up to 65536", buckets)}
-	}
+func hashTable(ctx context.Context, tx *sql.Tx, t *verify.Table) wire.TableHash {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT verify_table`); err != nil {
 		return wire.TableHash{Error: err.Error()}
 	}
@@ -181,14 +177,15 @@ func (s *Server) verifyRows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.verifies.give(req.Session)
-	if req.Table < 0 || req.Table >= len(sess.tables) || (!req.Sums && (req.Limit < 1 || req.Limit > maxVerifyRows)) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("verify rows: table %d of %d, limit %d: want a table of the request and a limit of 1 to %d",
-			req.Table, len(sess.tables), req.Limit, maxVerifyRows))
+	if req.Table < 0 || req.Table >= len(sess.tables) || req.Split < 1 || req.Split > 1<<16 || req.Split&(req.Split-1) != 0 ||
+		(!req.Sums && (req.Limit < 1 || req.Limit > maxVerifyRows)) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("verify rows: table %d of %d, split %d, limit %d: want a table of the request, "+
+			"a split in a power of two of buckets up to 65536 and a limit of 1 to %d", req.Table, len(sess.tables), req.Split, req.Limit, maxVerifyRows))
 		return
 	}
-	t, buckets := sess.tables[req.Table], sess.buckets[req.Table]
+	t := sess.tables[req.Table]
 	if req.Sums {
-		bs, err := verify.HashBuckets(r.Context(), sess.tx, t, buckets)
+		bs, err := verify.HashBuckets(r.Context(), sess.tx, t, req.Split)
 		if err != nil {
 			writeError(w, http.StatusConflict, err.Error())
 			return
@@ -196,7 +193,7 @@ func (s *Server) verifyRows(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, wire.VerifyRows{Rows: []wire.KeyHash{}, Buckets: bs})
 		return
 	}
-	rows, err := verify.Rows(r.Context(), sess.tx, t, buckets, req.Buckets, req.Limit)
+	rows, err := verify.Rows(r.Context(), sess.tx, t, req.Split, req.Buckets, req.Limit)
 	if err != nil {
 		writeError(w, http.StatusConflict, err.Error())
 		return
@@ -213,11 +210,10 @@ const verifySessionIdle = 2 * time.Minute
 // verifySession is a target's snapshot a verify compares in, kept open for
 // the requests that narrow a difference down.
 type verifySession struct {
-	tx      *sql.Tx
-	tables  []verify.Table
-	buckets []int
-	busy    bool
-	timer   *time.Timer
+	tx     *sql.Tx
+	tables []verify.Table
+	busy   bool
+	timer  *time.Timer
 }
 
 // verifySessions are the open verify snapshots, by id.
@@ -280,9 +276,9 @@ func (v *verifySessions) close(id string) {
 
 // sourceApplied reads source's applied_seq and, if the batch after it is
 // held, why.
-func (s *Server) sourceApplied(ctx context.Context, source string) (applied int64, held string, err error) {
+func sourceApplied(ctx context.Context, q database.Querier, source string) (applied int64, held string, err error) {
 	var msg sql.NullString
-	err = s.db.QueryRowContext(ctx, `SELECT applied_seq, CASE WHEN error_seq = applied_seq + 1 THEN error END FROM teleport.source WHERE name = $1`, source).
+	err = q.QueryRowContext(ctx, `SELECT applied_seq, CASE WHEN error_seq = applied_seq + 1 THEN error END FROM teleport.source WHERE name = $1`, source).
 		Scan(&applied, &msg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil

@@ -15,7 +15,7 @@ import (
 
 // A source writes its events, ticks, batches, cursors and acknowledgements
 // into one of three slots, the one teleport.slot_seq points at (see
-// migration 0014). RotateSource moves writes on to the next slot once the
+// migration 0014). VacuumSource moves writes on to the next slot once the
 // current one has taken them for a while, and empties a slot with TRUNCATE
 // once nothing in it is needed, so the source's own tables stay a few
 // rotations of writes deep however long a snapshot is held open on the
@@ -35,7 +35,7 @@ const rotateLockKey int64 = 0x74656c65726f7461
 // queueing the instance's own readers behind it.
 const emptyLockTimeout = "200ms"
 
-// SourceVacuum says what RotateSource did.
+// SourceVacuum says what VacuumSource did.
 type SourceVacuum struct {
 	Emptied int  // slots emptied
 	Rotated bool // writes moved on to the next slot
@@ -165,15 +165,13 @@ func slotPartitions(slot int64) []string {
 }
 
 // rotate moves writes on to the next slot if the current one has taken
-// them for every, holds events, and the next one is empty.
+// them for every, holds events, and the next one is empty. It runs after
+// emptyOldestSlot, which records the current rotation.
 func rotate(ctx context.Context, db *sql.DB, every time.Duration) (bool, error) {
 	rotated := false
 	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.pg_advisory_xact_lock($1)`, rotateLockKey); err != nil {
 			return fmt.Errorf("lock rotation: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, query("rotation_record")); err != nil {
-			return fmt.Errorf("record rotation: %w", err)
 		}
 		var (
 			n   int64

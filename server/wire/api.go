@@ -260,15 +260,13 @@ type VerifyStopped struct {
 }
 
 // VerifyTable is a table to hash, named as on the target: the columns to
-// hash, in the source's order, its key's columns (none: compared as a
-// multiset of rows), and how many buckets to split its hashes into, by the
-// low bits of each row's hash, so a difference can be narrowed down.
+// hash, in the source's order, and its key's columns (none: compared as a
+// multiset of rows).
 type VerifyTable struct {
 	Schema  string   `json:"schema"`
 	Table   string   `json:"table"`
 	Columns []string `json:"columns"`
 	Key     []string `json:"key"`
-	Buckets int      `json:"buckets"`
 }
 
 // VerifyRequest asks a target to apply the source's batches up to Seq and
@@ -304,11 +302,13 @@ type BucketHash struct {
 }
 
 // VerifyRowsRequest asks, in Session's snapshot, for table Table (an index
-// into the VerifyRequest's) either its buckets' hashes (Sums) or the rows of
-// some buckets, at most Limit; Done closes the session instead.
+// into the VerifyRequest's) split into Split buckets by the low bits of
+// each row's hash, either its buckets' hashes (Sums) or the rows of some
+// buckets, at most Limit; Done closes the session instead.
 type VerifyRowsRequest struct {
 	Session string `json:"session"`
 	Table   int    `json:"table"`
+	Split   int    `json:"split,omitempty"`
 	Sums    bool   `json:"sums,omitempty"`
 	Buckets []int  `json:"buckets,omitempty"`
 	Limit   int    `json:"limit,omitempty"`
