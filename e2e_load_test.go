@@ -134,6 +134,33 @@ func TestE2E_InitialLoadTables(t *testing.T) {
 		execSQL(t, p.srcDB, `UPDATE public.parent SET name = 'after reload' WHERE id = 4`)
 		p.waitSame(t, 60*time.Second, loadTables...)
 	})
+	t.Run("resync of a table and its foreign-key peers", func(t *testing.T) {
+		// The target drifts in child and in nopk; a resync of child
+		// copies parent with it (they share a key), and leaves nopk.
+		execSQL(t, p.dstDB, `DELETE FROM test.child WHERE id <= 10; UPDATE test.parent SET name = 'drift' WHERE id = 9;
+			INSERT INTO test.nopk VALUES (-5, 'only on the target')`)
+		log, err := p.runLoad(t, "-tables", "child")
+		if err != nil {
+			t.Fatalf("resync of child: %v\n%s", err, log)
+		}
+		if !strings.Contains(log, "resync begun") || !strings.Contains(log, `public\".\"parent`) {
+			t.Errorf("resync log lacks its start or the table linked by a foreign key:\n%s", log)
+		}
+		execSQL(t, p.srcDB, `UPDATE public.parent SET name = 'after resync' WHERE id = 5; INSERT INTO public.nopk VALUES (-4, 'after resync')`)
+		p.waitSame(t, 60*time.Second, "child", "parent", "measure", "blobs", "odd")
+		var extra int
+		execSQLScan(t, p.dstDB, `SELECT count(*) FROM test.nopk WHERE b = 'only on the target'`, &extra)
+		if extra != 1 {
+			t.Errorf("nopk, not resynced, lost the target's own row: %d left", extra)
+		}
+		if got := countFKs(t, p.dstDB, "test"); got != 1 {
+			t.Errorf("target has %d foreign keys after the resync, want 1 (child -> parent)", got)
+		}
+		l, ok := p.loadStatus(t)
+		if !ok || !l.Resync || l.State != "finished" || l.TablesDone != 2 {
+			t.Errorf("/status load after the resync = %+v, want a finished resync of 2 tables", l)
+		}
+	})
 }
 
 // TestE2E_InitialLoadPgbench loads a pgbench database of scale 20 into an

@@ -120,4 +120,33 @@ func TestE2E_Verify(t *testing.T) {
 	if _, err := p.verifyRun(t, "-tables", "nosuch"); err == nil || !strings.Contains(err.Error(), `"nosuch" is not a table this target takes`) {
 		t.Errorf("verify -tables nosuch = %v, want it named as not taken", err)
 	}
+
+	// A resync copies a table again from a fresh snapshot while the
+	// writer goes on: first history alone, then accounts, whose resync
+	// leaves history's copy (and its snapshot) as it is. history is made
+	// big enough for its copy to take a while, the writer adding to it.
+	execSQL(t, p.srcDB, `INSERT INTO public.history (account, delta) SELECT g % 2000, 2 FROM generate_series(1, 300000) g`)
+	if log, err := p.runLoad(t, "-tables", "public.history"); err != nil {
+		t.Fatalf("resync of history: %v\n%s", err, log)
+	}
+	out, err = p.verifyRun(t)
+	if !errors.As(err, new(mismatch)) || !strings.Contains(out, "1 of 3 tables differ") || !strings.Contains(out, "  (5)  missing on target\n") {
+		t.Fatalf("verify after the resync of history printed (%v):\n%s\nwant only accounts differing", err, out)
+	}
+	if log, err := p.runLoad(t, "-tables", "accounts"); err != nil {
+		t.Fatalf("resync of accounts: %v\n%s", err, log)
+	}
+	for i := range 2 {
+		out, err = p.verifyRun(t)
+		if err != nil || !strings.Contains(out, "3 tables equal") {
+			t.Fatalf("verify %d after the resyncs = %v\n%s\nwant every table equal", i+1, err, out)
+		}
+	}
+	l, ok := p.loadStatus(t)
+	if !ok || !l.Resync || l.State != "finished" || len(l.Tables) != 1 || l.Tables[0].Table != `"public"."accounts"` {
+		t.Errorf("target's load status after the resyncs = %+v, want the finished resync of public.accounts", l)
+	}
+	if log, err := p.runLoad(t, "-tables", "nosuch"); err == nil || !strings.Contains(err.Error(), `-tables: "nosuch" is not a table dst takes`) {
+		t.Errorf("resync of nosuch = %v, want it named as not taken\n%s", err, log)
+	}
 }

@@ -98,7 +98,7 @@ type options struct {
 	json       bool
 	maxLag     time.Duration
 	target     string // -mode verify
-	tables     string // -mode verify: comma-separated
+	tables     string // -mode verify and initial-load: comma-separated
 	force      bool
 	enable     bool
 	version    bool
@@ -123,7 +123,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.enable, "enable-triggers", false, "in -mode uninstall, on a target: enable the triggers replication created disabled")
 	fs.BoolVar(&o.json, "json", false, "in -mode status and verify: print JSON")
 	fs.StringVar(&o.target, "target", "", "in -mode verify: the target to compare with (a name under targets:)")
-	fs.StringVar(&o.tables, "tables", "", "in -mode verify: compare only these tables (schema.table or table, comma-separated)")
+	fs.StringVar(&o.tables, "tables", "", "in -mode verify: compare only these tables; in -mode initial-load: copy only these tables again, "+
+		"with the tables linked to them by foreign keys, while replication goes on (schema.table or table, comma-separated)")
 	fs.DurationVar(&o.maxLag, "max-lag", time.Minute, "in -mode status: the lag beyond which replication is not healthy")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -147,6 +148,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if o.loadTarget == "" {
 			errs = append(errs, fmt.Errorf("-mode initial-load needs -load-target NAME, a target of the config file"))
 		}
+		if o.tables != "" && o.overwrite {
+			errs = append(errs, fmt.Errorf("-overwrite is not used with -tables: a resync always replaces the tables it copies"))
+		}
 	case "uninstall":
 		if o.source != "" && (o.force || o.enable) {
 			errs = append(errs, fmt.Errorf("-force and -enable-triggers remove Teleport altogether: not with -source"))
@@ -168,8 +172,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.mode != "status" && o.mode != "verify" && o.json {
 		errs = append(errs, fmt.Errorf("-json is only used with -mode status and verify"))
 	}
-	if o.mode != "verify" && (o.target != "" || o.tables != "") {
-		errs = append(errs, fmt.Errorf("-target and -tables are only used with -mode verify"))
+	if o.mode != "verify" && o.target != "" {
+		errs = append(errs, fmt.Errorf("-target is only used with -mode verify (-mode initial-load names its target with -load-target)"))
+	}
+	if o.mode != "verify" && o.mode != "initial-load" && o.tables != "" {
+		errs = append(errs, fmt.Errorf("-tables is only used with -mode verify and initial-load"))
 	}
 	if (o.source != "" || o.force || o.enable) && o.mode != "uninstall" {
 		errs = append(errs, fmt.Errorf("-source, -force and -enable-triggers are only used with -mode uninstall"))
@@ -275,15 +282,19 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	log.Info("starting", "version", version, "mode", o.mode, "config", o.configPath, "database", cfg.Database.Database,
 		"role", role.Name, "superuser", role.Superuser, "migrations_applied", len(applied))
 	if o.mode == "initial-load" {
+		what := "initial load"
+		if o.tables != "" {
+			what = "resync"
+		}
 		res, err := transmitter.Load(ctx, db, cfg, transmitter.LoadOptions{Target: o.loadTarget, Parallel: o.parallel,
-			Overwrite: o.overwrite, Progress: live, LogEvery: loadLogEvery}, log)
+			Overwrite: o.overwrite, Tables: splitList(o.tables), Progress: live, LogEvery: loadLogEvery}, log)
 		if err != nil && ctx.Err() != nil {
-			return fmt.Errorf("initial load of %s interrupted: run the same command again to resume it, the tables copied so far are kept", o.loadTarget)
+			return fmt.Errorf("%s of %s interrupted: run the same command again to resume it, the tables copied so far are kept", what, o.loadTarget)
 		}
 		if err != nil {
-			return fmt.Errorf("initial load of %s: %w", o.loadTarget, err)
+			return fmt.Errorf("%s of %s: %w", what, o.loadTarget, err)
 		}
-		log.Info("initial load done: the target applies the changes made since as they arrive", "tables_copied", res.Tables,
+		log.Info(what+" done: the target applies the changes made since as they arrive", "tables_copied", res.Tables,
 			"tables_done_before", res.Skipped, "rows", res.Rows, "bytes", res.Bytes, "took", res.Took.Round(time.Millisecond))
 		return nil
 	}

@@ -339,7 +339,7 @@ func pick(tables []verify.Table, only []string) ([]verify.Table, error) {
 	for _, name := range only {
 		found := false
 		for _, t := range tables {
-			if name == t.Schema+"."+t.Name || (!strings.Contains(name, ".") && name == t.Name) {
+			if config.NamesTable(name, t.Schema, t.Name) {
 				out = append(out, t)
 				found = true
 			}

@@ -135,3 +135,10 @@ func (c Config) MatchAny(schema, table string) bool {
 	}
 	return false
 }
+
+// NamesTable reports whether name, as an operator gives it on the command
+// line (-tables), names the table schema.table: "schema.table", or "table"
+// in whichever schema.
+func NamesTable(name, schema, table string) bool {
+	return name == schema+"."+table || (!strings.Contains(name, ".") && name == table)
+}

@@ -90,7 +90,11 @@ func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
 	if begun.Done == nil {
 		begun.Done = []wire.LoadTable{}
 	}
-	s.log.Info("initial load begun", "source", source, "run", plan.Run, "tables", len(plan.Tables),
+	what := "initial load"
+	if plan.Resync {
+		what = "resync"
+	}
+	s.log.Info(what+" begun", "source", source, "run", plan.Run, "tables", len(plan.Tables),
 		"resumed", begun.Resumed, "tables_done", len(begun.Done))
 	writeJSON(w, http.StatusOK, begun)
 }
@@ -186,6 +190,10 @@ func (s *Server) loadStatus(ctx context.Context, q database.Querier) ([]wire.Loa
 		}
 		var rate float64
 		for _, t := range l.Tables {
+			if !t.InRun {
+				ls.Resync = true
+				continue
+			}
 			ts := wire.LoadTableStatus{Table: t.String(), State: "waiting", EstRows: t.EstRows, DoneAt: timeOrNil(t.DoneAt)}
 			switch p := s.copies.get([3]string{l.Source, t.Schema, t.Table}); {
 			case p != nil:

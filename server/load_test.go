@@ -25,7 +25,17 @@ func loadRequest(h http.Handler, method, path string, q url.Values, body string)
 
 func planBody(t *testing.T, run string, overwrite bool, tables ...string) string {
 	t.Helper()
-	p := wire.LoadPlan{Source: "src", Run: run, Overwrite: overwrite}
+	return marshalPlan(t, wire.LoadPlan{Source: "src", Run: run, Overwrite: overwrite}, tables...)
+}
+
+// resyncBody is the plan of a resync of tables.
+func resyncBody(t *testing.T, run string, tables ...string) string {
+	t.Helper()
+	return marshalPlan(t, wire.LoadPlan{Source: "src", Run: run, Resync: true}, tables...)
+}
+
+func marshalPlan(t *testing.T, p wire.LoadPlan, tables ...string) string {
+	t.Helper()
 	for _, tb := range tables {
 		p.Tables = append(p.Tables, wire.LoadTable{Schema: "public", Table: tb, EstRows: 2})
 	}
@@ -118,4 +128,35 @@ func TestLoadRoutes(t *testing.T) {
 		t.Errorf("b after an empty copy has %d rows (%v), want 0", fks, err)
 	}
 	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r3", false, "a", "b")), 409, "already holds a load", "-overwrite")
+
+	// A resync copies some tables again, with no -overwrite; the others
+	// keep their copy. Another resync or a load of the same source may
+	// only take it over to finish it.
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, resyncBody(t, "r4", "a")), 200, `"resumed":false`)
+	if err := db.QueryRow(`SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'public.c'::regclass`).Scan(&fks); err != nil || fks != 0 {
+		t.Errorf("foreign keys on c during the resync of a = %d (%v), want 0", fks, err)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, resyncBody(t, "r5", "b")), 409, `load of 1 tables from src is under way here (\"public\".\"a\")`)
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r4", "b", "20:22:"), "1\tx\n"), 409, "not a table of the load")
+	rec = loadRequest(h, "GET", "/status", nil, "")
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || len(st.Loads) != 1 {
+		t.Fatalf("status loads: %s (%v)", rec.Body, err)
+	}
+	if l := st.Loads[0]; !l.Resync || l.State != "loading" || len(l.Tables) != 1 || l.Tables[0].State != "waiting" {
+		t.Errorf("status of the resync = %+v, want loading a alone, waiting", l)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, resyncBody(t, "r6", "a")), 200, `"resumed":true`)
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", copyParams("r6", "a", "20:22:"), "7\tagain\n"), 200, `"rows":1`)
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r6"}}, ""), 200)
+	var snaps string
+	if err := db.QueryRow(`SELECT string_agg(table_name || ' ' || snapshot::text || ' ' || in_run, ', ' ORDER BY table_name)
+		FROM teleport.load_table WHERE source = 'src'`).Scan(&snaps); err != nil || snaps != "a 20:22: true, b 10:12: false" {
+		t.Errorf("load tables after the resync of a = %q (%v), want a with the resync's snapshot, b with the load's", snaps, err)
+	}
+	if err := db.QueryRow(`SELECT string_agg(id || '=' || v, ' ') FROM public.a`).Scan(&got); err != nil || got != "7=again" {
+		t.Errorf("rows of a after its resync = %q (%v)", got, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'public.c'::regclass`).Scan(&fks); err != nil || fks != 1 {
+		t.Errorf("foreign keys on c after the resync = %d (%v), want 1", fks, err)
+	}
 }

@@ -32,6 +32,10 @@ type LoadOptions struct {
 	Target    string // a name under targets:
 	Parallel  int    // tables copied at once
 	Overwrite bool   // empty and reload tables the target already has rows in
+	// Tables, when not empty, makes the load a resync of these tables
+	// (schema.table or table) and those linked to them by foreign keys:
+	// only they are copied again, the others' stream goes on.
+	Tables []string
 	// Progress, when not nil, gets a live progress line, redrawn in place:
 	// the load command passes its terminal.
 	Progress io.Writer
@@ -82,11 +86,23 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if len(tables) == 0 {
 		return res, fmt.Errorf("target_expression %q of %s matches no table of this database", t.TargetExpression, opts.Target)
 	}
+	if len(opts.Tables) > 0 {
+		var linked []string
+		if tables, linked, err = resyncTables(tables, opts.Tables, opts.Target); err != nil {
+			return res, err
+		}
+		if len(linked) > 0 {
+			log.Info("resyncing with them the tables they share foreign keys with", "tables", linked)
+		}
+	}
 	p, err := newPeer(opts.Target, t)
 	if err != nil {
 		return res, err
 	}
-	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database}
+	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database, what: "initial load"}
+	if len(opts.Tables) > 0 {
+		l.what = "resync"
+	}
 	if l.instance, err = store.InstanceID(ctx, db); err != nil {
 		return res, err
 	}
@@ -94,7 +110,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if err != nil {
 		return res, err
 	}
-	plan := wire.LoadPlan{Source: l.source, Run: l.run, Overwrite: opts.Overwrite}
+	plan := wire.LoadPlan{Source: l.source, Run: l.run, Overwrite: opts.Overwrite, Resync: len(opts.Tables) > 0}
 	for _, st := range tables {
 		lt := wire.LoadTable{Schema: cmp.Or(t.ApplySchema, st.Schema), Table: st.Name, EstRows: st.EstRows, EstBytes: st.EstBytes}
 		for _, part := range st.Partitions {
@@ -110,9 +126,9 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	todo := l.toCopy(begun.Done)
 	res.Skipped = len(l.tables) - len(todo)
 	if begun.Resumed {
-		log.Info("resuming initial load", "run", l.run, "tables_done", res.Skipped, "tables_to_copy", len(todo))
+		log.Info("resuming "+l.what, "run", l.run, "tables_done", res.Skipped, "tables_to_copy", len(todo))
 	} else {
-		log.Info("initial load begun", "run", l.run, "tables", len(todo))
+		log.Info(l.what+" begun", "run", l.run, "tables", len(todo))
 	}
 
 	// The snapshot is taken after the target registered the load: from
@@ -142,6 +158,51 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	return res, nil
 }
 
+// resyncTables returns the tables of all that names (-tables) picks, with
+// every table linked to them by foreign keys, however indirectly, so that
+// related rows come from one snapshot and their keys can be validated; and
+// the names of the linked ones added. A name that picks nothing is an error.
+func resyncTables(all []load.SourceTable, names []string, target string) (picked []load.SourceTable, linked []string, err error) {
+	byOID := map[uint32]int{}
+	for i, t := range all {
+		byOID[t.OID] = i
+	}
+	in := make([]bool, len(all))
+	var queue []int
+	for _, name := range names {
+		found := false
+		for i, t := range all {
+			if config.NamesTable(name, t.Schema, t.Name) {
+				found = true
+				if !in[i] {
+					in[i] = true
+					queue = append(queue, i)
+				}
+			}
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("-tables: %q is not a table %s takes (a partition is resynced with its partitioned table)", name, target)
+		}
+	}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		for _, oid := range all[i].FKPeers {
+			if j, ok := byOID[oid]; ok && !in[j] {
+				in[j] = true
+				queue = append(queue, j)
+				linked = append(linked, all[j].Table.String())
+			}
+		}
+	}
+	for i, t := range all {
+		if in[i] {
+			picked = append(picked, t)
+		}
+	}
+	return picked, linked, nil
+}
+
 // loader is one run of a load.
 type loader struct {
 	peer     *peer
@@ -149,6 +210,7 @@ type loader struct {
 	instance string // this database's id as a source, named in every request
 	run      string
 	log      *slog.Logger
+	what     string // "initial load" or "resync", for the log
 	opts     LoadOptions
 	dbcfg    config.Database
 	tables   []*loadTable

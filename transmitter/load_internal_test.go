@@ -65,3 +65,46 @@ func TestDrawLine(t *testing.T) {
 		t.Errorf("drawLine = %q, want %q", b.String(), want)
 	}
 }
+
+func TestResyncTables(t *testing.T) {
+	// a <- b <- c (foreign keys), d alone; x.a shares a's name in another
+	// schema.
+	mk := func(oid uint32, schema, name string, peers ...uint32) load.SourceTable {
+		return load.SourceTable{Table: capture.Table{OID: oid, Schema: schema, Name: name}, FKPeers: peers}
+	}
+	all := []load.SourceTable{mk(1, "s", "a", 2), mk(2, "s", "b", 1, 3), mk(3, "s", "c", 2), mk(4, "s", "d"), mk(5, "x", "a")}
+	for _, tc := range []struct {
+		names        []string
+		want, linked string
+	}{
+		{[]string{"s.c"}, "s.c s.b s.a", "s.b s.a"}, // every table linked, however indirectly
+		{[]string{"d"}, "s.d", ""},
+		{[]string{"a"}, "s.a s.b s.c x.a", "s.b s.c"}, // a name without schema picks it in every schema
+		{[]string{"x.a", "s.d", "s.d"}, "s.d x.a", ""},
+	} {
+		picked, linked, err := resyncTables(all, tc.names, "dst")
+		if err != nil {
+			t.Fatalf("resyncTables(%v): %v", tc.names, err)
+		}
+		var got []string
+		for _, p := range picked {
+			got = append(got, p.Schema+"."+p.Name)
+		}
+		slices.Sort(got)
+		want := strings.Fields(tc.want)
+		slices.Sort(want)
+		var wantLinked []string
+		for _, n := range strings.Fields(tc.linked) {
+			schema, name, _ := strings.Cut(n, ".")
+			wantLinked = append(wantLinked, `"`+schema+`"."`+name+`"`)
+		}
+		slices.Sort(linked)
+		slices.Sort(wantLinked)
+		if !slices.Equal(got, want) || !slices.Equal(linked, wantLinked) {
+			t.Errorf("resyncTables(%v) = %v, linked %v; want %v, linked %s", tc.names, got, linked, want, tc.linked)
+		}
+	}
+	if _, _, err := resyncTables(all, []string{"s.nosuch"}, "dst"); err == nil || !strings.Contains(err.Error(), `"s.nosuch" is not a table dst takes`) {
+		t.Errorf("resyncTables(s.nosuch) = %v, want it named", err)
+	}
+}

@@ -75,7 +75,7 @@ func (l *loader) reportProgress(tables []*loadTable) (stop func()) {
 					fmt.Fprint(l.opts.Progress, "\r\033[K")
 				}
 				p := l.progress(tables, start)
-				l.log.Info("initial load copied", "tables", p.tablesDone, "of", p.tables, "rows", p.rows,
+				l.log.Info(l.what+" copied", "tables", p.tablesDone, "of", p.tables, "rows", p.rows,
 					"bytes", p.bytes, "mib_per_second", round1(mibPerSecond(p.bytes, p.elapsed)), "took", p.elapsed.Round(time.Millisecond))
 				return
 			case <-redraw:
@@ -98,7 +98,7 @@ func (l *loader) logProgress(tables []*loadTable, start time.Time) {
 	if left, ok := p.left(); ok {
 		attrs = append(attrs, "time_left", left.Round(time.Second))
 	}
-	l.log.Info("initial load progress", attrs...)
+	l.log.Info(l.what+" progress", attrs...)
 	for _, lt := range tables {
 		started := lt.started.Load()
 		if started == 0 || lt.done.Load() {
@@ -111,7 +111,7 @@ func (l *loader) logProgress(tables []*loadTable, start time.Time) {
 		if rate := float64(rows) / took.Seconds(); rate > 0 && lt.src.EstRows > rows {
 			attrs = append(attrs, "time_left", (time.Duration(float64(lt.src.EstRows-rows)/rate) * time.Second).Round(time.Second))
 		}
-		l.log.Info("initial load table progress", attrs...)
+		l.log.Info(l.what+" table progress", attrs...)
 	}
 }
 

@@ -72,7 +72,13 @@ var ErrLoadUnderway = errors.New("waiting for the initial load")
 // The zero value, for a source with no load, lets everything through.
 type LoadFilter struct {
 	underway bool
-	tables   map[[2]string]TxSnapshot // by target schema and table; zero TxSnapshot while not copied
+	tables   map[[2]string]loadedTable // by target schema and table
+}
+
+// loadedTable is what the filter knows of a table of the load.
+type loadedTable struct {
+	snap  TxSnapshot // zero while not copied
+	inRun bool       // the run under way copies it: held until it finishes
 }
 
 // ReadLoadFilter reads the load of source, if it has one. Call it in the
@@ -92,17 +98,17 @@ func ReadLoadFilter(ctx context.Context, q database.Querier, source string) (Loa
 	if err != nil {
 		return f, err
 	}
-	f.tables = make(map[[2]string]TxSnapshot, len(tables))
+	f.tables = make(map[[2]string]loadedTable, len(tables))
 	for _, t := range tables {
-		var snap TxSnapshot
+		lt := loadedTable{inRun: t.InRun}
 		if t.Snapshot != "" {
-			if snap, err = ParseTxSnapshot(t.Snapshot); err != nil {
+			if lt.snap, err = ParseTxSnapshot(t.Snapshot); err != nil {
 				return f, fmt.Errorf("load of %s, table %s: %w", source, t, err)
 			}
 		}
-		f.tables[[2]string{t.Schema, t.Table}] = snap
+		f.tables[[2]string{t.Schema, t.Table}] = lt
 		for _, part := range t.Partitions {
-			f.tables[part] = snap
+			f.tables[part] = lt
 		}
 	}
 	return f, nil
@@ -112,8 +118,10 @@ func ReadLoadFilter(ctx context.Context, q database.Querier, source string) (Loa
 func (f LoadFilter) Underway() bool { return f.underway }
 
 // Filter returns evs without the events a loaded table's copy already holds.
-// While the load is under way, an event on one of its tables or a schema
-// change is ErrLoadUnderway, naming the table. When it drops nothing it
+// While a load is under way, an event on one of the tables it copies or a
+// schema change is ErrLoadUnderway, naming the table; a table an earlier
+// run copied (a resync leaves them) goes on being filtered by its copy's
+// snapshot. When it drops nothing it
 // returns evs itself, so the apply path copies a chunk only when it must.
 func (f LoadFilter) Filter(evs []wire.Event) ([]wire.Event, error) {
 	if f.tables == nil {
@@ -145,15 +153,15 @@ func (f LoadFilter) keep(e wire.Event) (bool, error) {
 		}
 		return true, nil
 	}
-	snap, ok := f.tables[[2]string{e.Schema, e.Table}]
+	lt, ok := f.tables[[2]string{e.Schema, e.Table}]
 	switch {
 	case !ok:
 		return true, nil
-	case f.underway:
+	case f.underway && lt.inRun:
 		return false, fmt.Errorf("%w of %s to finish", ErrLoadUnderway, database.QuoteQualified(e.Schema, e.Table))
 	case e.XID == 0:
 		return false, fmt.Errorf("event %d on loaded table %s carries no transaction id: "+
 			"the source runs an older teleport; upgrade it", e.ID, database.QuoteQualified(e.Schema, e.Table))
 	}
-	return !snap.Sees(e.XID), nil
+	return !lt.snap.Sees(e.XID), nil
 }

@@ -63,7 +63,7 @@ func TestLoadFilter(t *testing.T) {
 	if got, err := none.Filter(evs); err != nil || !slices.Equal(ids(got), []int64{1, 2, 3, 4, 5, 6}) {
 		t.Errorf("no load: Filter = %v, %v, want every event", ids(got), err)
 	}
-	done := LoadFilter{tables: map[[2]string]TxSnapshot{{"s", "loaded"}: snap}}
+	done := LoadFilter{tables: map[[2]string]loadedTable{{"s", "loaded"}: {snap: snap, inRun: true}}}
 	if got, err := done.Filter(evs); err != nil || !slices.Equal(ids(got), []int64{2, 3, 5, 6}) {
 		t.Errorf("finished load: Filter = %v, %v, want 2 3 5 6", ids(got), err)
 	}
@@ -77,6 +77,21 @@ func TestLoadFilter(t *testing.T) {
 	for _, e := range []wire.Event{evs[0], evs[5]} {
 		if _, err := underway.Filter([]wire.Event{e}); !errors.Is(err, ErrLoadUnderway) {
 			t.Errorf("load under way, event %d: err = %v, want ErrLoadUnderway", e.ID, err)
+		}
+	}
+
+	// A resync under way holds its own tables and schema changes; a table
+	// an earlier run copied goes on, filtered by its snapshot.
+	resync := LoadFilter{underway: true, tables: map[[2]string]loadedTable{
+		{"s", "loaded"}: {snap: snap},
+		{"s", "again"}:  {inRun: true},
+	}}
+	if got, err := resync.Filter(evs[:5]); err != nil || !slices.Equal(ids(got), []int64{2, 3, 5}) {
+		t.Errorf("resync under way, earlier table: Filter = %v, %v, want 2 3 5", ids(got), err)
+	}
+	for _, e := range []wire.Event{ev(8, "again", 120, wire.OpInsert), evs[5]} {
+		if _, err := resync.Filter([]wire.Event{e}); !errors.Is(err, ErrLoadUnderway) {
+			t.Errorf("resync under way, event %d: err = %v, want ErrLoadUnderway", e.ID, err)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,10 +73,14 @@ func BeginLoad(ctx context.Context, db *sql.DB, plan wire.LoadPlan) (wire.LoadBe
 		case !finished.Valid:
 			begun.Resumed = true
 			return resumeLoad(ctx, tx, plan, &begun)
+		case plan.Resync: // replaces its tables: that is what it is for
 		case !plan.Overwrite:
 			return refused("this database already holds a load from %s, finished %s: loading again empties "+
 				"its %d tables and copies them again; run again with -overwrite to do that",
 				plan.Source, finished.Time.Format(time.RFC3339), len(plan.Tables))
+		}
+		if plan.Resync {
+			return resync(ctx, tx, plan, names)
 		}
 		if !plan.Overwrite {
 			var full []string
@@ -108,6 +113,35 @@ func freshLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, names []stri
 	if err := saveLoadTables(ctx, tx, plan); err != nil {
 		return err
 	}
+	return dropFKs(ctx, tx, plan.Source, names)
+}
+
+// resync begins a load of plan's tables only: the source's other tables
+// keep what their load recorded, and their events go on being applied
+// while it runs. The tables' earlier copies are forgotten.
+func resync(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, names []string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO teleport.load (source, run) VALUES ($1, $2)
+		ON CONFLICT (source) DO UPDATE SET run = $2, started_at = pg_catalog.now(), resumed_at = NULL, finished_at = NULL`,
+		plan.Source, plan.Run); err != nil {
+		return fmt.Errorf("record resync of %s: %w", plan.Source, err)
+	}
+	schemas, tables := planNames(plan)
+	if _, err := tx.ExecContext(ctx, `UPDATE teleport.load_table SET in_run = false WHERE source = $1`, plan.Source); err != nil {
+		return fmt.Errorf("record resync of %s: %w", plan.Source, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM teleport.load_table WHERE source = $1
+		AND (schema_name, table_name) IN (SELECT * FROM unnest($2::text[], $3::text[]))`, plan.Source, pq.Array(schemas), pq.Array(tables)); err != nil {
+		return fmt.Errorf("forget the earlier copies of the tables to resync: %w", err)
+	}
+	if err := saveLoadTables(ctx, tx, plan); err != nil {
+		return err
+	}
+	return dropFKs(ctx, tx, plan.Source, names)
+}
+
+// dropFKs drops the foreign keys of or to the tables names, recorded for
+// FinishLoad to add back.
+func dropFKs(ctx context.Context, tx *sql.Tx, source string, names []string) error {
 	rows, err := tx.QueryContext(ctx, query("load_fks"), pq.Array(names))
 	if err != nil {
 		return fmt.Errorf("list foreign keys of the loaded tables: %w", err)
@@ -128,7 +162,7 @@ func freshLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, names []stri
 	}
 	for _, f := range fks {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO teleport.load_fk (source, schema_name, table_name, name, definition)
-			VALUES ($1, $2, $3, $4, $5)`, plan.Source, f.schema, f.table, f.name, f.def); err != nil {
+			VALUES ($1, $2, $3, $4, $5)`, source, f.schema, f.table, f.name, f.def); err != nil {
 			return fmt.Errorf("record foreign key %s: %w", f.name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+database.QuoteQualified(f.schema, f.table)+` DROP CONSTRAINT `+database.QuoteIdent(f.name)); err != nil {
@@ -139,6 +173,31 @@ func freshLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, names []stri
 }
 
 func resumeLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, begun *wire.LoadBegun) error {
+	if plan.Resync {
+		// A resync resumes only the one under way: another set of tables
+		// would leave that one's tables held with no run to finish them.
+		tables, err := LoadTables(ctx, tx, plan.Source)
+		if err != nil {
+			return err
+		}
+		var under []string
+		for _, t := range tables {
+			if t.InRun {
+				under = append(under, t.String())
+			}
+		}
+		var asked []string
+		for _, t := range plan.Tables {
+			asked = append(asked, database.QuoteQualified(t.Schema, t.Table))
+		}
+		slices.Sort(under)
+		slices.Sort(asked)
+		if !slices.Equal(under, asked) {
+			return refused("a load of %d tables from %s is under way here (%s) and holds their changes until it finishes: "+
+				"run the load that began it again to finish it (the same -tables, or none for an initial load), then resync",
+				len(under), plan.Source, listSome(under))
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE teleport.load SET run = $2, resumed_at = pg_catalog.now() WHERE source = $1`,
 		plan.Source, plan.Run); err != nil {
 		return fmt.Errorf("resume load of %s: %w", plan.Source, err)
@@ -161,10 +220,7 @@ func resumeLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, begun *wire
 // saveLoadTables makes the load's tables those of plan, keeping what is
 // recorded of the ones it already had.
 func saveLoadTables(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan) error {
-	schemas := make([]string, len(plan.Tables))
-	tables := make([]string, len(plan.Tables))
-	for i, t := range plan.Tables {
-		schemas[i], tables[i] = t.Schema, t.Table
+	for _, t := range plan.Tables {
 		if t.Partitions == nil {
 			t.Partitions = [][2]string{} // stored as [], not null
 		}
@@ -174,11 +230,15 @@ func saveLoadTables(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan) error {
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO teleport.load_table (source, schema_name, table_name, est_rows, est_bytes, partitions)
 			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (source, schema_name, table_name) DO UPDATE SET est_rows = $4, est_bytes = $5, partitions = $6`,
+			ON CONFLICT (source, schema_name, table_name) DO UPDATE SET est_rows = $4, est_bytes = $5, partitions = $6, in_run = true`,
 			plan.Source, t.Schema, t.Table, t.EstRows, t.EstBytes, string(parts)); err != nil {
 			return fmt.Errorf("record table %s of the load: %w", database.QuoteQualified(t.Schema, t.Table), err)
 		}
 	}
+	if plan.Resync {
+		return nil // the source's other tables keep their load
+	}
+	schemas, tables := planNames(plan)
 	if _, err := tx.ExecContext(ctx, `DELETE FROM teleport.load_table l WHERE l.source = $1
 		AND (l.schema_name, l.table_name) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
 		plan.Source, pq.Array(schemas), pq.Array(tables)); err != nil {
@@ -187,10 +247,20 @@ func saveLoadTables(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan) error {
 	return nil
 }
 
+// planNames returns the schemas and names of plan's tables, in two lists.
+func planNames(plan wire.LoadPlan) (schemas, tables []string) {
+	for _, t := range plan.Tables {
+		schemas = append(schemas, t.Schema)
+		tables = append(tables, t.Table)
+	}
+	return schemas, tables
+}
+
 // LoadTableState is a table of a load and where it stands.
 type LoadTableState struct {
 	wire.LoadTable
 	Snapshot string // the source snapshot it was copied in; "" until done
+	InRun    bool   // copied by the source's latest load run, not by an earlier one a resync left
 	Rows     int64
 	Bytes    int64
 	DoneAt   time.Time
@@ -211,7 +281,7 @@ func LoadTables(ctx context.Context, q database.Querier, source string) ([]LoadT
 		var snap sql.NullString
 		var done sql.NullTime
 		var parts string
-		if err := rows.Scan(&t.Schema, &t.Table, &t.EstRows, &t.EstBytes, &snap, &t.Rows, &t.Bytes, &done, &parts); err != nil {
+		if err := rows.Scan(&t.Schema, &t.Table, &t.EstRows, &t.EstBytes, &snap, &t.Rows, &t.Bytes, &done, &parts, &t.InRun); err != nil {
 			return nil, fmt.Errorf("read load tables of %s: %w", source, err)
 		}
 		if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
@@ -257,7 +327,7 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 	var finished sql.NullTime
 	var inLoad bool
 	err = tx.QueryRowContext(ctx, `SELECT l.run, l.finished_at, EXISTS (SELECT 1 FROM teleport.load_table t
-		WHERE t.source = l.source AND t.schema_name = $2 AND t.table_name = $3)
+		WHERE t.source = l.source AND t.schema_name = $2 AND t.table_name = $3 AND t.in_run)
 		FROM teleport.load l WHERE l.source = $1 FOR SHARE`, spec.Source, spec.Schema, spec.Table).Scan(&run, &finished, &inLoad)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

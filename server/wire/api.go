@@ -52,8 +52,12 @@ type RequestStatus struct {
 
 // LoadStatus is one initial load into this instance.
 type LoadStatus struct {
-	Source     string     `json:"source"`
-	State      string     `json:"state"` // "loading" or "finished"
+	Source string `json:"source"`
+	State  string `json:"state"` // "loading" or "finished"
+	// Resync is true when the load copied some of the source's tables again
+	// (initial-load -tables): Tables are those, and the others keep an
+	// earlier load.
+	Resync     bool       `json:"resync"`
 	StartedAt  time.Time  `json:"started_at"`
 	ResumedAt  *time.Time `json:"resumed_at"`
 	FinishedAt *time.Time `json:"finished_at"`
@@ -234,10 +238,13 @@ type LoadTable struct {
 
 // LoadPlan is what a source asks a target to load.
 type LoadPlan struct {
-	Source    string      `json:"source"`
-	Run       string      `json:"run"` // identifies one run of the load command
-	Overwrite bool        `json:"overwrite"`
-	Tables    []LoadTable `json:"tables"`
+	Source    string `json:"source"`
+	Run       string `json:"run"` // identifies one run of the load command
+	Overwrite bool   `json:"overwrite"`
+	// Resync copies only Tables again: the source's other tables keep
+	// their load and their stream goes on meanwhile.
+	Resync bool        `json:"resync,omitempty"`
+	Tables []LoadTable `json:"tables"`
 }
 
 // LoadBegun is the target's answer to a plan: a fresh load, or the one under

@@ -368,7 +368,8 @@ CREATE TABLE teleport.load_table (
     nrows bigint,
     nbytes bigint,
     done_at timestamp with time zone,
-    partitions jsonb DEFAULT '[]'::jsonb NOT NULL
+    partitions jsonb DEFAULT '[]'::jsonb NOT NULL,
+    in_run boolean DEFAULT true NOT NULL
 );
 
 CREATE TABLE teleport.received_chunk (
