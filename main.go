@@ -240,7 +240,7 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	var live io.Writer // the terminal the load's progress line is drawn on
-	if f, ok := stderr.(*os.File); ok && o.mode == "initial-load" && isTerminal(f) {
+	if f, ok := stderr.(*os.File); ok && (o.mode == "initial-load" || o.mode == "verify") && isTerminal(f) {
 		live, stderr = stderr, clearLine{stderr}
 	}
 	log := newLogger(o, stderr).With("instance", cfg.Database.Name)
@@ -259,7 +259,8 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	case o.mode == "status": // reads only: no check, no migration
 		return showStatus(ctx, db, cfg, o, stdout)
 	case o.mode == "verify": // alongside the running instance: no migration
-		return runVerify(ctx, db, cfg, o.target, splitList(o.tables), o.json, stdout, log)
+		return runVerify(ctx, db, cfg, verifyOptions{target: o.target, only: splitList(o.tables), json: o.json,
+			live: live, logEvery: loadLogEvery}, stdout, log)
 	case o.mode == "uninstall" && o.source == "":
 		return uninstall(ctx, db, cfg, o, stdout, log)
 	}
@@ -417,7 +418,7 @@ func uninstall(ctx context.Context, db *sql.DB, cfg config.Config, o options, st
 	return nil
 }
 
-// loadLogEvery is how often an initial load logs its progress.
+// loadLogEvery is how often an initial load or a verify logs its progress.
 const loadLogEvery = 10 * time.Second
 
 // isTerminal reports whether f is a terminal, where a live progress line

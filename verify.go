@@ -60,6 +60,15 @@ type mismatch struct{ tables []string }
 
 func (m mismatch) Error() string { return "tables differ: " + strings.Join(m.tables, ", ") }
 
+// verifyOptions are the choices of one -mode verify.
+type verifyOptions struct {
+	target   string
+	only     []string  // -tables; none: every table
+	json     bool      // print JSON
+	live     io.Writer // the terminal a live progress line is drawn on, or nil
+	logEvery time.Duration
+}
+
 // verifyStopFor is how long the target is asked to hold its applier before
 // the batch the verify compares at is cut: long enough to cut it.
 const verifyStopFor = 30 * time.Second
@@ -68,7 +77,8 @@ const verifyStopFor = 30 * time.Second
 // source with the target, each side read at exactly the same point of the
 // stream while writes go on: the source in a snapshot, the target after
 // applying exactly the batches up to a tick of that snapshot.
-func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string, only []string, jsonOut bool, stdout io.Writer, log *slog.Logger) error {
+func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, o verifyOptions, stdout io.Writer, log *slog.Logger) error {
+	target := o.target
 	tc, ok := cfg.Targets[target]
 	if !ok {
 		return fmt.Errorf("-target %q: the configuration has no such target (targets: %s)", target, strings.Join(targetNames(cfg), ", "))
@@ -89,7 +99,7 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string
 	if err != nil {
 		return err
 	}
-	tables, err = pick(tables, only)
+	tables, err = pick(tables, o.only)
 	if err != nil {
 		return err
 	}
@@ -125,16 +135,25 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string
 	wg.Go(func() { ans, ansErr = send.VerifyTarget(ctx, target, req) })
 	src := make([]wire.TableHash, len(tables))
 	took := make([]time.Duration, len(tables))
+	prog := &verifyProgress{target: target, tables: len(tables), start: time.Now()}
+	for _, t := range tables {
+		prog.size += t.Bytes
+	}
+	stopProgress := prog.report(o.live, log, o.logEvery)
 	for i, t := range tables {
 		start := time.Now()
-		src[i].Rows, src[i].Sum, err = verify.Hash(ctx, snap, t)
+		prog.begin(t.Schema+"."+t.Name, t.Bytes)
+		src[i].Rows, src[i].Sum, err = verify.HashProgress(ctx, snap, t, prog.step)
+		prog.end()
 		took[i] = time.Since(start)
 		if err != nil {
+			stopProgress()
 			wg.Wait()
 			return err
 		}
 	}
 	wg.Wait()
+	stopProgress()
 	if ansErr != nil {
 		return ansErr
 	}
@@ -165,7 +184,7 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, target string
 		rep.Tables[i] = r
 	}
 	rep.Equal = len(differ) == 0
-	if err := printVerify(stdout, rep, jsonOut); err != nil {
+	if err := printVerify(stdout, rep, o.json); err != nil {
 		return err
 	}
 	if !rep.Equal {

@@ -194,7 +194,7 @@ func resumeLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, begun *wire
 		slices.Sort(asked)
 		if !slices.Equal(under, asked) {
 			return refused("a load of %d tables from %s is under way here (%s) and holds their changes until it finishes: "+
-				"run the load that began it again to finish it (the same -tables, or none for an initial load), then resync",
+				"finish it first (run the same resync again, or an initial load without -tables, which also finishes it), then resync",
 				len(under), plan.Source, listSome(under))
 		}
 	}

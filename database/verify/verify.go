@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/lib/pq"
@@ -24,6 +25,7 @@ type Table struct {
 	Columns     []string
 	Key         []string // the primary key's columns; none: rows are compared as a multiset
 	EstRows     int64    // the planner's estimate
+	Bytes       int64    // the size of its leaves' data on disk, for progress
 }
 
 // Buckets is how many buckets a table of about rows rows is hashed into:
@@ -53,7 +55,7 @@ func Tables(ctx context.Context, q database.Querier, schemaRegex, tableRegex str
 	var ts []Table
 	for rows.Next() {
 		var t Table
-		if err := rows.Scan(&t.Schema, &t.Name, &t.Partitioned, pq.Array(&t.Columns), pq.Array(&t.Key), &t.EstRows); err != nil {
+		if err := rows.Scan(&t.Schema, &t.Name, &t.Partitioned, pq.Array(&t.Columns), pq.Array(&t.Key), &t.EstRows, &t.Bytes); err != nil {
 			return nil, fmt.Errorf("list tables: %w", err)
 		}
 		ts = append(ts, t)
@@ -94,6 +96,99 @@ func Hash(ctx context.Context, tx *sql.Tx, t Table) (rows int64, sum string, err
 		return 0, "", fmt.Errorf("hash %s: %w", t.Qualified(), err)
 	}
 	return rows, sum, nil
+}
+
+// chunkBlocks is how many blocks HashProgress reads per query: 128 MiB of
+// 8 kB blocks.
+var chunkBlocks int64 = 16384
+
+// Progress is told, as a table is hashed, the bytes read so far and the
+// bytes there are.
+type Progress func(done, size int64)
+
+// HashProgress is Hash, telling progress on a table larger than a chunk:
+// each leaf (the table, or each partition of a partitioned one) is read in
+// ranges of chunkBlocks blocks by ctid, with a TID range scan (PostgreSQL
+// 14 and later; 13 reads each leaf whole, in one query), and progress
+// told after each. Counts and sums add up, so the result is Hash's, and
+// the other side may read the table whole.
+func HashProgress(ctx context.Context, tx *sql.Tx, t Table, progress Progress) (rows int64, sum string, err error) {
+	var blockSize int64
+	var tidRange bool
+	if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.current_setting('block_size')::int,
+		pg_catalog.current_setting('server_version_num')::int >= 140000`).Scan(&blockSize, &tidRange); err != nil {
+		return 0, "", fmt.Errorf("hash %s: %w", t.Qualified(), err)
+	}
+	if t.Bytes <= chunkBlocks*blockSize {
+		rows, sum, err := Hash(ctx, tx, t)
+		progress(t.Bytes, t.Bytes)
+		return rows, sum, err
+	}
+	type leaf struct {
+		name   string
+		heap   bool
+		blocks int64
+	}
+	var leaves []leaf
+	var size int64
+	lr, err := tx.QueryContext(ctx, `SELECT l.oid::regclass::text, l.relkind = 'r', pg_catalog.pg_relation_size(l.oid)
+		FROM pg_catalog.pg_class l WHERE (l.oid = $1::regclass AND l.relkind = 'r')
+		   OR l.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree($1::regclass) p WHERE p.isleaf)
+		ORDER BY 1`, t.Qualified())
+	if err != nil {
+		return 0, "", fmt.Errorf("hash %s: list its leaves: %w", t.Qualified(), err)
+	}
+	for lr.Next() {
+		var l leaf
+		var bytes int64
+		if err := lr.Scan(&l.name, &l.heap, &bytes); err != nil {
+			lr.Close()
+			return 0, "", fmt.Errorf("hash %s: list its leaves: %w", t.Qualified(), err)
+		}
+		l.blocks = bytes / blockSize
+		size += bytes
+		leaves = append(leaves, l)
+	}
+	lr.Close()
+	if err := lr.Err(); err != nil {
+		return 0, "", fmt.Errorf("hash %s: list its leaves: %w", t.Qualified(), err)
+	}
+	var total, done int64
+	hash := func(from, where string) error {
+		var n, s int64
+		q := fmt.Sprintf(`SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtext(ROW(%s)::text)), 0) FROM ONLY %s t%s`,
+			columnList(t.Columns), from, where)
+		if err := tx.QueryRowContext(ctx, q).Scan(&n, &s); err != nil {
+			return fmt.Errorf("hash %s: %w", t.Qualified(), err)
+		}
+		rows += n
+		total += s
+		return nil
+	}
+	for _, l := range leaves {
+		if !l.heap || !tidRange || l.blocks <= chunkBlocks {
+			if err := hash(l.name, ""); err != nil {
+				return 0, "", err
+			}
+			done += l.blocks * blockSize
+			progress(done, size)
+			continue
+		}
+		// The last range has no end: blocks added since the size was read
+		// hold nothing the snapshot sees, but the scan must not assume it.
+		for b := int64(0); b < l.blocks; b += chunkBlocks {
+			where := fmt.Sprintf(` WHERE t.ctid OPERATOR(pg_catalog.>=) '(%d,0)'::tid`, b)
+			if b+chunkBlocks < l.blocks {
+				where += fmt.Sprintf(` AND t.ctid OPERATOR(pg_catalog.<) '(%d,0)'::tid`, b+chunkBlocks)
+			}
+			if err := hash(l.name, where); err != nil {
+				return 0, "", err
+			}
+			done += min(chunkBlocks, l.blocks-b) * blockSize
+			progress(done, size)
+		}
+	}
+	return rows, strconv.FormatInt(total, 10), nil
 }
 
 // HashBuckets returns, for the buckets that hold rows of t, the rows and

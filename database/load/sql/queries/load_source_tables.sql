@@ -2,16 +2,18 @@
 -- parents, not their partitions), with its kind, the columns COPY reads
 -- (generated ones are computed again on the target), the estimated rows and
 -- on-disk size of its leaves, its partitions at every level, and the tables
--- it shares a foreign key with.
+-- it shares a foreign key with. pg_partition_tree lists nothing for a table
+-- that is not partitioned: such a table is its own leaf.
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
              ORDER BY a.attnum),
-       (SELECT coalesce(sum(greatest(k.reltuples, 0)), 0)::bigint
-        FROM pg_catalog.pg_partition_tree(c.oid) p JOIN pg_catalog.pg_class k ON k.oid = p.relid
-        WHERE p.isleaf),
-       (SELECT coalesce(sum(pg_catalog.pg_table_size(p.relid)), 0)::bigint
-        FROM pg_catalog.pg_partition_tree(c.oid) p WHERE p.isleaf),
+       (SELECT coalesce(sum(greatest(k.reltuples, 0)), 0)::bigint FROM pg_catalog.pg_class k
+        WHERE (k.oid = c.oid AND c.relkind = 'r')
+           OR k.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p WHERE p.isleaf)),
+       (SELECT coalesce(sum(pg_catalog.pg_table_size(k.oid)), 0)::bigint FROM pg_catalog.pg_class k
+        WHERE (k.oid = c.oid AND c.relkind = 'r')
+           OR k.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p WHERE p.isleaf)),
        (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(pn.nspname, pc.relname) ORDER BY pn.nspname, pc.relname), '[]')
         FROM pg_catalog.pg_partition_tree(c.oid) p
         JOIN pg_catalog.pg_class pc ON pc.oid = p.relid

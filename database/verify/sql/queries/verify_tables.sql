@@ -2,7 +2,9 @@
 -- capture_tables.sql finds them (partitioned parents, not their
 -- partitions): the columns to compare (every column but generated ones,
 -- which the target computes again), the primary key's columns in key
--- order, and the estimated rows of its leaves.
+-- order, the estimated rows of its leaves and the size of their data (a
+-- table that is not partitioned is its own leaf: pg_partition_tree lists
+-- nothing for it).
 SELECT n.nspname::text, c.relname::text, c.relkind = 'p',
        ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
@@ -13,9 +15,12 @@ SELECT n.nspname::text, c.relname::text, c.relkind = 'p',
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
              WHERE i.indrelid = c.oid AND i.indisprimary
              ORDER BY k.ord),
-       (SELECT coalesce(sum(greatest(l.reltuples, 0)), 0)::bigint
-        FROM pg_catalog.pg_partition_tree(c.oid) p JOIN pg_catalog.pg_class l ON l.oid = p.relid
-        WHERE p.isleaf)
+       (SELECT coalesce(sum(greatest(l.reltuples, 0)), 0)::bigint FROM pg_catalog.pg_class l
+        WHERE (l.oid = c.oid AND c.relkind = 'r')
+           OR l.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p WHERE p.isleaf)),
+       (SELECT coalesce(sum(pg_catalog.pg_relation_size(l.oid)), 0)::bigint FROM pg_catalog.pg_class l
+        WHERE (l.oid = c.oid AND c.relkind = 'r')
+           OR l.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p WHERE p.isleaf))
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
