@@ -117,7 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		"uninstall: remove Teleport from the database (with -source NAME, on a target: only that source)")
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
 	fs.StringVar(&o.source, "source", "", "source to remove in -mode uninstall (its database.name)")
-	fs.IntVar(&o.parallel, "parallel", 4, "tables copied at once in -mode initial-load")
+	fs.IntVar(&o.parallel, "parallel", 4, "in -mode initial-load: tables copied at once; in -mode verify: connections that hash a long table at once")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
 	fs.BoolVar(&o.force, "force", false, "in -mode uninstall: remove Teleport even while replication has not finished (what is in flight is lost)")
 	fs.BoolVar(&o.enable, "enable-triggers", false, "in -mode uninstall, on a target: enable the triggers replication created disabled")
@@ -260,7 +260,7 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return showStatus(ctx, db, cfg, o, stdout)
 	case o.mode == "verify": // alongside the running instance: no migration
 		return runVerify(ctx, db, cfg, verifyOptions{target: o.target, only: splitList(o.tables), json: o.json,
-			live: live, logEvery: loadLogEvery}, stdout, log)
+			live: live, parallel: o.parallel, logEvery: loadLogEvery}, stdout, log)
 	case o.mode == "uninstall" && o.source == "":
 		return uninstall(ctx, db, cfg, o, stdout, log)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/lib/pq"
 
@@ -66,10 +67,33 @@ func Tables(ctx context.Context, q database.Querier, schemaRegex, tableRegex str
 // Begin opens the read-only REPEATABLE READ transaction a side hashes in,
 // with the settings that fix how values print the same on both sides. Its
 // snapshot is taken by the first query run in it.
-func Begin(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+func Begin(ctx context.Context, db *sql.DB) (*sql.Tx, error) { return begin(ctx, db, "") }
+
+// Join is Begin in the snapshot another transaction exported (Export), so
+// that HashProgress can read a long table over several connections.
+func Join(ctx context.Context, db *sql.DB, snapshotID string) (*sql.Tx, error) {
+	return begin(ctx, db, snapshotID)
+}
+
+// Export returns the id of tx's snapshot, for Join while tx is open.
+func Export(ctx context.Context, tx *sql.Tx) (string, error) {
+	var id string
+	if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.pg_export_snapshot()`).Scan(&id); err != nil {
+		return "", fmt.Errorf("export the verify's snapshot: %w", err)
+	}
+	return id, nil
+}
+
+func begin(ctx context.Context, db *sql.DB, snapshotID string) (*sql.Tx, error) {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("begin verify snapshot: %w", err)
+	}
+	if snapshotID != "" {
+		if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT `+pq.QuoteLiteral(snapshotID)); err != nil {
+			tx.Rollback() //nolint:errcheck // the SET's error is the one to report
+			return nil, fmt.Errorf("join the verify's snapshot: %w", err)
+		}
 	}
 	for _, set := range []string{
 		`SET LOCAL TimeZone = 'UTC'`, `SET LOCAL DateStyle = 'ISO, YMD'`, `SET LOCAL IntervalStyle = 'postgres'`,
@@ -98,95 +122,119 @@ func Hash(ctx context.Context, tx *sql.Tx, t Table) (rows int64, sum string, err
 	return rows, sum, nil
 }
 
-// chunkBlocks is how many blocks HashProgress reads per query: 128 MiB of
+// chunkBlocks is how many blocks HashProgress reads per query: 64 MiB of
 // 8 kB blocks.
-var chunkBlocks int64 = 16384
+var chunkBlocks int64 = 8192
 
 // Progress is told, as a table is hashed, the bytes read so far and the
-// bytes there are.
+// bytes there are. It is called from one goroutine at a time.
 type Progress func(done, size int64)
 
-// HashProgress is Hash, telling progress on a table larger than a chunk:
-// each leaf (the table, or each partition of a partitioned one) is read in
-// ranges of chunkBlocks blocks by ctid, with a TID range scan (PostgreSQL
-// 14 and later; 13 reads each leaf whole, in one query), and progress
-// told after each. Counts and sums add up, so the result is Hash's, and
-// the other side may read the table whole.
-func HashProgress(ctx context.Context, tx *sql.Tx, t Table, progress Progress) (rows int64, sum string, err error) {
+// HashProgress is Hash over several transactions in one snapshot (the
+// first one's, the others Join it), telling progress, for a table larger
+// than a chunk: each leaf (the table, or each partition of a partitioned
+// one) is read in ranges of chunkBlocks blocks by ctid, with a TID range
+// scan (PostgreSQL 14 and later; 13 reads each leaf whole), the ranges
+// shared out among the transactions, which read them at once (as a
+// parallel query would read the table whole), and progress told after
+// each. Counts and sums add up, so the result is Hash's, and the other
+// side may read the table whole. A table of a chunk or less is read whole
+// by the first transaction.
+func HashProgress(ctx context.Context, txs []*sql.Tx, t Table, progress Progress) (rows int64, sum string, err error) {
 	var blockSize int64
 	var tidRange bool
-	if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.current_setting('block_size')::int,
+	if err := txs[0].QueryRowContext(ctx, `SELECT pg_catalog.current_setting('block_size')::int,
 		pg_catalog.current_setting('server_version_num')::int >= 140000`).Scan(&blockSize, &tidRange); err != nil {
 		return 0, "", fmt.Errorf("hash %s: %w", t.Qualified(), err)
 	}
 	if t.Bytes <= chunkBlocks*blockSize {
-		rows, sum, err := Hash(ctx, tx, t)
+		rows, sum, err := Hash(ctx, txs[0], t)
 		progress(t.Bytes, t.Bytes)
 		return rows, sum, err
 	}
-	type leaf struct {
-		name   string
-		heap   bool
-		blocks int64
+	type chunk struct {
+		leaf  string
+		where string
+		bytes int64
 	}
-	var leaves []leaf
+	var chunks []chunk
 	var size int64
-	lr, err := tx.QueryContext(ctx, `SELECT l.oid::regclass::text, l.relkind = 'r', pg_catalog.pg_relation_size(l.oid)
+	lr, err := txs[0].QueryContext(ctx, `SELECT l.oid::regclass::text, l.relkind = 'r', pg_catalog.pg_relation_size(l.oid)
 		FROM pg_catalog.pg_class l WHERE (l.oid = $1::regclass AND l.relkind = 'r')
 		   OR l.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree($1::regclass) p WHERE p.isleaf)
-		ORDER BY 1`, t.Qualified())
+		ORDER BY 3 DESC, 1`, t.Qualified())
 	if err != nil {
 		return 0, "", fmt.Errorf("hash %s: list its leaves: %w", t.Qualified(), err)
 	}
 	for lr.Next() {
-		var l leaf
+		var leaf string
+		var heap bool
 		var bytes int64
-		if err := lr.Scan(&l.name, &l.heap, &bytes); err != nil {
+		if err := lr.Scan(&leaf, &heap, &bytes); err != nil {
 			lr.Close()
 			return 0, "", fmt.Errorf("hash %s: list its leaves: %w", t.Qualified(), err)
 		}
-		l.blocks = bytes / blockSize
 		size += bytes
-		leaves = append(leaves, l)
+		blocks := bytes / blockSize
+		if !heap || !tidRange || blocks <= chunkBlocks {
+			chunks = append(chunks, chunk{leaf: leaf, bytes: bytes})
+			continue
+		}
+		// The last range has no end: blocks added since the size was read
+		// hold nothing the snapshot sees, but the scan must not assume it.
+		for b := int64(0); b < blocks; b += chunkBlocks {
+			c := chunk{leaf: leaf, where: fmt.Sprintf(` WHERE t.ctid OPERATOR(pg_catalog.>=) '(%d,0)'::tid`, b),
+				bytes: min(chunkBlocks, blocks-b) * blockSize}
+			if b+chunkBlocks < blocks {
+				c.where += fmt.Sprintf(` AND t.ctid OPERATOR(pg_catalog.<) '(%d,0)'::tid`, b+chunkBlocks)
+			}
+			chunks = append(chunks, c)
+		}
 	}
 	lr.Close()
 	if err := lr.Err(); err != nil {
 		return 0, "", fmt.Errorf("hash %s: list its leaves: %w", t.Qualified(), err)
 	}
-	var total, done int64
-	hash := func(from, where string) error {
-		var n, s int64
-		q := fmt.Sprintf(`SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtext(ROW(%s)::text)), 0) FROM ONLY %s t%s`,
-			columnList(t.Columns), from, where)
-		if err := tx.QueryRowContext(ctx, q).Scan(&n, &s); err != nil {
-			return fmt.Errorf("hash %s: %w", t.Qualified(), err)
-		}
-		rows += n
-		total += s
-		return nil
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu          sync.Mutex
+		total, done int64
+		next        = make(chan chunk)
+		wg          sync.WaitGroup
+	)
+	for _, tx := range txs {
+		wg.Go(func() {
+			for c := range next {
+				var n, s int64
+				q := fmt.Sprintf(`SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtext(ROW(%s)::text)), 0) FROM ONLY %s t%s`,
+					columnList(t.Columns), c.leaf, c.where)
+				if err := tx.QueryRowContext(ctx, q).Scan(&n, &s); err != nil {
+					cancel(fmt.Errorf("hash %s: %w", t.Qualified(), err))
+					return
+				}
+				mu.Lock()
+				rows += n
+				total += s
+				done += c.bytes
+				progress(done, size)
+				mu.Unlock()
+			}
+		})
 	}
-	for _, l := range leaves {
-		if !l.heap || !tidRange || l.blocks <= chunkBlocks {
-			if err := hash(l.name, ""); err != nil {
-				return 0, "", err
-			}
-			done += l.blocks * blockSize
-			progress(done, size)
-			continue
+feed:
+	for _, c := range chunks {
+		select {
+		case next <- c:
+		case <-ctx.Done():
+			break feed
 		}
-		// The last range has no end: blocks added since the size was read
-		// hold nothing the snapshot sees, but the scan must not assume it.
-		for b := int64(0); b < l.blocks; b += chunkBlocks {
-			where := fmt.Sprintf(` WHERE t.ctid OPERATOR(pg_catalog.>=) '(%d,0)'::tid`, b)
-			if b+chunkBlocks < l.blocks {
-				where += fmt.Sprintf(` AND t.ctid OPERATOR(pg_catalog.<) '(%d,0)'::tid`, b+chunkBlocks)
-			}
-			if err := hash(l.name, where); err != nil {
-				return 0, "", err
-			}
-			done += min(chunkBlocks, l.blocks-b) * blockSize
-			progress(done, size)
-		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return 0, "", err
 	}
 	return rows, strconv.FormatInt(total, 10), nil
 }
