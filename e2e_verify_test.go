@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pagarme/teleport/batcher"
+	"github.com/pagarme/teleport/config"
 )
 
 // verifyRun runs -mode verify against the pair's target and returns what
@@ -148,5 +152,42 @@ func TestE2E_Verify(t *testing.T) {
 	}
 	if log, err := p.runLoad(t, "-tables", "nosuch"); err == nil || !strings.Contains(err.Error(), `-tables: "nosuch" is not a table dst takes`) {
 		t.Errorf("resync of nosuch = %v, want it named as not taken\n%s", err, log)
+	}
+}
+
+// TestCutSnapshot_ReturnsTheCutBatch: cutSnapshot names the batch cut at
+// its snapshot's tick, which stays the one a verify compares at when the
+// batcher cuts more after it. (runVerify used to read the target's last
+// batch once the cut had committed: when the batcher cut the next one in
+// between, the target was compared one batch ahead of the source's
+// snapshot, a false alarm TestE2E_Verify met on 13.)
+func TestCutSnapshot_ReturnsTheCutBatch(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, "", `CREATE TABLE t (id serial PRIMARY KEY)`)
+	if err := p.stopDst(); err != nil { // batches then stay on the source
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p.srcCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cut := batcher.New(p.srcDB, cfg, nil, slog.New(slog.DiscardHandler))
+	for i := range 3 {
+		execSQL(t, p.srcDB, `INSERT INTO public.t DEFAULT VALUES`)
+		snap, tick, seq, err := cutSnapshot(ctx, p.srcDB, cfg, "dst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap.Rollback() //nolint:errcheck // read only
+		execSQL(t, p.srcDB, `INSERT INTO public.t DEFAULT VALUES`)
+		if _, err := cut.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		execSQLScan(t, p.srcDB, fmt.Sprintf(`SELECT seq FROM teleport.batch WHERE target = 'dst' AND to_tick = %d`, tick.ID), &want)
+		if seq != want {
+			t.Errorf("pass %d: cutSnapshot gave batch %d, the batch cut at its tick %d is %d", i, seq, tick.ID, want)
+		}
 	}
 }

@@ -133,7 +133,7 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, o verifyOptio
 	if _, err := send.StopTarget(ctx, target, spec.NextSeq-1, verifyStopFor); err != nil {
 		return err
 	}
-	snap, tick, err := cutSnapshot(ctx, db, cfg)
+	snap, tick, seq, err := cutSnapshot(ctx, db, cfg, target)
 	if err != nil {
 		return err
 	}
@@ -147,11 +147,7 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, o verifyOptio
 			r.Rollback() //nolint:errcheck // read only
 		}
 	}()
-	after, err := store.GetTargetState(ctx, db, target)
-	if err != nil {
-		return err
-	}
-	rep := verifyReport{Target: target, Seq: after.NextSeq - 1, Tick: tick.ID, Tables: make([]tableResult, len(tables))}
+	rep := verifyReport{Target: target, Seq: seq, Tick: tick.ID, Tables: make([]tableResult, len(tables))}
 	req := wire.VerifyRequest{Seq: rep.Seq, Tables: make([]wire.VerifyTable, len(tables))}
 	for i, t := range tables {
 		schemaName := t.Schema
@@ -348,37 +344,43 @@ func diffRows(src, dst []wire.KeyHash, keyed bool) ([]rowDiff, bool) {
 
 // cutSnapshot opens the source's snapshot a verify reads and cuts, before
 // any other tick can be taken, every target's batch up to a tick of exactly
-// that snapshot. It returns the snapshot's transaction, open.
-func cutSnapshot(ctx context.Context, db *sql.DB, cfg config.Config) (*sql.Tx, store.Tick, error) {
+// that snapshot. It returns the snapshot's transaction, open, the tick, and
+// target's last batch at that tick, read before the cut commits: the
+// batcher may cut the next one as soon as it has.
+func cutSnapshot(ctx context.Context, db *sql.DB, cfg config.Config, target string) (snap *sql.Tx, tick store.Tick, seq int64, err error) {
 	cut, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, store.Tick{}, fmt.Errorf("begin cut: %w", err)
+		return nil, tick, 0, fmt.Errorf("begin cut: %w", err)
 	}
 	defer cut.Rollback() //nolint:errcheck // committed below
 	if err := store.LockTicks(ctx, cut); err != nil {
-		return nil, store.Tick{}, err
+		return nil, tick, 0, err
 	}
-	snap, err := verify.Begin(ctx, db)
+	snap, err = verify.Begin(ctx, db)
 	if err != nil {
-		return nil, store.Tick{}, err
+		return nil, tick, 0, err
 	}
 	var text string
 	if err := snap.QueryRowContext(ctx, `SELECT pg_catalog.pg_current_snapshot()::text`).Scan(&text); err != nil {
 		snap.Rollback() //nolint:errcheck // its error is the one to report
-		return nil, store.Tick{}, fmt.Errorf("take snapshot: %w", err)
+		return nil, tick, 0, fmt.Errorf("take snapshot: %w", err)
 	}
-	tick, err := store.InsertTickOf(ctx, cut, text)
+	tick, err = store.InsertTickOf(ctx, cut, text)
 	if err == nil {
 		_, err = batcher.New(db, cfg, nil, slog.New(slog.DiscardHandler)).CutAt(ctx, cut, tick)
+	}
+	var state store.TargetState
+	if err == nil {
+		state, err = store.GetTargetState(ctx, cut, target)
 	}
 	if err == nil {
 		err = cut.Commit()
 	}
 	if err != nil {
 		snap.Rollback() //nolint:errcheck // as above
-		return nil, store.Tick{}, fmt.Errorf("cut batches at the verify's snapshot: %w", err)
+		return nil, tick, 0, fmt.Errorf("cut batches at the verify's snapshot: %w", err)
 	}
-	return snap, tick, nil
+	return snap, tick, state.NextSeq - 1, nil
 }
 
 // pick keeps the tables named in only (schema.table, or table in any
