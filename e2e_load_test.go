@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,6 +164,40 @@ func TestE2E_InitialLoadTables(t *testing.T) {
 	})
 }
 
+// pgbenchWrites runs pgbench against the pair's source, 2 clients at rate
+// transactions a second in all, in runs of 5 s with args added, until stop
+// is called; stop returns pgbench's error, if it failed. Each run begins,
+// unless args has -n, by emptying pgbench_history.
+func pgbenchWrites(t *testing.T, p *pair, rate int, args ...string) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	writes := make(chan error, 1)
+	go func() {
+		var out []byte
+		var err error
+		for ctx.Err() == nil && err == nil {
+			cmd := exec.CommandContext(ctx, p.src.ClientPath("pgbench"), append(append([]string{"-h", p.src.Host, "-p", strconv.Itoa(p.src.Port),
+				"-U", dbtest.Role, "-c", "2", "-j", "2", "--rate", strconv.Itoa(rate), "-T", "5"}, args...), p.srcName)...)
+			cmd.Env = append(os.Environ(), "PGPASSWORD="+dbtest.RolePassword)
+			out, err = cmd.CombinedOutput()
+		}
+		if ctx.Err() != nil {
+			err = nil
+		} else if err != nil {
+			err = fmt.Errorf("pgbench: %v\n%s", err, out)
+		}
+		writes <- err
+	}()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-writes })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
 // TestE2E_InitialLoadPgbench loads a pgbench database of scale 20 into an
 // empty target while pgbench writes to the source, and ends with the same
 // rows on both sides: in one run, and with the load command killed twice
@@ -185,25 +220,7 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 	p.waitSchema(t, 60*time.Second, "public", "first sync")
 	fks := countFKs(t, p.srcDB, "public")
 
-	ctx, stopWrites := context.WithCancel(context.Background())
-	writes := make(chan error, 1)
-	go func() {
-		var out []byte
-		var err error
-		for ctx.Err() == nil && err == nil {
-			cmd := exec.CommandContext(ctx, p.src.ClientPath("pgbench"), "-h", p.src.Host, "-p", strconv.Itoa(p.src.Port), "-U", dbtest.Role,
-				"-c", "2", "-j", "2", "--rate", "200", "-T", "5", p.srcName)
-			cmd.Env = append(os.Environ(), "PGPASSWORD="+dbtest.RolePassword)
-			out, err = cmd.CombinedOutput()
-		}
-		if ctx.Err() != nil {
-			err = nil
-		} else if err != nil {
-			err = fmt.Errorf("pgbench: %v\n%s", err, out)
-		}
-		writes <- err
-	}()
-	t.Cleanup(stopWrites)
+	stopWrites := pgbenchWrites(t, p, 200)
 
 	bin, err := buildBinary()
 	if err != nil {
@@ -272,8 +289,7 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("last load run: %v\n%s", err, mustRead(t, logPath))
 	}
-	stopWrites()
-	if err := <-writes; err != nil {
+	if err := stopWrites(); err != nil {
 		t.Fatal(err)
 	}
 	p.waitSame(t, 2*time.Minute, tables...)
