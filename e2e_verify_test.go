@@ -209,7 +209,7 @@ func TestE2E_VerifyPgbench(t *testing.T) {
 		t.Fatalf("load: %v\n%s", err, log)
 	}
 	stopWrites := pgbenchWrites(t, p, 300, "-n") // -n: history is not emptied between runs
-	time.Sleep(time.Second) // pgbench under way
+	time.Sleep(time.Second)                      // pgbench under way
 	for i := range 5 {
 		out, err := p.verifyRun(t)
 		if err != nil || !strings.Contains(out, "4 tables equal") {
