@@ -440,18 +440,39 @@ func benchCapture(t *testing.T) []benchRow {
 	}
 	execSQL(t, admin, `GRANT pgq_writer TO `+dbtest.Role)
 	tables := []string{"public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers", "public.pgbench_history", "public.bulk"}
-	modes := []string{"none", "teleport", "pgq"}
+	// The floors: statement triggers shaped as Teleport's (transition
+	// tables and all) that do nothing, insert one constant row into an
+	// unindexed table, or one row into a table with a btree on the
+	// transaction id, as Teleport's event table has.
+	execSQL(t, db, `CREATE TABLE public.floor_sink (v int);
+		CREATE TABLE public.floor_sink_btree (xid xid8 DEFAULT pg_current_xact_id());
+		CREATE INDEX ON public.floor_sink_btree (xid);
+		CREATE FUNCTION public.floor_empty() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+		CREATE FUNCTION public.floor_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public.floor_sink VALUES (1); RETURN NULL; END$$;
+		CREATE FUNCTION public.floor_btree() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public.floor_sink_btree DEFAULT VALUES; RETURN NULL; END$$;`)
+	floors := map[string]string{"floor: empty trigger": "floor_empty", "floor: one row": "floor_row", "floor: one row, btree": "floor_btree"}
+	modes := []string{"none", "floor: empty trigger", "floor: one row", "floor: one row, btree", "teleport", "pgq"}
 	setMode := func(mode string) {
 		dropCapture(t, db)
 		for _, tbl := range tables {
 			execSQL(t, admin, `DROP TRIGGER IF EXISTS `+pgqTrigger+` ON `+tbl)
+			for _, tr := range []string{"floor_insert", "floor_update", "floor_delete"} {
+				execSQL(t, db, `DROP TRIGGER IF EXISTS `+tr+` ON `+tbl)
+			}
 		}
+		execSQL(t, db, `TRUNCATE public.floor_sink, public.floor_sink_btree`)
 		execSQL(t, admin, `SELECT pgq.drop_queue(queue_name, true) FROM pgq.queue`)
 		execSQL(t, db, `TRUNCATE teleport.event`)
 		switch mode {
 		case "teleport":
 			if _, err := capture.InstallCapture(ctx, db, func(schema, _ string) bool { return schema == "public" }, false); err != nil {
 				t.Fatal(err)
+			}
+		case "floor: empty trigger", "floor: one row", "floor: one row, btree":
+			for _, tbl := range tables {
+				execSQL(t, db, `CREATE TRIGGER floor_insert AFTER INSERT ON `+tbl+` REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.`+floors[mode]+`();
+					CREATE TRIGGER floor_update AFTER UPDATE ON `+tbl+` REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.`+floors[mode]+`();
+					CREATE TRIGGER floor_delete AFTER DELETE ON `+tbl+` REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION public.`+floors[mode]+`()`)
 			}
 		case "pgq":
 			execSQL(t, admin, `SELECT pgq.create_queue('bench')`)
@@ -468,10 +489,14 @@ func benchCapture(t *testing.T) []benchRow {
 			setMode(mode)
 			tps[mode] = append(tps[mode], pgbenchTPS(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "-T", "8"))
 		}
-		t.Logf("round %d: tps none %.0f, teleport %.0f, pgq %.0f", round+1, tps["none"][round], tps["teleport"][round], tps["pgq"][round])
+		var line []string
+		for _, mode := range modes {
+			line = append(line, fmt.Sprintf("%s %.0f", mode, tps[mode][round]))
+		}
+		t.Logf("round %d: tps %s", round+1, strings.Join(line, ", "))
 	}
 	bulk := map[string][2]time.Duration{}
-	for _, mode := range modes {
+	for _, mode := range []string{"none", "teleport", "pgq"} {
 		setMode(mode)
 		execSQL(t, db, `TRUNCATE public.bulk`)
 		execSQL(t, admin, `CHECKPOINT`)
@@ -492,7 +517,7 @@ func benchCapture(t *testing.T) []benchRow {
 		table = append(table, benchRow{"pgbench TPS, capture: " + mode + " (ref: none)", fmt.Sprintf("%.0f", median(tps[mode])), fmt.Sprintf("%.0f", none), ratio(median(tps[mode]), none)})
 	}
 	for i, stmt := range []string{"INSERT", "UPDATE"} {
-		for _, mode := range modes[1:] {
+		for _, mode := range []string{"teleport", "pgq"} {
 			table = append(table, benchRow{stmt + " 1,000,000 rows, s, capture: " + mode + " (ref: none)", secs(bulk[mode][i]), secs(bulk["none"][i]), ratio(bulk[mode][i].Seconds(), bulk["none"][i].Seconds())})
 		}
 	}
