@@ -29,6 +29,7 @@ import (
 	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/ddlwatcher"
 	"github.com/pagarme/teleport/server"
+	"github.com/pagarme/teleport/server/wire"
 	"github.com/pagarme/teleport/transmitter"
 	"github.com/pagarme/teleport/vacuum"
 )
@@ -283,10 +284,7 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	log.Info("starting", "version", version, "mode", o.mode, "config", o.configPath, "database", cfg.Database.Database,
 		"role", role.Name, "superuser", role.Superuser, "migrations_applied", len(applied))
 	if o.mode == "initial-load" {
-		what := "initial load"
-		if o.tables != "" {
-			what = "resync"
-		}
+		what := wire.LoadKind(o.tables != "")
 		res, err := transmitter.Load(ctx, db, cfg, transmitter.LoadOptions{Target: o.loadTarget, Parallel: o.parallel,
 			Overwrite: o.overwrite, Tables: splitList(o.tables), Progress: live, LogEvery: loadLogEvery}, log)
 		if err != nil && ctx.Err() != nil {

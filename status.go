@@ -201,11 +201,7 @@ func printStatus(w io.Writer, rep statusReport) {
 		}
 	}
 	for _, l := range st.Loads {
-		kind := "initial load"
-		if l.Resync {
-			kind = "resync"
-		}
-		fmt.Fprintf(w, "%s from %s: %s, %d of %d tables done, %d rows\n", kind, l.Source, l.State, l.TablesDone, len(l.Tables), l.Rows)
+		fmt.Fprintf(w, "%s from %s: %s, %d of %d tables done, %d rows\n", wire.LoadKind(l.Resync), l.Source, l.State, l.TablesDone, len(l.Tables), l.Rows)
 	}
 	if len(st.Targets)+len(st.Sources) == 0 {
 		fmt.Fprintln(w, "no target and no source yet")

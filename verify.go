@@ -70,30 +70,6 @@ type verifyOptions struct {
 	logEvery time.Duration
 }
 
-// joinSnapshot returns snap and n-1 transactions more in its snapshot, so
-// that a long table is hashed over n connections at once.
-func joinSnapshot(ctx context.Context, db *sql.DB, snap *sql.Tx, n int) ([]*sql.Tx, error) {
-	txs := []*sql.Tx{snap}
-	if n < 2 {
-		return txs, nil
-	}
-	id, err := verify.Export(ctx, snap)
-	if err != nil {
-		return nil, err
-	}
-	for len(txs) < n {
-		tx, err := verify.Join(ctx, db, id)
-		if err != nil {
-			for _, r := range txs[1:] {
-				r.Rollback() //nolint:errcheck // read only
-			}
-			return nil, err
-		}
-		txs = append(txs, tx)
-	}
-	return txs, nil
-}
-
 // verifyStopFor is how long the target is asked to hold its applier before
 // the batch the verify compares at is cut: long enough to cut it.
 const verifyStopFor = 30 * time.Second
@@ -138,15 +114,11 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, o verifyOptio
 		return err
 	}
 	defer snap.Rollback() //nolint:errcheck // read only
-	readers, err := joinSnapshot(ctx, db, snap, o.parallel)
+	readers, err := verify.JoinReaders(ctx, db, snap, o.parallel)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, r := range readers[1:] {
-			r.Rollback() //nolint:errcheck // read only
-		}
-	}()
+	defer readers.Close()
 	rep := verifyReport{Target: target, Seq: seq, Tick: tick.ID, Tables: make([]tableResult, len(tables))}
 	req := wire.VerifyRequest{Seq: rep.Seq, Tables: make([]wire.VerifyTable, len(tables))}
 	for i, t := range tables {
@@ -173,7 +145,7 @@ func runVerify(ctx context.Context, db *sql.DB, cfg config.Config, o verifyOptio
 	for i, t := range tables {
 		start := time.Now()
 		prog.begin(t.Schema+"."+t.Name, t.Bytes)
-		src[i].Rows, src[i].Sum, err = verify.HashProgress(ctx, readers, t, prog.step)
+		src[i].Rows, src[i].Sum, err = readers.Hash(ctx, t, prog.step)
 		prog.end()
 		took[i] = time.Since(start)
 		if err != nil {

@@ -90,11 +90,7 @@ func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
 	if begun.Done == nil {
 		begun.Done = []wire.LoadTable{}
 	}
-	what := "initial load"
-	if plan.Resync {
-		what = "resync"
-	}
-	s.log.Info(what+" begun", "source", source, "run", plan.Run, "tables", len(plan.Tables),
+	s.log.Info(wire.LoadKind(plan.Resync)+" begun", "source", source, "run", plan.Run, "tables", len(plan.Tables),
 		"resumed", begun.Resumed, "tables_done", len(begun.Done))
 	writeJSON(w, http.StatusOK, begun)
 }

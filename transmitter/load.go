@@ -99,10 +99,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if err != nil {
 		return res, err
 	}
-	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database, what: "initial load"}
-	if len(opts.Tables) > 0 {
-		l.what = "resync"
-	}
+	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database, what: wire.LoadKind(len(opts.Tables) > 0)}
 	if l.instance, err = store.InstanceID(ctx, db); err != nil {
 		return res, err
 	}
@@ -163,25 +160,38 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 // related rows come from one snapshot and their keys can be validated; and
 // the names of the linked ones added. A name that picks nothing is an error.
 func resyncTables(all []load.SourceTable, names []string, target string) (picked []load.SourceTable, linked []string, err error) {
-	byOID := map[uint32]int{}
-	for i, t := range all {
-		byOID[t.OID] = i
-	}
 	in := make([]bool, len(all))
-	var queue []int
 	for _, name := range names {
 		found := false
 		for i, t := range all {
 			if config.NamesTable(name, t.Schema, t.Name) {
-				found = true
-				if !in[i] {
-					in[i] = true
-					queue = append(queue, i)
-				}
+				found, in[i] = true, true
 			}
 		}
 		if !found {
 			return nil, nil, fmt.Errorf("-tables: %q is not a table %s takes (a partition is resynced with its partitioned table)", name, target)
+		}
+	}
+	for _, i := range withFKPeers(all, in) {
+		linked = append(linked, all[i].Table.String())
+	}
+	for i, t := range all {
+		if in[i] {
+			picked = append(picked, t)
+		}
+	}
+	return picked, linked, nil
+}
+
+// withFKPeers marks in every table of all that shares a foreign key,
+// however indirectly, with one marked, and returns the indexes it marked.
+func withFKPeers(all []load.SourceTable, in []bool) (added []int) {
+	byOID := map[uint32]int{}
+	var queue []int
+	for i, t := range all {
+		byOID[t.OID] = i
+		if in[i] {
+			queue = append(queue, i)
 		}
 	}
 	for len(queue) > 0 {
@@ -191,16 +201,11 @@ func resyncTables(all []load.SourceTable, names []string, target string) (picked
 			if j, ok := byOID[oid]; ok && !in[j] {
 				in[j] = true
 				queue = append(queue, j)
-				linked = append(linked, all[j].Table.String())
+				added = append(added, j)
 			}
 		}
 	}
-	for i, t := range all {
-		if in[i] {
-			picked = append(picked, t)
-		}
-	}
-	return picked, linked, nil
+	return added
 }
 
 // loader is one run of a load.
@@ -291,33 +296,18 @@ func (l *loader) begin(ctx context.Context, plan wire.LoadPlan) (wire.LoadBegun,
 // sharing foreign keys, however indirectly, with one not done, so that
 // related tables come from one snapshot and their keys can be validated.
 func (l *loader) toCopy(done []wire.LoadTable) []*loadTable {
-	byOID := map[uint32]*loadTable{}
-	for _, lt := range l.tables {
-		byOID[lt.src.OID] = lt
-	}
-	var queue []*loadTable
-	again := map[*loadTable]bool{}
-	for _, lt := range l.tables {
-		if !slices.ContainsFunc(done, func(d wire.LoadTable) bool {
+	srcs := make([]load.SourceTable, len(l.tables))
+	again := make([]bool, len(l.tables))
+	for i, lt := range l.tables {
+		srcs[i] = lt.src
+		again[i] = !slices.ContainsFunc(done, func(d wire.LoadTable) bool {
 			return d.Schema == lt.dst.Schema && d.Table == lt.dst.Table
-		}) {
-			again[lt] = true
-			queue = append(queue, lt)
-		}
+		})
 	}
-	for len(queue) > 0 {
-		lt := queue[0]
-		queue = queue[1:]
-		for _, oid := range lt.src.FKPeers {
-			if peer := byOID[oid]; peer != nil && !again[peer] {
-				again[peer] = true
-				queue = append(queue, peer)
-			}
-		}
-	}
+	withFKPeers(srcs, again)
 	var out []*loadTable
-	for _, lt := range l.tables {
-		if again[lt] {
+	for i, lt := range l.tables {
+		if again[i] {
 			out = append(out, lt)
 		}
 	}

@@ -1,6 +1,6 @@
 package verify
 
-// SetChunkBlocks makes HashProgress read n blocks per query until the
+// SetChunkBlocks makes Readers.Hash read n blocks per query until the
 // returned function restores it.
 func SetChunkBlocks(n int64) (restore func()) {
 	old := chunkBlocks

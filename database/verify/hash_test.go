@@ -2,7 +2,6 @@ package verify_test
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"strconv"
 	"testing"
@@ -62,23 +61,15 @@ func TestHashProgress(t *testing.T) {
 			t.Fatal(err)
 		}
 		var last int64
-		id, err := verify.Export(ctx, tx)
+		readers, err := verify.JoinReaders(ctx, db, tx, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
-		txs := []*sql.Tx{tx}
-		for range 2 {
-			other, err := verify.Join(ctx, db, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer other.Rollback() //nolint:errcheck // read only
-			txs = append(txs, other)
-		}
+		defer readers.Close()
 		if _, err := db.Exec(`DELETE FROM ` + tb.Qualified() + ` WHERE id % 5 = 0`); err != nil {
 			t.Fatal(err)
 		}
-		m, csum, err := verify.HashProgress(ctx, txs, tb, func(done, size int64) {
+		m, csum, err := readers.Hash(ctx, tb, func(done, size int64) {
 			calls++
 			if done < last || done > size || size != tb.Bytes {
 				t.Errorf("%s: progress %d of %d after %d (size %d)", tb.Name, done, size, last, tb.Bytes)

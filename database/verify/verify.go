@@ -69,19 +69,47 @@ func Tables(ctx context.Context, q database.Querier, schemaRegex, tableRegex str
 // snapshot is taken by the first query run in it.
 func Begin(ctx context.Context, db *sql.DB) (*sql.Tx, error) { return begin(ctx, db, "") }
 
-// Join is Begin in the snapshot another transaction exported (Export), so
-// that HashProgress can read a long table over several connections.
-func Join(ctx context.Context, db *sql.DB, snapshotID string) (*sql.Tx, error) {
-	return begin(ctx, db, snapshotID)
+// Readers are transactions in one snapshot, the first one's, that
+// Readers.Hash reads a long table over at once.
+type Readers struct {
+	txs       []*sql.Tx
+	blockSize int64
+	tidRange  bool // TID range scans: PostgreSQL 14 and later
 }
 
-// Export returns the id of tx's snapshot, for Join while tx is open.
-func Export(ctx context.Context, tx *sql.Tx) (string, error) {
-	var id string
-	if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.pg_export_snapshot()`).Scan(&id); err != nil {
-		return "", fmt.Errorf("export the verify's snapshot: %w", err)
+// JoinReaders returns snap, a transaction from Begin, with n-1 more
+// transactions begun in its snapshot (exported, then imported by each).
+// Close ends those.
+func JoinReaders(ctx context.Context, db *sql.DB, snap *sql.Tx, n int) (*Readers, error) {
+	r := &Readers{txs: []*sql.Tx{snap}}
+	if err := snap.QueryRowContext(ctx, `SELECT pg_catalog.current_setting('block_size')::int,
+		pg_catalog.current_setting('server_version_num')::int >= 140000`).Scan(&r.blockSize, &r.tidRange); err != nil {
+		return nil, fmt.Errorf("read the server's block size and version: %w", err)
 	}
-	return id, nil
+	if n < 2 {
+		return r, nil
+	}
+	var id string
+	if err := snap.QueryRowContext(ctx, `SELECT pg_catalog.pg_export_snapshot()`).Scan(&id); err != nil {
+		return nil, fmt.Errorf("export the verify's snapshot: %w", err)
+	}
+	for len(r.txs) < n {
+		tx, err := begin(ctx, db, id)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.txs = append(r.txs, tx)
+	}
+	return r, nil
+}
+
+// Close ends the transactions JoinReaders began; the first one is the
+// caller's.
+func (r *Readers) Close() {
+	for _, tx := range r.txs[1:] {
+		tx.Rollback() //nolint:errcheck // read only
+	}
 }
 
 func begin(ctx context.Context, db *sql.DB, snapshotID string) (*sql.Tx, error) {
@@ -114,15 +142,20 @@ func begin(ctx context.Context, db *sql.DB, snapshotID string) (*sql.Tx, error) 
 // read with its partitions; a plain one without the tables that inherit
 // from it.
 func Hash(ctx context.Context, tx *sql.Tx, t Table) (rows int64, sum string, err error) {
-	q := fmt.Sprintf(`SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtext(ROW(%s)::text)), 0)::text FROM %s t`,
-		columnList(t.Columns), from(t))
-	if err := tx.QueryRowContext(ctx, q).Scan(&rows, &sum); err != nil {
+	if err := tx.QueryRowContext(ctx, hashQuery(t, from(t), "")).Scan(&rows, &sum); err != nil {
 		return 0, "", fmt.Errorf("hash %s: %w", t.Qualified(), err)
 	}
 	return rows, sum, nil
 }
 
-// chunkBlocks is how many blocks HashProgress reads per query: 64 MiB of
+// hashQuery is Hash's query of t's rows read from from, alias t, where
+// where, if not empty, begins with WHERE.
+func hashQuery(t Table, from, where string) string {
+	return fmt.Sprintf(`SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtext(ROW(%s)::text)), 0) FROM %s t%s`,
+		columnList(t.Columns), from, where)
+}
+
+// chunkBlocks is how many blocks Readers.Hash reads per query: 64 MiB of
 // 8 kB blocks.
 var chunkBlocks int64 = 8192
 
@@ -130,9 +163,8 @@ var chunkBlocks int64 = 8192
 // bytes there are. It is called from one goroutine at a time.
 type Progress func(done, size int64)
 
-// HashProgress is Hash over several transactions in one snapshot (the
-// first one's, the others Join it), telling progress, for a table larger
-// than a chunk: each leaf (the table, or each partition of a partitioned
+// Hash is the package's Hash over r's transactions, telling progress, for a
+// table larger than a chunk: each leaf (the table, or each partition of a partitioned
 // one) is read in ranges of chunkBlocks blocks by ctid, with a TID range
 // scan (PostgreSQL 14 and later; 13 reads each leaf whole), the ranges
 // shared out among the transactions, which read them at once (as a
@@ -140,13 +172,8 @@ type Progress func(done, size int64)
 // each. Counts and sums add up, so the result is Hash's, and the other
 // side may read the table whole. A table of a chunk or less is read whole
 // by the first transaction.
-func HashProgress(ctx context.Context, txs []*sql.Tx, t Table, progress Progress) (rows int64, sum string, err error) {
-	var blockSize int64
-	var tidRange bool
-	if err := txs[0].QueryRowContext(ctx, `SELECT pg_catalog.current_setting('block_size')::int,
-		pg_catalog.current_setting('server_version_num')::int >= 140000`).Scan(&blockSize, &tidRange); err != nil {
-		return 0, "", fmt.Errorf("hash %s: %w", t.Qualified(), err)
-	}
+func (r *Readers) Hash(ctx context.Context, t Table, progress Progress) (rows int64, sum string, err error) {
+	txs, blockSize, tidRange := r.txs, r.blockSize, r.tidRange
 	if t.Bytes <= chunkBlocks*blockSize {
 		rows, sum, err := Hash(ctx, txs[0], t)
 		progress(t.Bytes, t.Bytes)
@@ -208,9 +235,7 @@ func HashProgress(ctx context.Context, txs []*sql.Tx, t Table, progress Progress
 		wg.Go(func() {
 			for c := range next {
 				var n, s int64
-				q := fmt.Sprintf(`SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(pg_catalog.hashtext(ROW(%s)::text)), 0) FROM ONLY %s t%s`,
-					columnList(t.Columns), c.leaf, c.where)
-				if err := tx.QueryRowContext(ctx, q).Scan(&n, &s); err != nil {
+				if err := tx.QueryRowContext(ctx, hashQuery(t, "ONLY "+c.leaf, c.where)).Scan(&n, &s); err != nil {
 					cancel(fmt.Errorf("hash %s: %w", t.Qualified(), err))
 					return
 				}

@@ -247,6 +247,14 @@ type LoadPlan struct {
 	Tables []LoadTable `json:"tables"`
 }
 
+// LoadKind names a load in logs and messages: a resync, or an initial load.
+func LoadKind(resync bool) string {
+	if resync {
+		return "resync"
+	}
+	return "initial load"
+}
+
 // LoadBegun is the target's answer to a plan: a fresh load, or the one under
 // way resumed, with the tables it already has.
 type LoadBegun struct {
