@@ -98,15 +98,15 @@ func privateSourceCluster(t testing.TB, settings ...string) *dbtest.Cluster {
 	return dbtest.Start(t, settings...)
 }
 
-// freePort returns a loopback TCP port nobody listens on right now.
+// freePort returns a loopback TCP port nobody listens on right now and no
+// other test of this binary was given.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := dbtest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // instance is the part of a config file the tests vary.

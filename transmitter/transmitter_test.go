@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -612,15 +613,12 @@ func TestWorker_Run_TargetDownThenUp(t *testing.T) {
 	s.cut(t, "tgt", 1000)
 
 	// A port nobody listens on, until the target comes up there.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := dbtest.FreePort()
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	ep := endpoint(t, "http://"+addr)
-	if err := ln.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
 	log, lb := bufferLogger(t)
 	w := newWorker(t, s.db, map[string]config.Target{"tgt": {TargetExpression: "public.*", Endpoint: ep}}, 10*time.Millisecond, log)
 	_, err = w.RunOnce(context.Background())
@@ -634,7 +632,7 @@ func TestWorker_Run_TargetDownThenUp(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	dbtest.WaitFor(t, 10*time.Second, "send failure logged", func() bool { return lb.count(`msg="send failed"`) > 0 })
 
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		cancel()
 		<-done

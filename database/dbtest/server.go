@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -410,7 +411,7 @@ func (c *Cluster) startOnFreePort() error {
 	const attempts = 3
 	var err error
 	for range attempts {
-		c.Port, err = freePort()
+		c.Port, err = FreePort()
 		if err != nil {
 			return err
 		}
@@ -423,17 +424,51 @@ func (c *Cluster) startOnFreePort() error {
 	return fmt.Errorf("start PostgreSQL: the port was taken %d times in a row: %w", attempts, err)
 }
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now and
+// that this process has not handed out before. It picks below the kernel's
+// ephemeral range: a port from that range, closed again until a server binds
+// it, can meanwhile become the local end of any outgoing connection, and two
+// calls in a row can be given the same one.
+func FreePort() (int, error) {
+	lo, hi := portRange()
+	ports.Lock()
+	defer ports.Unlock()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo)
+		if ports.given[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		if err := l.Close(); err != nil {
+			return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+		}
+		ports.given[port] = true
+		return port, nil
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+	return 0, fmt.Errorf("find a free port on 127.0.0.1: none free in %d-%d after 1000 tries", lo, hi)
+}
+
+// ports are the ports FreePort handed out in this process.
+var ports = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
+
+// portRange is where FreePort picks: from 10000 up to the start of the
+// kernel's ephemeral range (32768 when it cannot be read).
+func portRange() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				hi = n
+			}
+		}
 	}
-	return port, nil
+	return 10000, hi
 }
 
 // pgctlStart starts the server on c.Port and waits until it accepts connections. taken reports
