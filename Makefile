@@ -7,29 +7,34 @@ GO      ?= go
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o teleport .
 
-# The PostgreSQL majors the suite runs on, the one whose run has the race
-# detector on, and the source:target pairs of the end-to-end tests across majors.
+# The PostgreSQL majors every package's tests run on, and the one whose run
+# has the race detector on. The end-to-end and crash tests (a source and a
+# target cluster each) run on PAIRS instead, source:target, chosen so that
+# every major is once a source and once a target, and upgrades and
+# downgrades both occur; the pair on RACE_MAJOR has the race detector on.
 MAJORS     ?= 13 14 15 16 17 18
 RACE_MAJOR ?= 15
-PAIRS      ?= 13:18 15:17 17:15
+PAIRS      ?= 13:18 14:17 15:15 16:13 17:16 18:14
+PAIR_TESTS := ^Test(E2E|Crash)_
 
-## test: the whole suite on every PostgreSQL major from 13 to 18, then the end-to-end tests across majors; installs the majors it lacks (.ci/pg-majors)
+## test: every package on every PostgreSQL major from 13 to 18, then the end-to-end and crash tests on pairs of majors; installs the majors it lacks (.ci/pg-majors)
 test:
-	./.ci/pg-majors $(MAJORS)
+	./.ci/pg-majors $(sort $(MAJORS) $(subst :, ,$(PAIRS)))
 	@root=$$(./.ci/pg-majors --root); set -e; \
 	for m in $(MAJORS); do \
 		race=; [ "$$m" = "$(RACE_MAJOR)" ] && race=-race; \
-		echo "=== PostgreSQL $$m: go test $$race ./..."; \
+		echo "=== PostgreSQL $$m: go test $$race ./... (the end-to-end and crash tests run on the pairs below)"; \
 		start=$$(date +%s); \
-		PG_BINDIR=$$root/$$m/bin $(GO) test $$race -count=1 -timeout 20m -skip '^TestCrossMajor' ./...; \
+		PG_BINDIR=$$root/$$m/bin $(GO) test $$race -count=1 -timeout 20m -skip '^TestCrossMajor|$(PAIR_TESTS)' ./...; \
 		echo "=== PostgreSQL $$m: passed in $$(( $$(date +%s) - start )) s"; \
 	done; \
 	echo "=== across majors: the schema differ"; \
 	$(GO) test -count=1 -timeout 10m -run '^TestCrossMajor' ./...; \
 	for p in $(PAIRS); do \
-		echo "=== across majors: source $${p%:*}, target $${p#*:}: end-to-end and crash tests"; \
+		race=; [ "$${p%:*}" = "$(RACE_MAJOR)" ] && [ "$${p#*:}" = "$(RACE_MAJOR)" ] && race=-race; \
+		echo "=== source $${p%:*}, target $${p#*:}: end-to-end and crash tests $$race"; \
 		start=$$(date +%s); \
-		TELEPORT_TEST_MAJORS=$$p $(GO) test -count=1 -timeout 20m -run '^Test(E2E|Crash)_' .; \
+		PG_BINDIR=$$root/$${p%:*}/bin TELEPORT_TEST_MAJORS=$$p $(GO) test $$race -count=1 -timeout 20m -run '$(PAIR_TESTS)' .; \
 		echo "=== source $${p%:*}, target $${p#*:}: passed in $$(( $$(date +%s) - start )) s"; \
 	done
 

@@ -72,6 +72,21 @@ func TestE2E_StatusMode(t *testing.T) {
 	if out, ok := status(t, p.dstCfg); ok || !strings.Contains(out, "not answering") || !strings.Contains(out, "HELD") {
 		t.Errorf("held batch, target stopped: exit 0 %v, output:\n%s", ok, out)
 	}
+	// The source has a change for the stopped target: its sends fail, and
+	// its status says why.
+	execSQL(t, p.srcDB, `INSERT INTO public.t VALUES (10, 'ten')`)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out, ok := status(t, p.srcCfg, "-max-lag", "1ms")
+		if !ok && strings.Contains(out, "sending FAILS since") && strings.Contains(out, "target dst: sending fails since") &&
+			strings.Contains(out, "target unreachable") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("target stopped: the source's status did not report the failing sends in 30 s:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	execSQL(t, p.dstDB, `DELETE FROM public.t WHERE id = 2`)
 	p.startDst(t)

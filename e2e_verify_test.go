@@ -26,7 +26,7 @@ func (p *pair) verifyRun(t *testing.T, args ...string) (string, error) {
 	err := run(context.Background(), append([]string{"-config", p.srcCfg, "-mode", "verify", "-target", "dst"}, args...),
 		&out, &syncWriter{w: &log})
 	if err != nil && !errors.As(err, new(mismatch)) {
-		t.Logf("verify log:\n%s", log.String())
+		t.Logf("verify log:\n%s\npair: %s", log.String(), p.dstStatus(t))
 	}
 	return out.String(), err
 }
@@ -157,13 +157,13 @@ func TestE2E_Verify(t *testing.T) {
 	}
 }
 
-// TestCutSnapshot_ReturnsTheCutBatch: cutSnapshot names the batch cut at
+// TestE2E_CutSnapshotReturnsTheCutBatch: cutSnapshot names the batch cut at
 // its snapshot's tick, which stays the one a verify compares at when the
 // batcher cuts more after it. (runVerify used to read the target's last
 // batch once the cut had committed: when the batcher cut the next one in
 // between, the target was compared one batch ahead of the source's
 // snapshot, a false alarm TestE2E_Verify met on 13.)
-func TestCutSnapshot_ReturnsTheCutBatch(t *testing.T) {
+func TestE2E_CutSnapshotReturnsTheCutBatch(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, "", `CREATE TABLE t (id serial PRIMARY KEY)`)
 	if err := p.stopDst(); err != nil { // batches then stay on the source
@@ -186,10 +186,13 @@ func TestCutSnapshot_ReturnsTheCutBatch(t *testing.T) {
 		if _, err := cut.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// The source instance's own batcher may have cut the row before
+		// the snapshot's tick, leaving none for it: then the batch the
+		// snapshot corresponds to is the last one before its tick.
 		var want int64
-		execSQLScan(t, p.srcDB, fmt.Sprintf(`SELECT seq FROM teleport.batch WHERE target = 'dst' AND to_tick = %d`, tick.ID), &want)
+		execSQLScan(t, p.srcDB, fmt.Sprintf(`SELECT max(seq) FROM teleport.batch WHERE target = 'dst' AND to_tick <= %d`, tick.ID), &want)
 		if seq != want {
-			t.Errorf("pass %d: cutSnapshot gave batch %d, the batch cut at its tick %d is %d", i, seq, tick.ID, want)
+			t.Errorf("pass %d: cutSnapshot gave batch %d, the last batch cut up to its tick %d is %d", i, seq, tick.ID, want)
 		}
 	}
 }

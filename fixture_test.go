@@ -419,11 +419,42 @@ func (p *pair) waitSame(t *testing.T, timeout time.Duration, tables ...string) {
 	}
 }
 
-// dstStatus is the target's replication state, for failure messages.
+// dstStatus is the pair's replication state, for failure messages: what
+// the target has applied of the source, why the source's sends fail if
+// they do (from its /status), and the sessions of either database that are
+// waiting or have been running a statement for over a second.
 func (p *pair) dstStatus(t *testing.T) string {
+	var b strings.Builder
 	var s string
 	_ = p.dstDB.QueryRow(`SELECT coalesce(string_agg(format('%s applied %s error %s', name, applied_seq, error), '; '), 'no source') FROM teleport.source`).Scan(&s) // best effort, for the message only
-	return s
+	b.WriteString(s)
+	if st, code, err := getStatus(p.srcPort, ""); err == nil && code == http.StatusOK {
+		for _, tg := range st.Targets {
+			fmt.Fprintf(&b, "\nsource: target %s cut %d acked %d applied %d", tg.Name, tg.LastSeq, tg.AckedSeq, tg.AppliedSeq)
+			if f := tg.SendFailure; f != nil {
+				fmt.Fprintf(&b, "; sending fails since %s (%d passes): %s", f.Since.Format(time.RFC3339Nano), f.Failures, f.Error)
+			}
+		}
+	}
+	for side, db := range map[string]*sql.DB{"source": p.srcDB, "target": p.dstDB} {
+		rows, err := db.Query(`SELECT pid, state, coalesce(wait_event_type || ':' || wait_event, ''),
+				round(extract(epoch FROM now() - query_start)::numeric, 1), left(query, 160)
+			FROM pg_catalog.pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+			  AND (wait_event_type = 'Lock' OR now() - query_start > interval '1 second')`)
+		if err != nil {
+			continue
+		}
+		for rows.Next() {
+			var pid int
+			var state, wait, secs, query string
+			if rows.Scan(&pid, &state, &wait, &secs, &query) == nil {
+				fmt.Fprintf(&b, "\n%s session %d %s %s for %s s: %s", side, pid, state, wait, secs, strings.Join(strings.Fields(query), " "))
+			}
+		}
+		rows.Close()
+	}
+	return b.String()
 }
 
 // linkProxy is a TCP proxy between a source and its target that plays a

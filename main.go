@@ -312,8 +312,11 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 		runners = append(runners, src...)
 		for _, r := range src {
-			if b, ok := r.(*batcher.Worker); ok {
-				info.Quiet = b.QuietAt
+			switch w := r.(type) {
+			case *batcher.Worker:
+				info.Quiet = w.QuietAt
+			case *transmitter.Worker:
+				info.Failing = w.Failing
 			}
 		}
 	}

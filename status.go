@@ -147,11 +147,15 @@ func askInstance(ctx context.Context, cfg config.Server) (wire.Status, string, e
 }
 
 // statusProblems lists what keeps replication from being healthy: a held
-// batch, a lag over maxLag.
+// batch, a lag over maxLag, sends to a target failing for longer than maxLag.
 func statusProblems(st wire.Status, maxLag time.Duration) []string {
 	out := []string{}
 	over := func(lag float64) bool { return lag > maxLag.Seconds() }
 	for _, t := range st.Targets {
+		if f := t.SendFailure; f != nil && time.Since(f.Since) > maxLag {
+			out = append(out, fmt.Sprintf("target %s: sending fails since %s (%d passes in a row): %s",
+				t.Name, f.Since.UTC().Format(time.RFC3339), f.Failures, f.Error))
+		}
 		if over(t.LagSeconds) {
 			out = append(out, fmt.Sprintf("target %s lags %.1f s, more than -max-lag %v: %d batches not stored there yet, applied up to %d of %d",
 				t.Name, t.LagSeconds, maxLag, t.UnsentBatches, t.AppliedSeq, t.LastSeq))
@@ -186,6 +190,9 @@ func printStatus(w io.Writer, rep statusReport) {
 	for _, t := range st.Targets {
 		fmt.Fprintf(w, "target %s: batches cut %d, stored there %d, applied there %d; lag %.1f s; %d events not stored there yet\n",
 			t.Name, t.LastSeq, t.AckedSeq, t.AppliedSeq, t.LagSeconds, t.PendingEvents)
+		if f := t.SendFailure; f != nil {
+			fmt.Fprintf(w, "  sending FAILS since %s (%d passes in a row): %s\n", f.Since.UTC().Format(time.RFC3339), f.Failures, f.Error)
+		}
 		for _, s := range t.SchemaSkipped {
 			fmt.Fprintf(w, "  schema skipped: %s: %s\n", s.Object, s.Reason)
 		}

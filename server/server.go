@@ -32,6 +32,8 @@ type Info struct {
 	// Quiet, on a source, is when its batcher last found nothing to cut:
 	// a change past a target's last tick is at most that old (see capLag).
 	Quiet func() time.Time
+	// Failing, on a source, says why sends to each failing target fail.
+	Failing func() map[string]wire.SendFailure
 }
 
 // Server serves the HTTP API of one instance.

@@ -37,6 +37,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		s.capLag(st.Targets)
+		s.sendFailures(st.Targets)
 		for i := range st.Sources {
 			if st.Sources[i].Receiving, err = s.receiving(ctx, tx, st.Sources[i]); err != nil {
 				return err
@@ -52,6 +53,19 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// sendFailures fills in why sends to the failing targets fail.
+func (s *Server) sendFailures(targets []wire.TargetStatus) {
+	if s.info.Failing == nil {
+		return
+	}
+	failing := s.info.Failing()
+	for i := range targets {
+		if f, ok := failing[targets[i].Name]; ok {
+			targets[i].SendFailure = &f
+		}
+	}
 }
 
 // capLag bounds the lag of the targets that have applied every batch cut

@@ -96,6 +96,9 @@ type target struct {
 	// partial is what the target said it holds of the batch after the
 	// last it holds whole, at the last sync: its chunks are not sent again.
 	partial *wire.PartialBatch
+
+	failMu  sync.Mutex
+	failing *wire.SendFailure // why passes to it fail, while they do
 }
 
 // New builds the transmitter of source (this instance's database.name) for
@@ -181,9 +184,11 @@ func (w *Worker) loop(ctx context.Context, t *target) {
 				f.wait = 0 // the pass made progress: retry at the interval, not after a growing backoff
 			}
 			wait = f.fail(w.log, t.name, err, w.interval)
+			t.setFailing(&wire.SendFailure{Error: err.Error(), Since: f.since.UTC(), Failures: f.count})
 			wake = nil // new batches do not make a failing target come back sooner
 		default:
 			f.recover(w.log, t.name)
+			t.setFailing(nil)
 			if res.Idle {
 				// Nothing to send until the batcher cuts a batch and
 				// wakes this loop; look again after idleRecheck all the
@@ -205,6 +210,26 @@ func (w *Worker) loop(ctx context.Context, t *target) {
 			timer.Stop()
 		}
 	}
+}
+
+func (t *target) setFailing(f *wire.SendFailure) {
+	t.failMu.Lock()
+	t.failing = f
+	t.failMu.Unlock()
+}
+
+// Failing returns, by target name, why sending to each target that fails
+// now fails: for /status, since only the running instance knows it.
+func (w *Worker) Failing() map[string]wire.SendFailure {
+	out := map[string]wire.SendFailure{}
+	for _, t := range w.targets {
+		t.failMu.Lock()
+		if t.failing != nil {
+			out[t.name] = *t.failing
+		}
+		t.failMu.Unlock()
+	}
+	return out
 }
 
 // idleRecheck is how long a target with nothing to send waits for a wake.

@@ -100,6 +100,17 @@ type TargetStatus struct {
 	// SchemaSkipped lists the objects whose schema changes are not
 	// replicated to this target, and why; never null.
 	SchemaSkipped []SkippedObject `json:"schema_skipped"`
+	// SendFailure says why this instance's sends to the target fail, while
+	// they do; null when the last pass went through, or when the state
+	// is read from the database with the instance down.
+	SendFailure *SendFailure `json:"send_failure"`
+}
+
+// SendFailure is why a source's passes to a target fail.
+type SendFailure struct {
+	Error    string    `json:"error"`    // the last pass's error
+	Since    time.Time `json:"since"`    // when the first of these failed passes began
+	Failures int       `json:"failures"` // failed passes in a row
 }
 
 // SkippedObject is an object schema replication leaves out.
