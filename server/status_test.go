@@ -120,7 +120,14 @@ func TestServer_StatusReplication(t *testing.T) {
 	// "new" has applied nothing yet: its lag runs from its waiting batch.
 	storeBatch("new", 1, now.Add(-10*time.Minute))
 
-	code, body, st := getStatus(t, newStatusServer(t, db))
+	// The transmitter says sends to dst fail.
+	since := now.Add(-time.Minute).UTC()
+	cfg := config.Default().Server
+	cfg.AuthToken = statusToken
+	srv := server.New(cfg, db, server.Info{Name: "me", Version: "v-test", Role: "source+target", Failing: func() map[string]wire.SendFailure {
+		return map[string]wire.SendFailure{"dst": {Error: "target unreachable", Since: since, Failures: 7}, "gone": {Error: "x"}}
+	}}, dbtest.Logger(t))
+	code, body, st := getStatus(t, srv.Handler())
 	if code != http.StatusOK {
 		t.Fatalf("GET /status = %d %s, want 200", code, body)
 	}
@@ -141,6 +148,9 @@ func TestServer_StatusReplication(t *testing.T) {
 	}
 	if g.LagSeconds < 120 || g.LagSeconds > 180 {
 		t.Errorf("GET /status targets[0].lag_seconds = %v, want about 120: batch 2's tick time", g.LagSeconds)
+	}
+	if f := g.SendFailure; f == nil || f.Error != "target unreachable" || !f.Since.Equal(since) || f.Failures != 7 {
+		t.Errorf("GET /status targets[0].send_failure = %+v, want the transmitter's", f)
 	}
 	if time.Since(g.LastTickAt) > time.Minute {
 		t.Errorf("GET /status targets[0].last_tick_at = %v, want the tick just taken", g.LastTickAt)
@@ -179,7 +189,7 @@ func TestServer_StatusReplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := map[string][]string{
-		"targets": {"name", "last_seq", "acked_seq", "applied_seq", "unsent_batches", "pending_events", "lag_seconds", "last_tick_at", "schema_skipped"},
+		"targets": {"name", "last_seq", "acked_seq", "applied_seq", "unsent_batches", "pending_events", "lag_seconds", "last_tick_at", "schema_skipped", "send_failure"},
 		"sources": {"name", "received_seq", "applied_seq", "applied_at", "held", "held_seq", "error", "error_since", "skip_seq", "lag_seconds", "schema_skipped", "receiving"},
 	}
 	for list, want := range keys {
