@@ -2,6 +2,8 @@ package database_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,13 +12,13 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/dbtest"
+	"github.com/pagarme/teleport/database/store"
 
 	// Every package's queries, for TestQueriesPrepare.
 	_ "github.com/pagarme/teleport/database/apply"
 	_ "github.com/pagarme/teleport/database/capture"
 	_ "github.com/pagarme/teleport/database/load"
 	_ "github.com/pagarme/teleport/database/schema"
-	_ "github.com/pagarme/teleport/database/store"
 	_ "github.com/pagarme/teleport/database/verify"
 )
 
@@ -89,7 +91,16 @@ func TestOpen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		db.Close()
+		defer db.Close()
+		// Every session reads names from pg_catalog first, and never
+		// compiles a query (see ConnString).
+		var path, jit string
+		if err := db.QueryRow(`SELECT current_setting('search_path'), current_setting('jit')`).Scan(&path, &jit); err != nil {
+			t.Fatal(err)
+		}
+		if path != "pg_catalog,pg_temp" || jit != "off" {
+			t.Errorf("session search_path %q, jit %q; want pg_catalog,pg_temp and off", path, jit)
+		}
 	})
 	t.Run("wrong password is reported without the password", func(t *testing.T) {
 		cfg := cfg
@@ -118,8 +129,6 @@ func TestOpen(t *testing.T) {
 	})
 }
 
-// TestQueriesPrepare prepares every embedded query on a migrated database, so
-// a typo in any SQL file fails here rather than in production.
 // TestQueriesPrepare prepares the queries of every package on a migrated
 // database: each file is there and valid against today's schema.
 func TestQueriesPrepare(t *testing.T) {
@@ -147,5 +156,108 @@ func TestQueriesPrepare(t *testing.T) {
 			continue
 		}
 		stmt.Close()
+	}
+}
+
+// TestEventQueriesUseTheXidIndex: the queries that read a batch's events,
+// when it is cut and when it is sent, find them through the xid index on
+// an event table no ANALYZE has seen (a fresh install, or before
+// autovacuum comes by), where a freely joined plan scanned every event
+// for every batch: at 500 transactions a second the lag grew to seconds.
+func TestEventQueriesUseTheXidIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := dbtest.Migrated(t)
+	events := func(n int) {
+		t.Helper()
+		if _, err := db.Exec(`INSERT INTO teleport.event (relid, schema_name, table_name, op, nrows, data)
+			SELECT 'pg_catalog.pg_class'::regclass, 'public', 't', 'I', 1, json_build_array(json_build_object('id', g))
+			FROM generate_series(1, $1) g`, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick := func() store.Tick {
+		t.Helper()
+		var tk store.Tick
+		err := database.InTx(ctx, db, func(tx *sql.Tx) error {
+			var err error
+			tk, err = store.InsertTick(ctx, tx)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	events(50000) // before the target's first tick: older than any batch
+	from := tick()
+	if _, err := store.SyncTargets(ctx, db, []store.TargetSpec{{Name: "dst", SchemaRegex: "^public$", TableRegex: "^t$"}}, from.ID); err != nil {
+		t.Fatal(err)
+	}
+	events(10)
+	to := tick()
+	if err := store.InsertBatch(ctx, db, store.Batch{Target: "dst", Seq: 1, FromTick: from.ID, ToTick: to.ID, Events: 10, Rows: 10,
+		ChunkRows: 1000, TickTime: to.CreatedAt}); err != nil {
+		t.Fatal(err)
+	}
+	var analysed int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_catalog.pg_stats WHERE schemaname = 'teleport' AND tablename LIKE 'event%'`).Scan(&analysed); err != nil || analysed != 0 {
+		t.Fatalf("event tables analysed already (%d columns, %v): the test needs them without statistics", analysed, err)
+	}
+	all := database.AllQueries()
+	for _, q := range []struct {
+		name string
+		args []any
+		rows int
+	}{
+		{"batch_events", []any{"dst", 1}, 10},
+		{"batch_schema_points", []any{"dst", from.ID, to.ID, 0}, 1}, // the 10 events share a table and columns
+	} {
+		var n int
+		rows, err := db.Query(all[q.name], q.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.name, err)
+		}
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		if n != q.rows {
+			t.Errorf("%s returned %d rows, want %d", q.name, n, q.rows)
+		}
+		var plan string
+		if err := db.QueryRow("EXPLAIN (FORMAT JSON) "+all[q.name], q.args...).Scan(&plan); err != nil {
+			t.Fatalf("explain %s: %v", q.name, err)
+		}
+		var nodes []map[string]any
+		var walk func(any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				if rel, _ := v["Relation Name"].(string); strings.HasPrefix(rel, "event_") {
+					nodes = append(nodes, v)
+				}
+				for _, c := range v {
+					walk(c)
+				}
+			case []any:
+				for _, c := range v {
+					walk(c)
+				}
+			}
+		}
+		var doc any
+		if err := json.Unmarshal([]byte(plan), &doc); err != nil {
+			t.Fatal(err)
+		}
+		walk(doc)
+		if len(nodes) == 0 {
+			t.Errorf("%s: no scan of the event tables in its plan:\n%s", q.name, plan)
+		}
+		for _, n := range nodes {
+			if typ := n["Node Type"].(string); typ == "Seq Scan" {
+				t.Errorf("%s reads %s with a %s, not through the xid index:\n%s", q.name, n["Relation Name"], typ, plan)
+			}
+		}
 	}
 }
