@@ -25,6 +25,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		var err error
 		targets, sources, err = replicationStatus(ctx, tx)
 		s.capLag(targets)
+		s.sendFailures(targets)
 		return err
 	})
 	var b strings.Builder
@@ -52,6 +53,12 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		{"teleport_target_pending_events", "Events in the batches not yet stored on the target.", func(t wire.TargetStatus) float64 { return float64(t.PendingEvents) }},
 		{"teleport_target_lag_seconds", "Age, on this source's clock, of the oldest change the target has not applied.", func(t wire.TargetStatus) float64 { return t.LagSeconds }},
 		{"teleport_target_schema_skipped", "Objects whose schema changes are not replicated to the target (see /status).", func(t wire.TargetStatus) float64 { return float64(len(t.SchemaSkipped)) }},
+		{"teleport_target_send_failing_seconds", "How long sending to the target has been failing (see /status send_failure); 0 while it works.", func(t wire.TargetStatus) float64 {
+			if t.SendFailure == nil {
+				return 0
+			}
+			return time.Since(t.SendFailure.Since).Seconds()
+		}},
 	}
 	for _, g := range targetGauges {
 		gauge(g.name, g.help)

@@ -209,7 +209,7 @@ func TestServer_StatusReplication(t *testing.T) {
 	}
 
 	// /metrics carries the same figures.
-	rec := do(newStatusServer(t, db), http.MethodGet, "/metrics", "192.0.2.7:1", "Bearer "+statusToken)
+	rec := do(srv.Handler(), http.MethodGet, "/metrics", "192.0.2.7:1", "Bearer "+statusToken)
 	for _, want := range []string{
 		"teleport_up 1\n",
 		`teleport_target_last_seq{target="dst"} 4` + "\n",
@@ -218,6 +218,7 @@ func TestServer_StatusReplication(t *testing.T) {
 		`teleport_source_held{source="idle"} 0` + "\n",
 		`teleport_source_schema_skipped{source="held"} 1` + "\n",
 		"# TYPE teleport_target_lag_seconds gauge\n",
+		`teleport_target_send_failing_seconds{target="dst"} 6`, // a minute, 60.x seconds
 	} {
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("GET /metrics = %d, has no line %q:\n%s", rec.Code, want, rec.Body)
