@@ -46,23 +46,24 @@ func TestE2E_ResumeAfterResets(t *testing.T) {
 // Before, a fixed 60-second timeout cut any chunk slower than that.
 func TestE2E_SlowLinkAndBlackhole(t *testing.T) {
 	t.Parallel()
-	// 25 KB/s; the chunk is about 150 KB compressed and the idle timeout
-	// 2 s, so the chunk takes three times the timeout. Once the source's
-	// send queue is empty, the proxy's buffer (about 20 KB) still has to
-	// cross and the target to store the chunk before the answer moves a
-	// byte: with a 1 s timeout that took longer under the race detector.
-	p, link := newLinkPair(t, 25_000, 0)
+	// 50 KB/s, as in the issue, and an idle timeout of 2 s; 6,000 rows
+	// make a chunk of about 260 KB, which takes more than twice the
+	// timeout. Once the source's send queue is empty, the proxy's buffer
+	// (up to about 36 KB, 0.7 s at this rate) still has to cross and the
+	// target to store the chunk before the answer moves a byte: with a
+	// 1 s timeout that outlasted it under the race detector.
+	p, link := newLinkPair(t, 50_000, 0)
 	p.srcTargetExtra = "      idle_timeout: 2000\n"
 	log := &syncWriter{w: &bytes.Buffer{}}
 	p.srcLog = log
 	p.start(t)
 
 	start := time.Now()
-	execSQL(t, p.srcDB, `INSERT INTO public.blob SELECT i, md5(i::text) || md5(i::text || 'x') FROM generate_series(1, 3000) i`)
+	execSQL(t, p.srcDB, `INSERT INTO public.blob SELECT i, md5(i::text) || md5(i::text || 'x') FROM generate_series(1, 6000) i`)
 	p.waitSame(t, 60*time.Second, "blob")
 	took := time.Since(start)
 	if took < 4*time.Second {
-		t.Errorf("the batch crossed the 25 KB/s link in %v: too little data to outlast the idle timeout", took)
+		t.Errorf("the batch crossed the 50 KB/s link in %v: too little data to outlast the idle timeout", took)
 	}
 	if strings.Contains(log.String(), "no byte moved") {
 		t.Errorf("a request on the slow link timed out while bytes were moving:\n%s", log.String())
@@ -75,7 +76,7 @@ func TestE2E_SlowLinkAndBlackhole(t *testing.T) {
 	})
 	link.hold.Store(false)
 	p.waitSame(t, 30*time.Second, "blob")
-	t.Logf("%d rows over the 25 KB/s link in %v", 3000, took.Round(time.Millisecond))
+	t.Logf("%d rows over the 50 KB/s link in %v", 6000, took.Round(time.Millisecond))
 }
 
 // TestE2E_ChunkBombRefused: a gzip bomb (half a MB that expands to
