@@ -60,6 +60,11 @@ type Worker struct {
 	wake      chan struct{}
 	part      *part // of the schema change last applied in parts
 
+	// asReplica: the role may set session_replication_role, so row changes
+	// are applied in replica mode where no trigger depends on it (see
+	// apply.NewTableCache); modeKnown once asked.
+	asReplica, modeKnown bool
+
 	stopsMu sync.Mutex
 	stops   map[string]stop // per source, see StopAfter
 }
@@ -242,6 +247,22 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// askMode finds out, before the first batch is applied, whether the role
+// may apply in replica mode, and says which way rows are applied.
+func (w *Worker) askMode(ctx context.Context) error {
+	ok, err := apply.MayApplyAsReplica(ctx, w.db)
+	if err != nil {
+		return err
+	}
+	w.asReplica, w.modeKnown = ok, true
+	if ok {
+		w.log.Info("applying in replica mode: foreign keys are not checked again for tables without triggers of their own, as in PostgreSQL's logical replication")
+	} else {
+		w.log.Info("the role may not set session_replication_role: foreign keys are checked as rows are applied (see the README's Privileges for the faster replica mode)")
+	}
+	return nil
+}
+
 // errMoved means another applier applied the batch first.
 var errMoved = errors.New("applied_seq moved")
 
@@ -271,6 +292,11 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 			}
 			applied = first.Seq
 			continue
+		}
+		if !w.modeKnown {
+			if err := w.askMode(ctx); err != nil {
+				return err
+			}
 		}
 		group := []store.ReceivedBatch{first}
 		events := first.Events
@@ -306,6 +332,9 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 			return ctx.Err()
 		case errors.Is(err, errAlone):
 			alone = true
+		case errors.Is(err, apply.ErrReplicaDenied):
+			w.log.Warn("the role may no longer set session_replication_role: foreign keys are checked as rows are applied from now on", "err", err)
+			w.asReplica = false
 		case database.UnsafeNewEnumValue(err) && !early:
 			// A label added to an enum is usable once committed: commit
 			// the batch's new labels first, then apply it again.
@@ -379,7 +408,7 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.Re
 		// One cache and one run of row changes for the transaction: its
 		// batches apply the same few statements, each read and prepared
 		// once, and a row changed in several batches is written once.
-		run := &rowRun{cache: apply.NewTableCache()}
+		run := &rowRun{cache: apply.NewTableCache(w.asReplica)}
 		for _, b := range group {
 			ap := batchApply{w: w, tx: tx, b: b, load: load, run: run, alone: len(group) == 1}
 			if inParts {

@@ -40,11 +40,19 @@ func conflictf(format string, args ...any) error {
 // must be seen.
 type TableCache struct {
 	tables map[[2]string]*applyTable
+
+	asReplica bool   // statements may run in replica mode (see NewTableCache)
+	mode      string // session_replication_role set last in the transaction; "" when unknown
 }
 
-// NewTableCache returns an empty cache.
-func NewTableCache() *TableCache {
-	return &TableCache{tables: map[[2]string]*applyTable{}}
+// NewTableCache returns an empty cache for one transaction. With asReplica
+// (the role may set session_replication_role), changes to tables without
+// triggers of their own are applied in replica mode, as PostgreSQL's
+// logical replication applies them: without foreign key checks or actions,
+// which the source ran already and whose effects come as changes of their
+// own.
+func NewTableCache(asReplica bool) *TableCache {
+	return &TableCache{tables: map[[2]string]*applyTable{}, asReplica: asReplica}
 }
 
 // Forget empties the cache, after a schema change: tables are read and
@@ -62,6 +70,7 @@ type applyTable struct {
 	name        string // quoted schema.table
 	partitioned bool
 	fkActions   bool          // a foreign key of it cascades, sets null or sets default
+	triggers    bool          // it or a partition has a trigger replica mode would change (see apply_table_columns.sql)
 	cols        []applyColumn // in attnum order
 	stmts       map[string]*sql.Stmt
 }
@@ -87,7 +96,7 @@ func (c *TableCache) table(ctx context.Context, tx *sql.Tx, schema, name string)
 	for rows.Next() {
 		var kind string
 		var col applyColumn
-		if err := rows.Scan(&kind, &col.name, &col.generated, &col.identityAlways, &col.primaryKey, &t.fkActions); err != nil {
+		if err := rows.Scan(&kind, &col.name, &col.generated, &col.identityAlways, &col.primaryKey, &t.fkActions, &t.triggers); err != nil {
 			return nil, fmt.Errorf("read columns: %w", err)
 		}
 		if kind != "r" && kind != "p" {
@@ -143,6 +152,7 @@ func ApplyEvents(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wi
 
 func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.Event) error {
 	var names []string
+	var tables []*applyTable
 	seen := map[[2]string]bool{}
 	for _, e := range events {
 		key := [2]string{e.Schema, e.Table}
@@ -154,6 +164,7 @@ func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.
 		if err != nil {
 			return fmt.Errorf("truncate %s: %w", database.QuoteQualified(e.Schema, e.Table), err)
 		}
+		tables = append(tables, t)
 		// ONLY, as the source's trigger fired for this table alone; a
 		// partitioned table cannot be truncated ONLY, and its partitions
 		// are truncated on the source too.
@@ -164,6 +175,9 @@ func truncate(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.
 		}
 	}
 	stmt := "TRUNCATE " + strings.Join(names, ", ")
+	if err := cache.useMode(ctx, tx, tables...); err != nil {
+		return fmt.Errorf("truncate %s: %w", strings.Join(names, ", "), err)
+	}
 	if _, err := tx.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("truncate %s: %w", strings.Join(names, ", "), err)
 	}
@@ -199,6 +213,9 @@ func applyEvent(ctx context.Context, tx *sql.Tx, cache *TableCache, e wire.Event
 	}
 	cols, err := t.columnsFor(keys)
 	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := cache.useMode(ctx, tx, t); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	switch e.Op {

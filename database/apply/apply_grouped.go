@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lib/pq/pqerror"
+
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/server/wire"
 )
@@ -304,6 +306,11 @@ func mergeEvents(evs []wire.Event) wire.Event {
 // source transactions, and falls back to applying them one by one, in
 // order, when the grouped apply declines or fails: a savepoint undoes what
 // it did. Either way the events end in the state ordered apply gives.
+//
+// With a cache made for replica mode, each statement on a table without a
+// trigger that mode would change runs in replica mode; one on a table with
+// such a trigger (a capture trigger, which must record what is passed on
+// to a further target, or a trigger of the target's own) in origin mode.
 func Events(ctx context.Context, tx *sql.Tx, cache *TableCache, evs []wire.Event) error {
 	grouped, err := database.InSavepoint(ctx, tx, "teleport_grouped", func() error {
 		return ApplyEventsGrouped(ctx, tx, cache, evs)
@@ -311,5 +318,55 @@ func Events(ctx context.Context, tx *sql.Tx, cache *TableCache, evs []wire.Event
 	if err != nil || grouped == nil {
 		return err
 	}
+	cache.mode = "" // the rollback may have undone a change of mode
 	return ApplyEvents(ctx, tx, cache, evs)
+}
+
+// ErrReplicaDenied means the role may no longer set session_replication_role
+// (a grant was revoked): apply again with a cache not made for replica mode.
+var ErrReplicaDenied = errors.New("may not set session_replication_role")
+
+// useMode puts tx in replica mode for a statement on tables when the cache
+// allows it and none of them has a trigger that mode would change, and in
+// origin mode otherwise. It sets the mode only when it changes (every
+// change makes PostgreSQL plan the session's prepared statements again),
+// and always first in a transaction: the session's default may be either.
+func (c *TableCache) useMode(ctx context.Context, tx *sql.Tx, tables ...*applyTable) error {
+	if !c.asReplica {
+		return nil
+	}
+	mode := "replica"
+	if slices.ContainsFunc(tables, func(t *applyTable) bool { return t.triggers }) {
+		mode = "origin"
+	}
+	if mode == c.mode {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, query("apply_set_replication_role"), mode); err != nil {
+		if database.SQLState(err) == pqerror.InsufficientPrivilege {
+			return fmt.Errorf("%w: %v", ErrReplicaDenied, err)
+		}
+		return fmt.Errorf("set session_replication_role to %s: %w", mode, err)
+	}
+	c.mode = mode
+	return nil
+}
+
+// MayApplyAsReplica reports whether the connected role may set
+// session_replication_role, by setting it in a transaction rolled back.
+func MayApplyAsReplica(ctx context.Context, db *sql.DB) (bool, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // the transaction only tried a setting
+	_, err = tx.ExecContext(ctx, query("apply_set_replication_role"), "replica")
+	switch {
+	case err == nil:
+		return true, nil
+	case database.SQLState(err) == pqerror.InsufficientPrivilege:
+		return false, nil
+	default:
+		return false, fmt.Errorf("try session_replication_role: %w", err)
+	}
 }

@@ -74,7 +74,7 @@ func TestApplyEventsGrouped_SameResult(t *testing.T) {
 			e.Schema = schema
 			evs[i] = e
 		}
-		if err := database.InTx(ctx, db, func(tx *sql.Tx) error { return fn(ctx, tx, apply.NewTableCache(), evs) }); err != nil {
+		if err := database.InTx(ctx, db, func(tx *sql.Tx) error { return fn(ctx, tx, apply.NewTableCache(false), evs) }); err != nil {
 			t.Fatalf("apply to %s: %v", schema, err)
 		}
 	}

@@ -62,7 +62,7 @@ func pairs(t *testing.T, olds, news json.RawMessage) json.RawMessage {
 
 func applyEvents(db *sql.DB, events ...wire.Event) error {
 	return database.InTx(context.Background(), db, func(tx *sql.Tx) error {
-		return apply.ApplyEvents(context.Background(), tx, apply.NewTableCache(), events)
+		return apply.ApplyEvents(context.Background(), tx, apply.NewTableCache(false), events)
 	})
 }
 
