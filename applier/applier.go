@@ -398,17 +398,17 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.Re
 		if inParts && len(group) > 1 {
 			return errAlone
 		}
-		if err := database.SetApplyOrigin(ctx, tx, source); err != nil {
+		// One cache and one run of row changes for the transaction: its
+		// batches apply the same few statements, each read and prepared
+		// once, and a row changed in several batches is written once.
+		run := &rowRun{cache: apply.NewTableCache(w.asReplica)}
+		if err := run.cache.Begin(ctx, tx, source); err != nil {
 			return err
 		}
 		load, err := load.ReadLoadFilter(ctx, tx, source)
 		if err != nil {
 			return err
 		}
-		// One cache and one run of row changes for the transaction: its
-		// batches apply the same few statements, each read and prepared
-		// once, and a row changed in several batches is written once.
-		run := &rowRun{cache: apply.NewTableCache(w.asReplica)}
 		for _, b := range group {
 			ap := batchApply{w: w, tx: tx, b: b, load: load, run: run, alone: len(group) == 1}
 			if inParts {

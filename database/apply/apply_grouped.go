@@ -326,6 +326,22 @@ func Events(ctx context.Context, tx *sql.Tx, cache *TableCache, evs []wire.Event
 // (a grant was revoked): apply again with a cache not made for replica mode.
 var ErrReplicaDenied = errors.New("may not set session_replication_role")
 
+// Begin starts an apply transaction of changes from source: it marks them
+// as coming from source (see database.SetApplyOrigin) and, with a cache
+// made for replica mode, puts tx in it at once, in one round trip.
+func (c *TableCache) Begin(ctx context.Context, tx *sql.Tx, source string) error {
+	if _, err := tx.ExecContext(ctx, query("apply_begin"), source, c.asReplica); err != nil {
+		if c.asReplica && database.SQLState(err) == pqerror.InsufficientPrivilege {
+			return fmt.Errorf("%w: %v", ErrReplicaDenied, err)
+		}
+		return fmt.Errorf("set teleport.origin: %w", err)
+	}
+	if c.asReplica {
+		c.mode = "replica"
+	}
+	return nil
+}
+
 // useMode puts tx in replica mode for a statement on tables when the cache
 // allows it and none of them has a trigger that mode would change, and in
 // origin mode otherwise. It sets the mode only when it changes (every

@@ -388,23 +388,31 @@ func TestApplyEvents_Refused(t *testing.T) {
 	}
 }
 
+// TestSetApplyOrigin: database.SetApplyOrigin (an initial load's) and
+// TableCache.Begin (the applier's, here as a role that may not set
+// session_replication_role) set teleport.origin for the transaction only.
 func TestSetApplyOrigin(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
-	var got, after sql.NullString
-	err := database.InTx(context.Background(), db, func(tx *sql.Tx) error {
-		if err := database.SetApplyOrigin(context.Background(), tx, `o'ne "src"`); err != nil {
-			return err
+	for name, set := range map[string]func(ctx context.Context, tx *sql.Tx, source string) error{
+		"SetApplyOrigin": database.SetApplyOrigin,
+		"Begin":          apply.NewTableCache(false).Begin,
+	} {
+		var got, after sql.NullString
+		err := database.InTx(context.Background(), db, func(tx *sql.Tx) error {
+			if err := set(context.Background(), tx, `o'ne "src"`); err != nil {
+				return err
+			}
+			return tx.QueryRow(`SELECT current_setting('teleport.origin', true)`).Scan(&got)
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		return tx.QueryRow(`SELECT current_setting('teleport.origin', true)`).Scan(&got)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.QueryRow(`SELECT nullif(current_setting('teleport.origin', true), '')`).Scan(&after); err != nil {
-		t.Fatal(err)
-	}
-	if got.String != `o'ne "src"` || after.Valid {
-		t.Errorf("teleport.origin = %q in the transaction, %v after; want o'ne \"src\", then unset", got.String, after)
+		if err := db.QueryRow(`SELECT nullif(current_setting('teleport.origin', true), '')`).Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		if got.String != `o'ne "src"` || after.Valid {
+			t.Errorf("%s: teleport.origin = %q in the transaction, %v after; want o'ne \"src\", then unset", name, got.String, after)
+		}
 	}
 }

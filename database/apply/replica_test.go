@@ -64,6 +64,9 @@ func TestEvents_ReplicaMode(t *testing.T) {
 		}
 		defer tx.Rollback() //nolint:errcheck // every run is undone
 		cache := apply.NewTableCache(asReplica)
+		if err := cache.Begin(ctx, tx, "src"); err != nil {
+			t.Fatal(err)
+		}
 		for _, evs := range flushes {
 			if err := apply.Events(ctx, tx, cache, evs); err != nil {
 				return modes, 0, err
@@ -128,10 +131,23 @@ func TestMayApplyAsReplica_Granted(t *testing.T) {
 		t.Fatalf("after the grant: %v, %v; want true", ok, err)
 	}
 	c.AdminExec(t, name, `REVOKE SET ON PARAMETER session_replication_role FROM `+role)
-	err := database.InTx(ctx, db, func(tx *sql.Tx) error {
-		return apply.Events(ctx, tx, apply.NewTableCache(true), []wire.Event{{Schema: "public", Table: "t", Op: wire.OpInsert, Rows: 1, Data: []byte(`[{"id":1}]`)}})
-	})
+	evs := []wire.Event{{Schema: "public", Table: "t", Op: wire.OpInsert, Rows: 1, Data: []byte(`[{"id":1}]`)}}
+	err := database.InTx(ctx, db, func(tx *sql.Tx) error { return apply.NewTableCache(true).Begin(ctx, tx, "src") })
 	if !errors.Is(err, apply.ErrReplicaDenied) {
-		t.Errorf("after the revoke: %v; want ErrReplicaDenied", err)
+		t.Errorf("Begin after the revoke: %v; want ErrReplicaDenied", err)
+	}
+	err = database.InTx(ctx, db, func(tx *sql.Tx) error { return apply.Events(ctx, tx, apply.NewTableCache(true), evs) })
+	if !errors.Is(err, apply.ErrReplicaDenied) {
+		t.Errorf("Events after the revoke: %v; want ErrReplicaDenied", err)
+	}
+	err = database.InTx(ctx, db, func(tx *sql.Tx) error {
+		c := apply.NewTableCache(false)
+		if err := c.Begin(ctx, tx, "src"); err != nil {
+			return err
+		}
+		return apply.Events(ctx, tx, c, evs)
+	})
+	if err != nil {
+		t.Errorf("a cache not made for replica mode, after the revoke: %v", err)
 	}
 }
