@@ -579,17 +579,17 @@ func waitCapture(t *testing.T, db *sql.DB) {
 }
 
 // waitCut waits until the source's batcher has cut every change committed
-// so far into batches.
+// so far into batches: until target dst's last tick sees every event. (A
+// tick taken after the call is no sign: a batcher that has cut everything
+// takes no more ticks until something new is written.)
 func waitCut(t *testing.T, db *sql.DB) {
 	t.Helper()
-	var now time.Time
-	if err := db.QueryRow(`SELECT clock_timestamp()`).Scan(&now); err != nil {
-		t.Fatal(err)
-	}
 	dbtest.WaitFor(t, 2*time.Minute, "the batcher to cut what was committed", func() bool {
-		var done bool
-		err := db.QueryRow(`SELECT k.created_at > $1 FROM teleport.target_state g JOIN teleport.tick k ON k.id = g.last_tick`, now).Scan(&done)
-		return err == nil && done
+		var pending bool
+		err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM teleport.target_state g JOIN teleport.tick k ON k.id = g.last_tick
+			JOIN teleport.event e ON e.xid >= pg_snapshot_xmin(k.snapshot) AND NOT pg_visible_in_snapshot(e.xid, k.snapshot)
+			WHERE g.name = 'dst')`).Scan(&pending)
+		return err == nil && !pending
 	})
 }
 
