@@ -245,7 +245,8 @@ func TestE2E_LongSnapshotBounded(t *testing.T) {
 // depends on it: a row whose parent only B's own foreign key requires goes
 // in, as PostgreSQL's logical replication would take it. Where a trigger
 // depends on it, B applies in origin mode: its capture triggers on fwd
-// record what it applies and C gets it, and a trigger of B's own fires.
+// record what it applies and C gets it, and a trigger of B's own fires, as
+// does an event trigger of B's own on the schema changes B applies.
 // Before 15 the role cannot be granted it: the row is held with the
 // foreign key's error until B has the parent.
 func TestE2E_ReplicaModeChain(t *testing.T) {
@@ -272,6 +273,12 @@ func TestE2E_ReplicaModeChain(t *testing.T) {
 		CREATE TRIGGER note AFTER INSERT ON public.watched REFERENCING NEW TABLE AS new_rows
 			FOR EACH STATEMENT EXECUTE FUNCTION public.note()`)
 	execSQL(t, dbC, `CREATE SCHEMA fwd; CREATE TABLE fwd.item (id int PRIMARY KEY, parent_id int, v text)`)
+	// An event trigger of B's own (only a superuser may create one) sees
+	// the schema changes B applies, as it would without the grant.
+	execSQL(t, dbB, `CREATE TABLE public.ddl_seen (object text)`)
+	cb.AdminExec(t, nameB, `CREATE FUNCTION public.note_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+			BEGIN INSERT INTO public.ddl_seen SELECT object_identity FROM pg_event_trigger_ddl_commands(); END $$;
+		CREATE EVENT TRIGGER note_ddl ON ddl_command_end EXECUTE FUNCTION public.note_ddl()`)
 	portA, portB, portC := freePort(t), freePort(t), freePort(t)
 	tgt := func(name, expr string, port int) string {
 		return fmt.Sprintf("  %s:\n    target_expression: %q\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n", name, expr, port)
@@ -303,6 +310,20 @@ func TestE2E_ReplicaModeChain(t *testing.T) {
 	sameAs(dbA, dbB, "public.watched")
 	sameAs(dbA, dbB, "fwd.item")
 	sameAs(dbA, dbC, "fwd.item")
+	execSQL(t, dbA, `CREATE TABLE public.late (id int PRIMARY KEY); INSERT INTO public.child VALUES (3, 98)`)
+	if !replica {
+		execSQL(t, dbB, `INSERT INTO public.parent VALUES (98)`)
+	}
+	sameAs(dbA, dbB, "public.child")
+	dbtest.WaitFor(t, 60*time.Second, "B to create public.late", func() bool {
+		var ok bool
+		return dbB.QueryRow(`SELECT to_regclass('public.late') IS NOT NULL`).Scan(&ok) == nil && ok
+	})
+	var ddlSeen int
+	execSQLScan(t, dbB, `SELECT count(*) FROM public.ddl_seen WHERE object = 'public.late'`, &ddlSeen)
+	if ddlSeen == 0 {
+		t.Error("B's event trigger did not see the table it created from A's schema change")
+	}
 	var seen int
 	execSQLScan(t, dbB, `SELECT count(*) FROM public.seen_here`, &seen)
 	if seen != 2 {
@@ -310,7 +331,7 @@ func TestE2E_ReplicaModeChain(t *testing.T) {
 	}
 	var orphans int
 	execSQLScan(t, dbB, `SELECT count(*) FROM public.child c WHERE NOT EXISTS (SELECT 1 FROM public.parent p WHERE p.id = c.parent_id)`, &orphans)
-	if want := map[bool]int{true: 1, false: 0}[replica]; orphans != want {
+	if want := map[bool]int{true: 2, false: 0}[replica]; orphans != want {
 		t.Errorf("child rows without a parent on B: %d, want %d (replica mode: %v)", orphans, want, replica)
 	}
 }

@@ -617,6 +617,9 @@ func (a *batchApply) applyDDL(ctx context.Context, k int, data []byte, c int, re
 			}
 		}
 	}
+	if err := a.run.cache.OriginMode(ctx, a.tx); err != nil {
+		return nil, err
+	}
 	done, left, err := schema.ApplyDDLPart(ctx, a.tx, ddl, &p)
 	if err == nil {
 		err = saveLeftOut(ctx, a.tx, a.b.Source, left)

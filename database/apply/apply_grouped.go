@@ -355,6 +355,20 @@ func (c *TableCache) useMode(ctx context.Context, tx *sql.Tx, tables ...*applyTa
 	if slices.ContainsFunc(tables, func(t *applyTable) bool { return t.triggers }) {
 		mode = "origin"
 	}
+	return c.setMode(ctx, tx, mode)
+}
+
+// OriginMode puts tx back in origin mode, if a cache made for replica mode
+// left it in replica mode: before a schema change, whose statements the
+// target's own event triggers must see as they would without the grant.
+func (c *TableCache) OriginMode(ctx context.Context, tx *sql.Tx) error {
+	if !c.asReplica {
+		return nil
+	}
+	return c.setMode(ctx, tx, "origin")
+}
+
+func (c *TableCache) setMode(ctx context.Context, tx *sql.Tx, mode string) error {
 	if mode == c.mode {
 		return nil
 	}
