@@ -102,6 +102,8 @@ func TestRun_StartupErrors(t *testing.T) {
 		{"initial-load without target", []string{"-config", good, "-mode", "initial-load"}, []string{"-load-target"}},
 		{"initial-load of an unknown target", []string{"-config", good, "-mode", "initial-load", "-load-target", "nope"}, []string{"nope", "no such target"}},
 		{"initial-load with no parallelism", []string{"-config", good, "-mode", "initial-load", "-load-target", "x", "-parallel", "0"}, []string{"-parallel 0", "1 to 64"}},
+		{"negative chunk size", []string{"-config", good, "-mode", "initial-load", "-load-target", "x", "-chunk-mb", "-1"}, []string{"-chunk-mb -1", "0 (no chunks)"}},
+		{"-chunk-mb without initial-load", []string{"-config", good, "-mode", "verify", "-chunk-mb", "64"}, []string{"-chunk-mb is only used with -mode initial-load"}},
 		{"-overwrite without initial-load", []string{"-config", good, "-overwrite"}, []string{"-overwrite", "only used with -mode initial-load"}},
 		{"stray argument", []string{"-config", good, "extra"}, []string{"extra"}},
 		{"bad log format", []string{"-config", good, "-log-format", "xml"}, []string{"-log-format"}},

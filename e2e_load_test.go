@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -233,7 +234,8 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 	}
 	defer logf.Close()
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-config", p.srcCfg, "-mode", "initial-load", "-load-target", "dst", "-parallel", "2")
+		// pgbench_accounts (about 260 MB) goes in chunks of 32 MiB.
+		cmd := exec.Command(bin, "-config", p.srcCfg, "-mode", "initial-load", "-load-target", "dst", "-parallel", "2", "-chunk-mb", "32")
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -273,17 +275,33 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 		_ = cmd.Wait()
 	}
 	// The last run goes through a restart of the target instance: the
-	// table it was copying fails and is copied again.
+	// chunks it was copying fail and are copied again, those done before
+	// stay done.
 	idle()
 	cmd := start()
+	chunksDone := func() string {
+		var s string
+		if err := p.dstDB.QueryRow(`SELECT coalesce(string_agg(c.chunk || ' ' || c.done_at, ', ' ORDER BY c.chunk), '')
+			FROM teleport.load_chunk c JOIN teleport.load l ON l.source = c.source AND l.run = c.run
+			WHERE c.table_name = 'pgbench_accounts'`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var before string
 	if interrupted {
-		dbtest.WaitFor(t, 2*time.Minute, "load run 3 copying", func() bool {
+		dbtest.WaitFor(t, 2*time.Minute, "load run 3 copying, a chunk done", func() bool {
 			l, ok := p.loadStatus(t)
-			return ok && copying(l, 100000)
+			return ok && slices.ContainsFunc(l.Tables, func(ts wire.LoadTableStatus) bool {
+				// Copying: this run's (the killed run's copies are gone),
+				// and so are the chunks counted.
+				return ts.State == "copying" && ts.ChunksDone >= 1 && ts.ChunksDone < ts.Chunks
+			})
 		})
 		if err := p.stopDst(); err != nil {
 			t.Fatal(err)
 		}
+		before = chunksDone()
 		p.startDst(t)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -303,4 +321,24 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 	if interrupted && !strings.Contains(log, "table copy failed, trying again") {
 		t.Errorf("load log does not show the copy cut by the target's restart tried again:\n%s", log)
 	}
+	if !regexp.MustCompile(`msg="copying a table in chunks" .*pgbench_accounts.* chunks=9 key=aid`).MatchString(log) {
+		t.Errorf("load log does not say pgbench_accounts was copied in chunks:\n%s", log)
+	}
+	if interrupted {
+		// The chunks done when the target stopped were not copied again.
+		after := chunksDone()
+		if before == "" || !containsAll(after, strings.Split(before, ", ")) {
+			t.Errorf("chunks of pgbench_accounts done before the target's restart: %q; after the load: %q; want them kept", before, after)
+		}
+	}
+}
+
+// containsAll reports whether s contains every one of parts.
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }

@@ -95,6 +95,7 @@ type options struct {
 	loadTarget string
 	source     string
 	parallel   int
+	chunkMB    int
 	overwrite  bool
 	json       bool
 	maxLag     time.Duration
@@ -119,6 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
 	fs.StringVar(&o.source, "source", "", "source to remove in -mode uninstall (its database.name)")
 	fs.IntVar(&o.parallel, "parallel", 4, "in -mode initial-load: tables copied at once; in -mode verify: connections that hash a long table at once")
+	fs.IntVar(&o.chunkMB, "chunk-mb", 256, "in -mode initial-load: a table with a one-column integer primary key is copied in chunks of about this many MiB "+
+		"on disk, several at once, when it has at least two; 0 copies every table whole")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
 	fs.BoolVar(&o.force, "force", false, "in -mode uninstall: remove Teleport even while replication has not finished (what is in flight is lost)")
 	fs.BoolVar(&o.enable, "enable-triggers", false, "in -mode uninstall, on a target: enable the triggers replication created disabled")
@@ -140,6 +143,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q: every option is a flag, see teleport -h", fs.Arg(0))
 	}
 	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "chunk-mb" && o.mode != "initial-load" {
+			errs = append(errs, fmt.Errorf("-chunk-mb is only used with -mode initial-load"))
+		}
+	})
 	switch o.mode {
 	case "replication":
 		if o.loadTarget != "" || o.overwrite {
@@ -184,6 +192,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.parallel < 1 || o.parallel > 64 {
 		errs = append(errs, fmt.Errorf("-parallel %d: must be 1 to 64", o.parallel))
+	}
+	if o.chunkMB < 0 || o.chunkMB > 1<<20 {
+		errs = append(errs, fmt.Errorf("-chunk-mb %d: must be 0 (no chunks) to 1048576", o.chunkMB))
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("-log-format %q: must be text or json", o.logFormat))
@@ -286,7 +297,7 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.mode == "initial-load" {
 		what := wire.LoadKind(o.tables != "")
 		res, err := transmitter.Load(ctx, db, cfg, transmitter.LoadOptions{Target: o.loadTarget, Parallel: o.parallel,
-			Overwrite: o.overwrite, Tables: splitList(o.tables), Progress: live, LogEvery: loadLogEvery}, log)
+			Overwrite: o.overwrite, Tables: splitList(o.tables), Progress: live, LogEvery: loadLogEvery, ChunkBytes: int64(o.chunkMB) << 20}, log)
 		if err != nil && ctx.Err() != nil {
 			return fmt.Errorf("%s of %s interrupted: run the same command again to resume it, the tables copied so far are kept", what, o.loadTarget)
 		}

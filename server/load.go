@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,24 +34,31 @@ type loadProgress struct {
 	started     time.Time
 }
 
-// copies tracks the copies in flight, keyed by source and table.
-type copies struct {
-	mu sync.Mutex
-	m  map[[3]string]*loadProgress
+// copyKey names a copy in flight: a table of a source's load, and its
+// chunk (0 for a table copied whole).
+type copyKey struct {
+	source, schema, table string
+	chunk                 int
 }
 
-func (c *copies) start(key [3]string) *loadProgress {
+// copies tracks the copies in flight.
+type copies struct {
+	mu sync.Mutex
+	m  map[copyKey]*loadProgress
+}
+
+func (c *copies) start(key copyKey) *loadProgress {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[[3]string]*loadProgress{}
+		c.m = map[copyKey]*loadProgress{}
 	}
 	p := &loadProgress{started: time.Now()}
 	c.m[key] = p
 	return p
 }
 
-func (c *copies) end(key [3]string, p *loadProgress) {
+func (c *copies) end(key copyKey, p *loadProgress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m[key] == p {
@@ -57,10 +66,24 @@ func (c *copies) end(key [3]string, p *loadProgress) {
 	}
 }
 
-func (c *copies) get(key [3]string) *loadProgress {
+// table sums the copies in flight of one table of a source's load: their
+// rows and bytes so far, and when the first began; ok is false when none is
+// in flight.
+func (c *copies) table(source, schema, table string) (rows, bytes int64, started time.Time, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[key]
+	for k, p := range c.m {
+		if k.source != source || k.schema != schema || k.table != table {
+			continue
+		}
+		rows += p.rows.Load()
+		bytes += p.bytes.Load()
+		if !ok || p.started.Before(started) {
+			started = p.started
+		}
+		ok = true
+	}
+	return rows, bytes, started, ok
 }
 
 func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +113,7 @@ func (s *Server) beginLoad(w http.ResponseWriter, r *http.Request) {
 	if begun.Done == nil {
 		begun.Done = []wire.LoadTable{}
 	}
+	begun.Chunks = true
 	s.log.Info(wire.LoadKind(plan.Resync)+" begun", "source", source, "run", plan.Run, "tables", len(plan.Tables),
 		"resumed", begun.Resumed, "tables_done", len(begun.Done))
 	writeJSON(w, http.StatusOK, begun)
@@ -113,6 +137,14 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if q.Has("chunk") {
+		c, err := parseChunk(q)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "chunk: "+err.Error())
+			return
+		}
+		spec.Chunk = c
+	}
 	var body io.Reader = s.idleBody(w, r)
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(body)
@@ -122,7 +154,10 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 		}
 		body = zr
 	}
-	key := [3]string{spec.Source, spec.Schema, spec.Table}
+	key := copyKey{spec.Source, spec.Schema, spec.Table, 0}
+	if spec.Chunk != nil {
+		key.chunk = spec.Chunk.No
+	}
 	p := s.copies.start(key)
 	defer s.copies.end(key, p)
 	rows, n, err := load.CopyIn(r.Context(), s.db, spec, body, func(rows, n int64) {
@@ -132,9 +167,47 @@ func (s *Server) copyTable(w http.ResponseWriter, r *http.Request) {
 	if s.loadError(w, "copy table", spec.Source, err) {
 		return
 	}
-	s.log.Info("table loaded", "source", spec.Source, "table", database.QuoteQualified(spec.Schema, spec.Table),
-		"rows", rows, "bytes", n, "took", time.Since(p.started).Round(time.Millisecond))
+	if c := spec.Chunk; c != nil {
+		s.log.Info("chunk loaded", "source", spec.Source, "table", database.QuoteQualified(spec.Schema, spec.Table),
+			"chunk", c.No, "of", c.Of, "rows", rows, "bytes", n, "took", time.Since(p.started).Round(time.Millisecond))
+	} else {
+		s.log.Info("table loaded", "source", spec.Source, "table", database.QuoteQualified(spec.Schema, spec.Table),
+			"rows", rows, "bytes", n, "took", time.Since(p.started).Round(time.Millisecond))
+	}
 	writeJSON(w, http.StatusOK, wire.CopyDone{Rows: rows, Bytes: n})
+}
+
+// parseChunk reads a chunk's parameters: chunk (from 0) of chunks, the key
+// column and the range's lo and hi, each absent when open.
+func parseChunk(q url.Values) (*load.ChunkSpec, error) {
+	var c load.ChunkSpec
+	var err error
+	if c.No, err = strconv.Atoi(q.Get("chunk")); err != nil {
+		return nil, fmt.Errorf("chunk %q: want a number", q.Get("chunk"))
+	}
+	if c.Of, err = strconv.Atoi(q.Get("chunks")); err != nil || c.Of < 1 || c.No < 0 || c.No >= c.Of {
+		return nil, fmt.Errorf("chunk %q of chunks %q: want 0 <= chunk < chunks", q.Get("chunk"), q.Get("chunks"))
+	}
+	if c.Key = q.Get("key"); c.Key == "" {
+		return nil, errors.New("no key column")
+	}
+	for _, b := range []struct {
+		name string
+		dst  **int64
+	}{{"lo", &c.Range.Lo}, {"hi", &c.Range.Hi}} {
+		if !q.Has(b.name) {
+			continue
+		}
+		v, err := strconv.ParseInt(q.Get(b.name), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: want an integer", b.name, q.Get(b.name))
+		}
+		*b.dst = &v
+	}
+	if c.Range.Lo != nil && c.Range.Hi != nil && *c.Range.Lo >= *c.Range.Hi {
+		return nil, fmt.Errorf("lo %d is not below hi %d", *c.Range.Lo, *c.Range.Hi)
+	}
+	return &c, nil
 }
 
 func (s *Server) finishLoad(w http.ResponseWriter, r *http.Request) {
@@ -191,13 +264,21 @@ func (s *Server) loadStatus(ctx context.Context, q database.Querier) ([]wire.Loa
 				continue
 			}
 			ts := wire.LoadTableStatus{Table: t.String(), State: "waiting", EstRows: t.EstRows, DoneAt: timeOrNil(t.DoneAt)}
-			switch p := s.copies.get([3]string{l.Source, t.Schema, t.Table}); {
-			case p != nil:
-				ts.State, ts.Rows, ts.Bytes = "copying", p.rows.Load(), p.bytes.Load()
-				if secs := time.Since(p.started).Seconds(); secs > 0 {
-					ts.RowsPerSecond = float64(ts.Rows) / secs
+			rows, bytes, started, inFlight := s.copies.table(l.Source, t.Schema, t.Table)
+			switch {
+			case inFlight:
+				// For a table copied in chunks, with the chunks the run
+				// has done.
+				ts.State, ts.Rows, ts.Bytes = "copying", t.ChunkRows+rows, t.ChunkBytes+bytes
+				ts.Chunks, ts.ChunksDone = t.Chunks, t.ChunksDone
+				if secs := time.Since(started).Seconds(); secs > 0 {
+					ts.RowsPerSecond = float64(rows) / secs
 				}
 				rate += ts.RowsPerSecond
+			case t.DoneAt.IsZero() && t.ChunksDone > 0:
+				// Chunks done, none in flight: between two, or the run
+				// was stopped.
+				ts.Rows, ts.Bytes, ts.Chunks, ts.ChunksDone = t.ChunkRows, t.ChunkBytes, t.Chunks, t.ChunksDone
 			case !t.DoneAt.IsZero():
 				ts.State, ts.Rows, ts.Bytes = "done", t.Rows, t.Bytes
 				ls.TablesDone++

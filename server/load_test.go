@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -159,4 +160,121 @@ func TestLoadRoutes(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'public.c'::regclass`).Scan(&fks); err != nil || fks != 1 {
 		t.Errorf("foreign keys on c after the resync = %d (%v), want 1", fks, err)
 	}
+}
+
+// chunkParams are the parameters of chunk no of of a copy of table big,
+// in ranges of id; lo and hi are "" when open.
+func chunkParams(run, snapshot string, no, of int, lo, hi string) url.Values {
+	q := copyParams(run, "big", snapshot)
+	q.Set("chunk", strconv.Itoa(no))
+	q.Set("chunks", strconv.Itoa(of))
+	q.Set("key", "id")
+	if lo != "" {
+		q.Set("lo", lo)
+	}
+	if hi != "" {
+		q.Set("hi", hi)
+	}
+	return q
+}
+
+// TestLoadRoutes_Chunks: a table copied in chunks empties and fills one
+// range of its key per chunk, is done only once every chunk of the run is,
+// answers a chunk sent again without copying it twice, and is not done
+// while a later run copies it again.
+func TestLoadRoutes_Chunks(t *testing.T) {
+	srv, db := newTarget(t, "")
+	h := srv.Handler()
+	if _, err := db.Exec(`CREATE TABLE public.big (id bigint PRIMARY KEY, v text);
+		INSERT INTO public.big VALUES (5, 'old'), (15, 'old'), (25, 'old')`); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() string {
+		t.Helper()
+		var got string
+		if err := db.QueryRow(`SELECT coalesce(string_agg(id || '=' || v, ' ' ORDER BY id), '') FROM public.big`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tableState := func() string {
+		t.Helper()
+		var got string
+		if err := db.QueryRow(`SELECT coalesce(snapshot::text, 'none') || ' ' || coalesce(nrows, -1) || ' ' || (done_at IS NOT NULL)
+			FROM teleport.load_table WHERE source = 'src' AND table_name = 'big'`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r1", true, "big")), 200, `"chunks":true`)
+
+	for _, bad := range []struct {
+		q    url.Values
+		word string
+	}{
+		{chunkParams("r1", "10:12:", 3, 3, "", ""), `chunk \"3\" of chunks \"3\"`},
+		{chunkParams("r1", "10:12:", -1, 3, "", ""), `chunk \"-1\" of chunks \"3\"`},
+		{chunkParams("r1", "10:12:", 1, 3, "20", "10"), "lo 20 is not below hi 10"},
+		{chunkParams("r1", "10:12:", 1, 3, "x", ""), `lo \"x\"`},
+		{func() url.Values { q := chunkParams("r1", "10:12:", 1, 3, "", ""); q.Del("key"); return q }(), "no key column"},
+	} {
+		wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", bad.q, "1\tx\n"), 400, bad.word)
+	}
+	if got := rows(); got != "5=old 15=old 25=old" {
+		t.Fatalf("rows after refused chunks = %q", got)
+	}
+
+	// Chunks 1 and 3 of 3: their ranges are emptied and filled, the
+	// table is not done.
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", chunkParams("r1", "10:12:", 0, 3, "", "10"), "1\tnew\n9\tnew\n"), 200, `"rows":2`)
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", chunkParams("r1", "10:12:", 2, 3, "20", ""), "20\tnew\n"), 200, `"rows":1`)
+	if got, want := rows(), "1=new 9=new 15=old 20=new"; got != want {
+		t.Errorf("rows after chunks 1 and 3 = %q, want %q", got, want)
+	}
+	if got := tableState(); got != "none -1 false" {
+		t.Errorf("table after 2 of 3 chunks = %q, want not done", got)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r1"}}, ""), 409, "not copied yet")
+	var st wire.Status
+	rec := loadRequest(h, "GET", "/status", nil, "")
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || len(st.Loads) != 1 || len(st.Loads[0].Tables) != 1 {
+		t.Fatalf("status loads: %s (%v)", rec.Body, err)
+	}
+	if ts := st.Loads[0].Tables[0]; ts.State != "waiting" || ts.Chunks != 3 || ts.ChunksDone != 2 || ts.Rows != 3 {
+		t.Errorf("status of big = %+v, want waiting, 2 of 3 chunks done, 3 rows", ts)
+	}
+
+	// Chunk 1 sent again (its answer lost, say): answered, not copied.
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", chunkParams("r1", "10:12:", 0, 3, "", "10"), "2\tagain\n"), 200, `"rows":2`)
+	if got, want := rows(), "1=new 9=new 15=old 20=new"; got != want {
+		t.Errorf("rows after chunk 1 sent again = %q, want %q", got, want)
+	}
+	// A chunk read in another snapshot than the run's others is refused.
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", chunkParams("r1", "10:13:", 1, 3, "10", "20"), "12\tnew\n"), 500, "2 snapshots")
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", chunkParams("r1", "10:12:", 1, 3, "10", "20"), "12\tnew\n"), 200, `"rows":1`)
+	if got, want := rows(), "1=new 9=new 12=new 20=new"; got != want {
+		t.Errorf("rows after every chunk = %q, want %q", got, want)
+	}
+	if got := tableState(); got != "10:12: 4 true" {
+		t.Errorf("table after every chunk = %q, want done in 10:12: with 4 rows", got)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r1"}}, ""), 200)
+
+	// A resync copies it again in 2 chunks: not done after the first, even
+	// though the load's run had it done; the earlier run's chunks are
+	// forgotten once it is done again.
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, resyncBody(t, "r2", "big")), 200)
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", chunkParams("r2", "20:22:", 0, 2, "", "15"), "3\tre\n"), 200, `"rows":1`)
+	if got := tableState(); got != "none -1 false" {
+		t.Errorf("table after 1 of 2 chunks of the resync = %q, want not done", got)
+	}
+	wantAnswer(t, loadRequest(h, "PUT", "/loads/src/copy", chunkParams("r2", "20:22:", 1, 2, "15", ""), "30\tre\n"), 200, `"rows":1`)
+	if got, want := rows(), "3=re 30=re"; got != want {
+		t.Errorf("rows after the resync = %q, want %q", got, want)
+	}
+	var chunks string
+	if err := db.QueryRow(`SELECT string_agg(chunk || '/' || chunks || ' ' || run, ', ' ORDER BY chunk) FROM teleport.load_chunk`).Scan(&chunks); err != nil || chunks != "0/2 r2, 1/2 r2" {
+		t.Errorf("chunks recorded after the resync = %q (%v), want the resync's two", chunks, err)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r2"}}, ""), 200)
 }

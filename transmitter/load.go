@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,10 @@ type LoadOptions struct {
 	// the load command passes its terminal.
 	Progress io.Writer
 	LogEvery time.Duration // how often progress is logged
+	// ChunkBytes is the size on disk from which a table with a one-column
+	// integer primary key is copied in chunks of about this size, several
+	// at once; 0 copies every table whole.
+	ChunkBytes int64
 }
 
 // LoadResult is what a load copied.
@@ -136,8 +141,13 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 		return res, err
 	}
 	l.snapID, l.snapshot = snapID, snapshot
+	units, err := l.plan(ctx, db, todo, begun.Chunks)
+	if err != nil {
+		releaseSnap()
+		return res, err
+	}
 	stopProgress := l.reportProgress(todo)
-	err = l.copyAll(ctx, todo)
+	err = l.copyAll(ctx, units)
 	releaseSnap()
 	stopProgress()
 	if err != nil {
@@ -237,9 +247,44 @@ func (l *loader) url(route string, q url.Values) string {
 type loadTable struct {
 	src         load.SourceTable
 	dst         wire.LoadTable
-	rows, bytes atomic.Int64
+	rows, bytes atomic.Int64 // its copies' so far
 	started     atomic.Int64 // unix nanoseconds; 0 until its copy starts
 	done        atomic.Bool
+	left        atomic.Int32 // copies not done
+	chunks      int          // 1: copied whole
+}
+
+// copyUnit is one COPY of a run: a table whole, or one chunk of it.
+type copyUnit struct {
+	lt          *loadTable
+	chunk       int
+	keys        load.KeyRange
+	rows, bytes atomic.Int64 // this attempt's so far
+}
+
+// plan cuts the tables into the run's copies: a big table with a one-column
+// integer primary key into chunks when the target takes them, every other
+// table whole. The copies of the biggest tables come first.
+func (l *loader) plan(ctx context.Context, db *sql.DB, tables []*loadTable, targetChunks bool) ([]*copyUnit, error) {
+	var units []*copyUnit
+	for _, lt := range tables {
+		ranges := []load.KeyRange{{}}
+		if targetChunks && l.opts.ChunkBytes > 0 {
+			var err error
+			if ranges, err = load.PlanChunks(ctx, db, lt.src, l.opts.ChunkBytes); err != nil {
+				return nil, err
+			}
+		}
+		lt.chunks = len(ranges)
+		lt.left.Store(int32(len(ranges)))
+		for i, r := range ranges {
+			units = append(units, &copyUnit{lt: lt, chunk: i, keys: r})
+		}
+		if len(ranges) > 1 {
+			l.log.Info("copying a table in chunks", "table", lt.src.Table.String(), "chunks", len(ranges), "key", lt.src.ChunkKey)
+		}
+	}
+	return units, nil
 }
 
 func newRunID() (string, error) {
@@ -316,14 +361,14 @@ func (l *loader) toCopy(done []wire.LoadTable) []*loadTable {
 	return out
 }
 
-// copyAll copies tables, opts.Parallel at a time. The first table that
+// copyAll runs the copies, opts.Parallel at a time. The first copy that
 // fails every attempt stops the others.
-func (l *loader) copyAll(ctx context.Context, tables []*loadTable) error {
+func (l *loader) copyAll(ctx context.Context, units []*copyUnit) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := make(chan *loadTable)
+	next := make(chan *copyUnit)
 	var wg sync.WaitGroup
-	for range max(1, min(l.opts.Parallel, len(tables))) {
+	for range max(1, min(l.opts.Parallel, len(units))) {
 		wg.Go(func() {
 			var r *load.CopyReader
 			defer func() {
@@ -331,8 +376,8 @@ func (l *loader) copyAll(ctx context.Context, tables []*loadTable) error {
 					r.Close()
 				}
 			}()
-			for lt := range next {
-				if err := l.copyTable(ctx, &r, lt); err != nil {
+			for u := range next {
+				if err := l.copyUnit(ctx, &r, u); err != nil {
 					cancel(err)
 					return
 				}
@@ -340,9 +385,9 @@ func (l *loader) copyAll(ctx context.Context, tables []*loadTable) error {
 		})
 	}
 feed:
-	for _, lt := range tables {
+	for _, u := range units {
 		select {
-		case next <- lt:
+		case next <- u:
 		case <-ctx.Done():
 			break feed
 		}
@@ -355,9 +400,16 @@ feed:
 	return ctx.Err()
 }
 
-// copyTable copies one table, trying again on failure with a fresh
-// connection. *r is the worker's reader, opened or replaced as needed.
-func (l *loader) copyTable(ctx context.Context, r **load.CopyReader, lt *loadTable) error {
+// copyUnit runs one copy, trying again on failure with a fresh connection:
+// the chunks of its table done already stay done. *r is the worker's
+// reader, opened or replaced as needed.
+func (l *loader) copyUnit(ctx context.Context, r **load.CopyReader, u *copyUnit) error {
+	lt := u.lt
+	what := lt.src.Table.String()
+	if lt.chunks > 1 {
+		what = fmt.Sprintf("chunk %d of %d of %s", u.chunk+1, lt.chunks, lt.src.Table)
+	}
+	lt.started.CompareAndSwap(0, time.Now().UnixNano())
 	var err error
 	for attempt := 1; attempt <= tableAttempts; attempt++ {
 		if *r == nil {
@@ -365,19 +417,25 @@ func (l *loader) copyTable(ctx context.Context, r **load.CopyReader, lt *loadTab
 				return err
 			}
 		}
-		lt.rows.Store(0)
-		lt.bytes.Store(0)
-		lt.started.Store(time.Now().UnixNano())
-		err = l.sendTable(ctx, *r, lt)
+		// What a failed attempt counted is not the table's.
+		lt.rows.Add(-u.rows.Swap(0))
+		lt.bytes.Add(-u.bytes.Swap(0))
+		err = l.sendUnit(ctx, *r, u, what)
 		if err == nil {
-			lt.done.Store(true)
+			if lt.left.Add(-1) == 0 {
+				lt.done.Store(true)
+			}
 			return nil
 		}
 		var ref *refusal
 		if ctx.Err() != nil || errors.As(err, &ref) {
 			return err
 		}
-		l.log.Warn("table copy failed, trying again", "table", lt.src.Table.String(), "attempt", attempt, "err", err)
+		args := []any{"table", lt.src.Table.String(), "attempt", attempt, "err", err}
+		if lt.chunks > 1 {
+			args = append(args, "chunk", u.chunk+1, "chunks", lt.chunks)
+		}
+		l.log.Warn("table copy failed, trying again", args...)
 		(*r).Close()
 		*r = nil
 		select {
@@ -386,27 +444,39 @@ func (l *loader) copyTable(ctx context.Context, r **load.CopyReader, lt *loadTab
 		case <-time.After(retryEvery):
 		}
 	}
-	return fmt.Errorf("copy %s: %w", lt.src.Table, err)
+	return fmt.Errorf("copy %s: %w", what, err)
 }
 
-// sendTable streams lt's rows from the source to the target: the COPY text
+// sendUnit streams u's rows from the source to the target: the COPY text
 // goes through a pipe, so neither side holds more than a buffer of it.
-func (l *loader) sendTable(ctx context.Context, r *load.CopyReader, lt *loadTable) error {
+func (l *loader) sendUnit(ctx context.Context, r *load.CopyReader, u *copyUnit, what string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	lt := u.lt
 	pr, pw := io.Pipe()
 	q := url.Values{"run": {l.run}, "schema": {lt.dst.Schema}, "table": {lt.dst.Table}, "snapshot": {l.snapshot}, "column": lt.src.Columns}
+	if lt.chunks > 1 {
+		q.Set("chunk", strconv.Itoa(u.chunk))
+		q.Set("chunks", strconv.Itoa(lt.chunks))
+		q.Set("key", lt.src.ChunkKey)
+		if u.keys.Lo != nil {
+			q.Set("lo", strconv.FormatInt(*u.keys.Lo, 10))
+		}
+		if u.keys.Hi != nil {
+			q.Set("hi", strconv.FormatInt(*u.keys.Hi, 10))
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, l.url(wire.RouteLoadCopy, q), pr)
 	if err != nil {
-		return fmt.Errorf("copy %s to %s: %w", lt.src.Table, l.peer.target, err)
+		return fmt.Errorf("copy %s to %s: %w", what, l.peer.target, err)
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	readErr := make(chan error, 1)
 	go func() {
 		// pgconn writes a row at a time: gather them, so the request body
 		// moves in large pieces.
-		bw := bufio.NewWriterSize(&countingWriter{w: pw, lt: lt}, copyWriteBuf)
-		err := r.CopyTable(ctx, l.snapID, lt.src, bw)
+		bw := bufio.NewWriterSize(&countingWriter{w: pw, u: u}, copyWriteBuf)
+		err := r.CopyTable(ctx, l.snapID, lt.src, u.keys, bw)
 		if err == nil {
 			err = bw.Flush()
 		}
@@ -421,12 +491,12 @@ func (l *loader) sendTable(ctx context.Context, r *load.CopyReader, lt *loadTabl
 	rerr := <-readErr
 	switch {
 	case err != nil: // a failed read of the source fails the request too, and its text says why
-		return fmt.Errorf("copy %s to %s: %w", lt.src.Table, l.peer.target, err)
+		return fmt.Errorf("copy %s to %s: %w", what, l.peer.target, err)
 	case rerr != nil:
-		return fmt.Errorf("copy %s: %w", lt.src.Table, rerr)
-	case done.Rows != lt.rows.Load() || done.Bytes != lt.bytes.Load():
+		return fmt.Errorf("copy %s: %w", what, rerr)
+	case done.Rows != u.rows.Load() || done.Bytes != u.bytes.Load():
 		return fmt.Errorf("copy %s to %s: sent %d rows (%d bytes), the target stored %d (%d bytes)",
-			lt.src.Table, l.peer.target, lt.rows.Load(), lt.bytes.Load(), done.Rows, done.Bytes)
+			what, l.peer.target, u.rows.Load(), u.bytes.Load(), done.Rows, done.Bytes)
 	}
 	return nil
 }
@@ -435,16 +505,20 @@ func (l *loader) sendTable(ctx context.Context, r *load.CopyReader, lt *loadTabl
 // goes into the request body.
 const copyWriteBuf = 256 << 10
 
-// countingWriter counts the rows and bytes of COPY text going through it.
+// countingWriter counts the rows and bytes of COPY text going through it,
+// for its copy and its table.
 type countingWriter struct {
-	w  io.Writer
-	lt *loadTable
+	w io.Writer
+	u *copyUnit
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.lt.bytes.Add(int64(n))
-	c.lt.rows.Add(int64(bytes.Count(p[:n], []byte{'\n'})))
+	rows := int64(bytes.Count(p[:n], []byte{'\n'}))
+	c.u.bytes.Add(int64(n))
+	c.u.rows.Add(rows)
+	c.u.lt.bytes.Add(int64(n))
+	c.u.lt.rows.Add(rows)
 	return n, err
 }
 

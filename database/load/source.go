@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,70 @@ type SourceTable struct {
 	EstBytes    int64       // on disk, its partitions' included
 	Partitions  [][2]string // schema and name of its partitions, every level
 	FKPeers     []uint32    // tables it shares a foreign key with, either way
+	// ChunkKey is its primary key's column when that is one column of an
+	// integer type: a big table is copied in ranges of it. "" otherwise.
+	ChunkKey string
+}
+
+// KeyRange is a range of a table's ChunkKey: the keys from Lo on and below
+// Hi. A nil bound is open: from the lowest key, to the highest.
+type KeyRange struct {
+	Lo, Hi *int64
+}
+
+// maxChunks bounds how many chunks one table is cut into.
+const maxChunks = 1000
+
+// PlanChunks cuts t into ranges of its ChunkKey of about chunkBytes each,
+// by its size on disk and the lowest and highest key it holds now: even
+// ranges of keys, the first open below and the last open above, so that
+// together they hold every key whatever is written after. A table smaller
+// than two chunks, or without a ChunkKey, or partitioned, is one range.
+func PlanChunks(ctx context.Context, q database.Querier, t SourceTable, chunkBytes int64) ([]KeyRange, error) {
+	whole := []KeyRange{{}}
+	if t.ChunkKey == "" || t.Partitioned || chunkBytes <= 0 || t.EstBytes < 2*chunkBytes {
+		return whole, nil
+	}
+	key := database.QuoteIdent(t.ChunkKey)
+	var lo, hi sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT min(`+key+`), max(`+key+`) FROM ONLY `+t.String()).Scan(&lo, &hi); err != nil {
+		return nil, fmt.Errorf("plan the chunks of %s: %w", t, err)
+	}
+	if !lo.Valid {
+		return whole, nil
+	}
+	n := min((t.EstBytes+chunkBytes-1)/chunkBytes, maxChunks)
+	// The span as uint64: hi - lo of two int64s may not fit in an int64.
+	span := uint64(hi.Int64-lo.Int64) + 1
+	if span != 0 && uint64(n) > span {
+		n = int64(span)
+	}
+	if n < 2 {
+		return whole, nil
+	}
+	step := span / uint64(n)
+	if span == 0 { // every int64: 2^64 keys
+		step = ^uint64(0)/uint64(n) + 1
+	}
+	out := make([]KeyRange, n)
+	for i := int64(1); i < n; i++ {
+		b := lo.Int64 + int64(step*uint64(i))
+		out[i-1].Hi = &b
+		out[i].Lo = &b
+	}
+	return out, nil
+}
+
+// Where returns the condition of r on column key, "" for the whole table.
+func (r KeyRange) Where(key string) string {
+	var conds []string
+	if r.Lo != nil {
+		conds = append(conds, database.QuoteIdent(key)+" >= "+strconv.FormatInt(*r.Lo, 10))
+	}
+	if r.Hi != nil {
+		conds = append(conds, database.QuoteIdent(key)+" < "+strconv.FormatInt(*r.Hi, 10))
+	}
+	return strings.Join(conds, " AND ")
 }
 
 // LoadSourceTables returns the tables for which match returns true, with
@@ -42,7 +107,7 @@ func LoadSourceTables(ctx context.Context, q database.Querier, match func(schema
 		var t SourceTable
 		var kind, parts string
 		var peers []int64
-		if err := rows.Scan(&t.OID, &t.Schema, &t.Name, &kind, pq.Array(&t.Columns), &t.EstRows, &t.EstBytes, &parts, pq.Array(&peers)); err != nil {
+		if err := rows.Scan(&t.OID, &t.Schema, &t.Name, &kind, pq.Array(&t.Columns), &t.EstRows, &t.EstBytes, &parts, pq.Array(&peers), &t.ChunkKey); err != nil {
 			return nil, fmt.Errorf("list tables to load: %w", err)
 		}
 		if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
@@ -154,8 +219,9 @@ func OpenCopyReader(ctx context.Context, c config.Database, appName string) (*Co
 func (r *CopyReader) Close() { _ = r.conn.Close(context.Background()) }
 
 // CopyTable writes t's rows as of the exported snapshot to w, in the COPY
-// text format, one transaction per call.
-func (r *CopyReader) CopyTable(ctx context.Context, snapshotID string, t SourceTable, w io.Writer) error {
+// text format, one transaction per call: those of the range of t.ChunkKey
+// r selects, all of them for the zero KeyRange.
+func (r *CopyReader) CopyTable(ctx context.Context, snapshotID string, t SourceTable, keys KeyRange, w io.Writer) error {
 	if r.conn.IsClosed() {
 		return errors.New("connection closed")
 	}
@@ -171,7 +237,11 @@ func (r *CopyReader) CopyTable(ctx context.Context, snapshotID string, t SourceT
 	if err := r.conn.Exec(ctx, begin).Close(); err != nil {
 		return fmt.Errorf("read %s in the load's snapshot: %w", t, err)
 	}
-	_, err := r.conn.CopyTo(ctx, w, `COPY (SELECT `+strings.Join(cols, ", ")+` FROM `+only+t.String()+`) TO STDOUT`)
+	where := keys.Where(t.ChunkKey)
+	if where != "" {
+		where = " WHERE " + where
+	}
+	_, err := r.conn.CopyTo(ctx, w, `COPY (SELECT `+strings.Join(cols, ", ")+` FROM `+only+t.String()+where+`) TO STDOUT`)
 	if err != nil {
 		_ = r.conn.Exec(ctx, `ROLLBACK`).Close()
 		return fmt.Errorf("read %s: %w", t, err)

@@ -264,6 +264,11 @@ type LoadTableState struct {
 	Rows     int64
 	Bytes    int64
 	DoneAt   time.Time
+	// Of a table copied in chunks by the load's run, while it is: how
+	// many chunks (0 until one is done), how many are done, and their rows
+	// and bytes.
+	Chunks, ChunksDone    int
+	ChunkRows, ChunkBytes int64
 }
 
 func (t LoadTableState) String() string { return database.QuoteQualified(t.Schema, t.Table) }
@@ -281,7 +286,8 @@ func LoadTables(ctx context.Context, q database.Querier, source string) ([]LoadT
 		var snap sql.NullString
 		var done sql.NullTime
 		var parts string
-		if err := rows.Scan(&t.Schema, &t.Table, &t.EstRows, &t.EstBytes, &snap, &t.Rows, &t.Bytes, &done, &parts, &t.InRun); err != nil {
+		if err := rows.Scan(&t.Schema, &t.Table, &t.EstRows, &t.EstBytes, &snap, &t.Rows, &t.Bytes, &done, &parts, &t.InRun,
+			&t.Chunks, &t.ChunksDone, &t.ChunkRows, &t.ChunkBytes); err != nil {
 			return nil, fmt.Errorf("read load tables of %s: %w", source, err)
 		}
 		if err := json.Unmarshal([]byte(parts), &t.Partitions); err != nil {
@@ -304,6 +310,16 @@ type CopySpec struct {
 	Table    string   // as on the target
 	Columns  []string // the columns of the COPY text, in order
 	Snapshot string   // the source snapshot the rows were read in
+	// Chunk, when not nil, makes this copy one chunk of the table: the
+	// rows of one range of its key.
+	Chunk *ChunkSpec
+}
+
+// ChunkSpec is one chunk of a table's copy.
+type ChunkSpec struct {
+	No, Of int    // chunk No of Of, from 0
+	Key    string // the integer column the ranges are of
+	Range  KeyRange
 }
 
 // CopyIn empties spec's table and fills it from r, the COPY text format,
@@ -344,7 +360,30 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 	if err := database.SetApplyOrigin(ctx, tx, spec.Source); err != nil {
 		return 0, 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `TRUNCATE `+name); err != nil {
+	if c := spec.Chunk; c != nil {
+		// A chunk the run copied already (its answer lost, say) is
+		// answered again, not copied twice.
+		var done bool
+		err := tx.QueryRowContext(ctx, `SELECT nrows, nbytes FROM teleport.load_chunk
+			WHERE source = $1 AND schema_name = $2 AND table_name = $3 AND chunk = $4 AND run = $5 AND chunks = $6`,
+			spec.Source, spec.Schema, spec.Table, c.No, spec.Run, c.Of).Scan(&rows, &n)
+		switch {
+		case err == nil:
+			done = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return 0, 0, fmt.Errorf("copy into %s: read chunk %d: %w", name, c.No, err)
+		}
+		if done {
+			return rows, n, nil
+		}
+		where := c.Range.Where(c.Key)
+		if where == "" {
+			where = "true"
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+name+` WHERE `+where); err != nil {
+			return 0, 0, fmt.Errorf("empty chunk %d of %s (%s) before copying it: %w", c.No, name, where, err)
+		}
+	} else if _, err := tx.ExecContext(ctx, `TRUNCATE `+name); err != nil {
 		return 0, 0, fmt.Errorf("empty %s before copying it: %w", name, err)
 	}
 	cols := make([]string, len(spec.Columns))
@@ -359,13 +398,43 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 	if err != nil {
 		return rows, n, fmt.Errorf("copy into %s: %w", name, err)
 	}
-	if _, err := tx.ExecContext(ctx, query("load_table_done"), spec.Source, spec.Schema, spec.Table, spec.Snapshot, rows, n); err != nil {
+	if spec.Chunk != nil {
+		err = chunkDone(ctx, tx, spec, rows, n)
+	} else {
+		_, err = tx.ExecContext(ctx, query("load_table_done"), spec.Source, spec.Schema, spec.Table, spec.Snapshot, rows, n)
+	}
+	if err != nil {
 		return rows, n, fmt.Errorf("record %s as loaded: %w", name, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return rows, n, fmt.Errorf("copy into %s: commit: %w", name, err)
 	}
 	return rows, n, nil
+}
+
+// chunkDone records, in the chunk's transaction, that spec's chunk is
+// copied, and the table as done when every chunk of the run is, or as not
+// done while some are not (a table an earlier run copied is copied again).
+// The table's row is locked first: of two chunks ending at once, the one
+// that commits last sees the other.
+func chunkDone(ctx context.Context, tx *sql.Tx, spec CopySpec, rows, n int64) error {
+	c := spec.Chunk
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM teleport.load_table WHERE source = $1 AND schema_name = $2 AND table_name = $3 FOR UPDATE`,
+		spec.Source, spec.Schema, spec.Table); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, query("load_chunk_done"), spec.Source, spec.Schema, spec.Table, c.No, c.Of, spec.Run,
+		c.Key, c.Range.Lo, c.Range.Hi, spec.Snapshot, rows, n); err != nil {
+		return err
+	}
+	var done, snapshots int
+	if err := tx.QueryRowContext(ctx, query("load_chunk_table"), spec.Source, spec.Schema, spec.Table, spec.Run, c.Of).Scan(&done, &snapshots); err != nil {
+		return err
+	}
+	if snapshots != 1 {
+		return fmt.Errorf("the %d chunks of run %s copied so far were read in %d snapshots, not one", done, spec.Run, snapshots)
+	}
+	return nil
 }
 
 // copyBuf is how much COPY text goes to the server at a time, unless a

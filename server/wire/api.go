@@ -80,6 +80,10 @@ type LoadTableStatus struct {
 	EstRows       int64      `json:"est_rows"`
 	RowsPerSecond float64    `json:"rows_per_second"` // while copying
 	DoneAt        *time.Time `json:"done_at"`
+	// Chunks and ChunksDone, for a table copied in chunks while it is:
+	// how many its run cut it into (once one is done) and are done.
+	Chunks     int `json:"chunks,omitempty"`
+	ChunksDone int `json:"chunks_done,omitempty"`
 }
 
 // TargetStatus is one target of this instance, as its source sees it.
@@ -271,6 +275,10 @@ func LoadKind(resync bool) string {
 type LoadBegun struct {
 	Resumed bool        `json:"resumed"`
 	Done    []LoadTable `json:"done"`
+	// Chunks is true when the target takes a table in chunks (the chunk
+	// parameters of RouteLoadCopy); a source copies whole tables to a
+	// target without it.
+	Chunks bool `json:"chunks"`
 }
 
 // VerifyStop asks a target to apply no batch of the source after Seq for

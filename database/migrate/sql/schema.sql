@@ -350,6 +350,22 @@ CREATE TABLE teleport.load (
     finished_at timestamp with time zone
 );
 
+CREATE TABLE teleport.load_chunk (
+    source text NOT NULL,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    chunk integer NOT NULL,
+    chunks integer NOT NULL,
+    run text NOT NULL,
+    key_column text NOT NULL,
+    lo bigint,
+    hi bigint,
+    snapshot pg_snapshot NOT NULL,
+    nrows bigint NOT NULL,
+    nbytes bigint NOT NULL,
+    done_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE teleport.load_fk (
     source text NOT NULL,
     schema_name text NOT NULL,
@@ -561,6 +577,9 @@ ALTER TABLE ONLY teleport.instance
 ALTER TABLE ONLY teleport.instance
     ADD CONSTRAINT instance_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY teleport.load_chunk
+    ADD CONSTRAINT load_chunk_pkey PRIMARY KEY (source, schema_name, table_name, chunk);
+
 ALTER TABLE ONLY teleport.load_fk
     ADD CONSTRAINT load_fk_pkey PRIMARY KEY (source, schema_name, table_name, name);
 
@@ -680,6 +699,9 @@ ALTER INDEX teleport.tick_id_idx ATTACH PARTITION teleport.tick_2_id_idx;
 
 ALTER TABLE teleport.batch
     ADD CONSTRAINT batch_target_fkey1 FOREIGN KEY (target) REFERENCES teleport.target(name) ON DELETE CASCADE;
+
+ALTER TABLE ONLY teleport.load_chunk
+    ADD CONSTRAINT load_chunk_source_schema_name_table_name_fkey FOREIGN KEY (source, schema_name, table_name) REFERENCES teleport.load_table(source, schema_name, table_name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY teleport.load_fk
     ADD CONSTRAINT load_fk_source_fkey FOREIGN KEY (source) REFERENCES teleport.load(source) ON DELETE CASCADE;

@@ -2,7 +2,9 @@
 -- parents, not their partitions), with its kind, the columns COPY reads
 -- (generated ones are computed again on the target), the estimated rows and
 -- on-disk size of its leaves, its partitions at every level, and the tables
--- it shares a foreign key with. pg_partition_tree lists nothing for a table
+-- it shares a foreign key with, and the column of its primary key when that
+-- is one column of an integer type (a big table is copied in ranges of it;
+-- '' when there is none). pg_partition_tree lists nothing for a table
 -- that is not partitioned: such a table is its own leaf.
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
@@ -23,7 +25,11 @@ SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
              WHERE f.conrelid = c.oid AND f.contype = 'f'
              UNION
              SELECT f.conrelid::bigint FROM pg_catalog.pg_constraint f
-             WHERE f.confrelid = c.oid AND f.contype = 'f')
+             WHERE f.confrelid = c.oid AND f.contype = 'f'),
+       coalesce((SELECT a.attname::text FROM pg_catalog.pg_index i
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                 WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnkeyatts = 1
+                   AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype)), '')
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition

@@ -1,6 +1,15 @@
--- The tables of the load of source $1 with where each stands.
-SELECT schema_name, table_name, est_rows, est_bytes, snapshot::text,
-       coalesce(nrows, 0), coalesce(nbytes, 0), done_at, partitions::text, in_run
-FROM teleport.load_table
-WHERE source = $1
-ORDER BY schema_name, table_name
+-- The tables of the load of source $1 with where each stands, and for a
+-- table copied in chunks by the load's run, those chunks: how many the run
+-- cut it into, how many are done, their rows and bytes.
+SELECT t.schema_name, t.table_name, t.est_rows, t.est_bytes, t.snapshot::text,
+       coalesce(t.nrows, 0), coalesce(t.nbytes, 0), t.done_at, t.partitions::text, t.in_run,
+       coalesce(c.chunks, 0), coalesce(c.done, 0), coalesce(c.nrows, 0), coalesce(c.nbytes, 0)
+FROM teleport.load_table t
+LEFT JOIN LATERAL (
+    SELECT max(k.chunks)::int AS chunks, count(*)::int AS done, sum(k.nrows)::bigint AS nrows, sum(k.nbytes)::bigint AS nbytes
+    FROM teleport.load_chunk k
+    JOIN teleport.load l ON l.source = k.source AND l.run = k.run
+    WHERE k.source = t.source AND k.schema_name = t.schema_name AND k.table_name = t.table_name
+) c ON true
+WHERE t.source = $1
+ORDER BY t.schema_name, t.table_name
