@@ -253,49 +253,54 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 			return !ok || !copying(l, -1)
 		})
 	}
-	// Kill it once early in pgbench_accounts' copy, once further into it
-	// when tables of the first run are done.
-	kills := []func(wire.LoadStatus) bool{
-		func(l wire.LoadStatus) bool { return copying(l, 100000) },
-		func(l wire.LoadStatus) bool { return l.TablesDone >= 1 && copying(l, 1000000) },
-	}
-	if !interrupted {
-		kills = nil
-	}
-	for i, when := range kills {
-		idle()
-		cmd := start()
-		dbtest.WaitFor(t, 2*time.Minute, fmt.Sprintf("load run %d mid-way", i+1), func() bool {
-			l, ok := p.loadStatus(t)
-			return ok && when(l)
-		})
-		l, _ := p.loadStatus(t)
-		t.Logf("killing load run %d: %d tables done, %d rows", i+1, l.TablesDone, l.Rows)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	// The last run goes through a restart of the target instance: the
-	// chunks it was copying fail and are copied again, those done before
-	// stay done.
-	idle()
-	cmd := start()
+	// chunksDone lists pgbench_accounts' chunks done on the target, each
+	// with when it was copied.
 	chunksDone := func() string {
 		var s string
-		if err := p.dstDB.QueryRow(`SELECT coalesce(string_agg(c.chunk || ' ' || c.done_at, ', ' ORDER BY c.chunk), '')
-			FROM teleport.load_chunk c JOIN teleport.load l ON l.source = c.source AND l.run = c.run
-			WHERE c.table_name = 'pgbench_accounts'`).Scan(&s); err != nil {
+		if err := p.dstDB.QueryRow(`SELECT coalesce(string_agg(chunk || ' ' || done_at, ', ' ORDER BY chunk), '')
+			FROM teleport.load_chunk WHERE table_name = 'pgbench_accounts'`).Scan(&s); err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	var before string
+	// waitLoad waits until the load's status satisfies when.
+	waitLoad := func(step string, when func(wire.LoadStatus) bool) wire.LoadStatus {
+		var l wire.LoadStatus
+		dbtest.WaitFor(t, 2*time.Minute, step, func() bool {
+			var ok bool
+			l, ok = p.loadStatus(t)
+			return ok && when(l)
+		})
+		return l
+	}
+	kill := func(cmd *exec.Cmd, run int, l wire.LoadStatus) {
+		t.Logf("killing load run %d: %d tables done, %d rows", run, l.TablesDone, l.Rows)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		idle()
+	}
+	// Interrupted, the load runs three times. Run 1 is killed early in
+	// pgbench_accounts' copy, and the source instance restarted, which
+	// lets go of the snapshot it held for the load: run 2 starts the
+	// table over in a new snapshot. Run 2 goes through a restart of the
+	// target instance (the chunks it was copying fail and are tried again,
+	// those done stay done) and is killed further in: run 3 reads in the
+	// same snapshot, still held by the source instance, and keeps the
+	// chunks done.
+	var before, killed string // the chunks done when the target stopped, and when run 2 was killed
+	resumes := 0
+	cmd := start()
 	if interrupted {
-		dbtest.WaitFor(t, 2*time.Minute, "load run 3 copying, a chunk done", func() bool {
-			l, ok := p.loadStatus(t)
-			return ok && slices.ContainsFunc(l.Tables, func(ts wire.LoadTableStatus) bool {
-				// Copying: this run's (the killed run's copies are gone),
-				// and so are the chunks counted.
-				return ts.State == "copying" && ts.ChunksDone >= 1 && ts.ChunksDone < ts.Chunks
+		kill(cmd, 1, waitLoad("load run 1 mid-way", func(l wire.LoadStatus) bool { return copying(l, 100000) }))
+		if err := p.stopSrc(); err != nil {
+			t.Fatal(err)
+		}
+		p.startSrc(t)
+		cmd = start()
+		waitLoad("load run 2 copying, a chunk done", func(l wire.LoadStatus) bool {
+			return slices.ContainsFunc(l.Tables, func(ts wire.LoadTableStatus) bool {
+				// Copying: this run's (the killed run's copies are gone).
+				return ts.State == "copying" && ts.ChunksDone >= 1 && ts.ChunksDone < ts.Chunks-2
 			})
 		})
 		if err := p.stopDst(); err != nil {
@@ -303,6 +308,10 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 		}
 		before = chunksDone()
 		p.startDst(t)
+		kill(cmd, 2, waitLoad("load run 2 further in", func(l wire.LoadStatus) bool { return l.TablesDone >= 1 && copying(l, 1000000) }))
+		killed = chunksDone()
+		cmd = start()
+		resumes = 2
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("last load run: %v\n%s", err, mustRead(t, logPath))
@@ -315,20 +324,31 @@ func testLoadPgbench(t *testing.T, interrupted bool) {
 		t.Errorf("target has %d foreign keys after the load, source %d", got, fks)
 	}
 	log := mustRead(t, logPath)
-	if n, want := strings.Count(log, "resuming initial load"), len(kills); n != want {
-		t.Errorf("load log says it resumed %d times, want %d:\n%s", n, want, log)
-	}
-	if interrupted && !strings.Contains(log, "table copy failed, trying again") {
-		t.Errorf("load log does not show the copy cut by the target's restart tried again:\n%s", log)
-	}
 	if !regexp.MustCompile(`msg="copying a table in chunks" .*pgbench_accounts.* chunks=9 key=aid`).MatchString(log) {
 		t.Errorf("load log does not say pgbench_accounts was copied in chunks:\n%s", log)
 	}
-	if interrupted {
-		// The chunks done when the target stopped were not copied again.
-		after := chunksDone()
-		if before == "" || !containsAll(after, strings.Split(before, ", ")) {
-			t.Errorf("chunks of pgbench_accounts done before the target's restart: %q; after the load: %q; want them kept", before, after)
+	runs := regexp.MustCompile(`msg="resuming initial load" .* same_snapshot=(\w+) chunks_kept=(\d+)`).FindAllStringSubmatch(log, -1)
+	if len(runs) != resumes {
+		t.Fatalf("load log says it resumed %d times, want %d:\n%s", len(runs), resumes, log)
+	}
+	if !interrupted {
+		return
+	}
+	if r := runs[0]; r[1] != "false" || r[2] != "0" {
+		t.Errorf("run 2, after the source instance restarted: same_snapshot=%s chunks_kept=%s, want false and 0", r[1], r[2])
+	}
+	if r := runs[1]; r[1] != "true" || r[2] == "0" {
+		t.Errorf("run 3, the source instance holding the snapshot: same_snapshot=%s chunks_kept=%s, want true and some", r[1], r[2])
+	}
+	if !strings.Contains(log, "table copy failed, trying again") {
+		t.Errorf("load log does not show the copy cut by the target's restart tried again:\n%s", log)
+	}
+	// The chunks done when the target stopped, and when run 2 was killed,
+	// were not copied again.
+	after := chunksDone()
+	for _, c := range []struct{ when, done string }{{"run 2 was killed", killed}, {"the target stopped", before}} {
+		if c.done == "" || !containsAll(after, strings.Split(c.done, ", ")) {
+			t.Errorf("chunks of pgbench_accounts done when %s: %q; after the load: %q; want them kept", c.when, c.done, after)
 		}
 	}
 }

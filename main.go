@@ -24,6 +24,7 @@ import (
 	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database"
 	"github.com/pagarme/teleport/database/capture"
+	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/database/schema"
 	"github.com/pagarme/teleport/database/store"
@@ -335,6 +336,11 @@ func start(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	srv := server.New(cfg.Server, db, info, log)
 	if err := srv.Listen(); err != nil {
 		return err
+	}
+	if cfg.HasTargets() {
+		holder := load.NewHolder(db, targetNames(cfg), load.HoldIdle, log)
+		srv.HoldLoadSnapshots(holder)
+		runners = append(runners, holder)
 	}
 	apply := applier.New(db, iv.Applier.Duration(), cfg.BatchSize, log)
 	srv.OnBatchStored(apply.Wake)

@@ -2,16 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +14,7 @@ import (
 	"github.com/pagarme/teleport/database/migrate"
 	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
+	"github.com/pagarme/teleport/transmitter"
 )
 
 // statusReport is what -mode status prints with -json.
@@ -105,23 +101,11 @@ func showStatus(ctx context.Context, db *sql.DB, cfg config.Config, o options, s
 // askInstance gets the instance's /status at the address its server
 // listens on (loopback for a wildcard address).
 func askInstance(ctx context.Context, cfg config.Server) (wire.Status, string, error) {
-	host := cfg.Hostname
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
+	base, client, err := transmitter.LocalInstance(cfg)
+	if err != nil {
+		return wire.Status{}, "", err
 	}
-	scheme := "http"
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.TLSCertFile != "" {
-		scheme = "https"
-		pem, err := os.ReadFile(cfg.TLSCertFile)
-		if err != nil {
-			return wire.Status{}, "", err
-		}
-		roots := x509.NewCertPool()
-		roots.AppendCertsFromPEM(pem)
-		tr.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}
-	}
-	url := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port)) + wire.RouteStatus
+	url := base + wire.RouteStatus
 	ctx, cancel := context.WithTimeout(ctx, instanceTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -131,7 +115,7 @@ func askInstance(ctx context.Context, cfg config.Server) (wire.Status, string, e
 	if cfg.AuthToken != "" {
 		req.Header.Set("Authorization", "Bearer "+cfg.AuthToken)
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return wire.Status{}, url, err
 	}

@@ -210,6 +210,37 @@ func parseChunk(q url.Values) (*load.ChunkSpec, error) {
 	return &c, nil
 }
 
+// HoldLoadSnapshots makes this instance, a source, hold the snapshots of
+// its targets' loads between runs of the load command. Call it before Run.
+func (s *Server) HoldLoadSnapshots(h *load.Holder) { s.holder = h }
+
+func (s *Server) holdSnapshot(w http.ResponseWriter, r *http.Request) {
+	target := mux.Vars(r)["target"]
+	if s.holder == nil {
+		writeError(w, http.StatusNotFound, "this instance is not a source: it has no targets")
+		return
+	}
+	id, text, since, reused, err := s.holder.Hold(r.Context(), target, r.URL.Query().Get("fresh") == "true")
+	switch {
+	case errors.Is(err, load.ErrNoSuchTarget):
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		s.log.Error("hold a load's snapshot", "target", target, "err", err)
+		writeError(w, http.StatusInternalServerError, "hold a load's snapshot: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.LoadSnapshot{ID: id, Snapshot: text, Since: since.UTC(), Reused: reused})
+}
+
+func (s *Server) releaseSnapshot(w http.ResponseWriter, r *http.Request) {
+	if s.holder == nil {
+		writeError(w, http.StatusNotFound, "this instance is not a source: it has no targets")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"released": s.holder.Release(mux.Vars(r)["target"])})
+}
+
 func (s *Server) finishLoad(w http.ResponseWriter, r *http.Request) {
 	source := mux.Vars(r)["source"]
 	err := load.FinishLoad(r.Context(), s.db, source, r.URL.Query().Get("run"))

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/pagarme/teleport/config"
+	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -56,6 +57,7 @@ type Server struct {
 	transfers       transfers   // chunks being read, and refused
 	stopper         Stopper     // the applier, for a verify
 	verifies        verifySessions
+	holder          *load.Holder // on a source: the snapshots of its targets' loads
 }
 
 // maxDecoding is how many chunks are decompressed and checked at once,
@@ -101,6 +103,8 @@ func New(cfg config.Server, db *sql.DB, info Info, log *slog.Logger) *Server {
 	api.Handle(wire.RouteLoad, s.checkInstance(http.HandlerFunc(s.beginLoad))).Methods(http.MethodPost)
 	api.Handle(wire.RouteLoadCopy, s.checkInstance(http.HandlerFunc(s.copyTable))).Methods(http.MethodPut)
 	api.Handle(wire.RouteLoadFinish, s.checkInstance(http.HandlerFunc(s.finishLoad))).Methods(http.MethodPost)
+	api.HandleFunc(wire.RouteLoadSnapshot, s.holdSnapshot).Methods(http.MethodPost)
+	api.HandleFunc(wire.RouteLoadSnapshot, s.releaseSnapshot).Methods(http.MethodDelete)
 	api.Handle(wire.RouteVerifyStop, s.checkInstance(http.HandlerFunc(s.verifyStop))).Methods(http.MethodPost)
 	api.Handle(wire.RouteVerify, s.checkInstance(http.HandlerFunc(s.verifyHash))).Methods(http.MethodPost)
 	api.Handle(wire.RouteVerifyRows, s.checkInstance(http.HandlerFunc(s.verifyRows))).Methods(http.MethodPost)

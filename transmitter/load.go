@@ -125,30 +125,32 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if err != nil {
 		return res, err
 	}
-	todo := l.toCopy(begun.Done)
-	res.Skipped = len(l.tables) - len(todo)
-	if begun.Resumed {
-		log.Info("resuming "+l.what, "run", l.run, "tables_done", res.Skipped, "tables_to_copy", len(todo))
-	} else {
-		log.Info(l.what+" begun", "run", l.run, "tables", len(todo))
-	}
-
 	// The snapshot is taken after the target registered the load: from
 	// then on it applies no change to these tables, so none can be lost
-	// between what it applied and what the copy holds.
-	snapID, snapshot, releaseSnap, err := load.ExportSnapshot(ctx, db)
+	// between what it applied and what the copy holds. A load resumed
+	// reads in the snapshot of the run before when the source instance
+	// still holds it.
+	snap, err := l.holdSnapshot(ctx, db, cfg.Server, !begun.Resumed)
 	if err != nil {
 		return res, err
 	}
-	l.snapID, l.snapshot = snapID, snapshot
-	units, err := l.plan(ctx, db, todo, begun.Chunks)
+	defer snap.releaseLocal()
+	l.snapID, l.snapshot = snap.id, snap.text
+	todo := l.toCopy(begun.Done)
+	res.Skipped = len(l.tables) - len(todo)
+	units, kept, err := l.plan(ctx, db, todo, begun)
 	if err != nil {
-		releaseSnap()
 		return res, err
+	}
+	switch {
+	case begun.Resumed:
+		log.Info("resuming "+l.what, "run", l.run, "tables_done", res.Skipped, "tables_to_copy", len(todo),
+			"same_snapshot", snap.reused, "chunks_kept", kept)
+	default:
+		log.Info(l.what+" begun", "run", l.run, "tables", len(todo))
 	}
 	stopProgress := l.reportProgress(todo)
 	err = l.copyAll(ctx, units)
-	releaseSnap()
 	stopProgress()
 	if err != nil {
 		return res, err
@@ -156,6 +158,7 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if err := l.finish(ctx); err != nil {
 		return res, err
 	}
+	snap.releaseHeld(ctx)
 	for _, lt := range todo {
 		res.Tables++
 		res.Rows += lt.rows.Load()
@@ -262,31 +265,6 @@ type copyUnit struct {
 	rows, bytes atomic.Int64 // this attempt's so far
 }
 
-// plan cuts the tables into the run's copies: a big table with a one-column
-// integer primary key into chunks when the target takes them, every other
-// table whole. The copies of the biggest tables come first.
-func (l *loader) plan(ctx context.Context, db *sql.DB, tables []*loadTable, targetChunks bool) ([]*copyUnit, error) {
-	var units []*copyUnit
-	for _, lt := range tables {
-		ranges := []load.KeyRange{{}}
-		if targetChunks && l.opts.ChunkBytes > 0 {
-			var err error
-			if ranges, err = load.PlanChunks(ctx, db, lt.src, l.opts.ChunkBytes); err != nil {
-				return nil, err
-			}
-		}
-		lt.chunks = len(ranges)
-		lt.left.Store(int32(len(ranges)))
-		for i, r := range ranges {
-			units = append(units, &copyUnit{lt: lt, chunk: i, keys: r})
-		}
-		if len(ranges) > 1 {
-			l.log.Info("copying a table in chunks", "table", lt.src.Table.String(), "chunks", len(ranges), "key", lt.src.ChunkKey)
-		}
-	}
-	return units, nil
-}
-
 func newRunID() (string, error) {
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
@@ -337,28 +315,119 @@ func (l *loader) begin(ctx context.Context, plan wire.LoadPlan) (wire.LoadBegun,
 	}
 }
 
-// toCopy returns the tables this run copies: those not done, and those
-// sharing foreign keys, however indirectly, with one not done, so that
-// related tables come from one snapshot and their keys can be validated.
+// toCopy returns the tables this run copies: every table of a group that
+// shares foreign keys, however indirectly, unless the whole group is done in
+// one snapshot (a table alone is its own group), so that related tables
+// come from one snapshot and their keys can be validated; of a group
+// copied, the tables done already in this run's snapshot (the one the
+// source instance held for it) are kept.
 func (l *loader) toCopy(done []wire.LoadTable) []*loadTable {
 	srcs := make([]load.SourceTable, len(l.tables))
-	again := make([]bool, len(l.tables))
+	snaps := make([]string, len(l.tables)) // "" when not done
 	for i, lt := range l.tables {
 		srcs[i] = lt.src
-		again[i] = !slices.ContainsFunc(done, func(d wire.LoadTable) bool {
+		if j := slices.IndexFunc(done, func(d wire.LoadTable) bool {
 			return d.Schema == lt.dst.Schema && d.Table == lt.dst.Table
-		})
+		}); j >= 0 {
+			snaps[i] = cmp.Or(done[j].Snapshot, "?") // a target that does not say: not this run's
+		}
 	}
-	withFKPeers(srcs, again)
 	var out []*loadTable
-	for i, lt := range l.tables {
-		if again[i] {
-			out = append(out, lt)
+	for _, group := range fkGroups(srcs) {
+		same := true
+		for _, i := range group {
+			same = same && snaps[i] != "" && snaps[i] == snaps[group[0]]
+		}
+		for _, i := range group {
+			if !same && (snaps[i] == "" || snaps[i] != l.snapshot) {
+				out = append(out, l.tables[i])
+			}
 		}
 	}
 	// Largest first, so the last table to finish is a small one.
 	slices.SortStableFunc(out, func(a, b *loadTable) int { return int(b.src.EstBytes - a.src.EstBytes) })
 	return out
+}
+
+// fkGroups returns the indexes of all grouped by the foreign keys they
+// share, however indirectly, in the order of all.
+func fkGroups(all []load.SourceTable) [][]int {
+	seen := make([]bool, len(all))
+	var out [][]int
+	for i := range all {
+		if seen[i] {
+			continue
+		}
+		in := make([]bool, len(all))
+		in[i] = true
+		group := append([]int{i}, withFKPeers(all, in)...)
+		slices.Sort(group)
+		for _, j := range group {
+			seen[j] = true
+		}
+		out = append(out, group)
+	}
+	return out
+}
+
+// plan cuts the tables into the run's copies: a big table with a one-column
+// integer primary key into chunks when the target takes them, every other
+// table whole. A table with chunks done in this run's snapshot keeps their
+// plan, and they are not copied again; kept counts them. The copies of
+// the biggest tables come first.
+func (l *loader) plan(ctx context.Context, db *sql.DB, tables []*loadTable, begun wire.LoadBegun) (units []*copyUnit, kept int, err error) {
+	err = load.InSnapshot(ctx, db, l.snapID, func(tx *sql.Tx) error {
+		for _, lt := range tables {
+			var done []wire.LoadChunk
+			for _, c := range begun.DoneChunks {
+				if c.Schema == lt.dst.Schema && c.Table == lt.dst.Table && c.Snapshot == l.snapshot {
+					done = append(done, c)
+				}
+			}
+			ranges := []load.KeyRange{{}}
+			if begun.Chunks && (l.opts.ChunkBytes > 0 || len(done) > 0) {
+				n := 0
+				if len(done) > 0 {
+					n = done[0].Chunks
+				}
+				var err error
+				if ranges, err = load.PlanChunks(ctx, tx, lt.src, l.opts.ChunkBytes, n); err != nil {
+					return err
+				}
+			}
+			lt.chunks = len(ranges)
+			left := 0
+			for i, r := range ranges {
+				if lt.chunks > 1 && slices.ContainsFunc(done, func(c wire.LoadChunk) bool {
+					return c.Chunk == i && c.Chunks == lt.chunks && equalBound(c.Lo, r.Lo) && equalBound(c.Hi, r.Hi)
+				}) {
+					kept++
+					continue
+				}
+				units = append(units, &copyUnit{lt: lt, chunk: i, keys: r})
+				left++
+			}
+			if left == 0 {
+				// Every chunk done, the table not: not seen, but a copy
+				// of its last chunk again would finish it.
+				last := len(ranges) - 1
+				units = append(units, &copyUnit{lt: lt, chunk: last, keys: ranges[last]})
+				kept--
+				left++
+			}
+			lt.left.Store(int32(left))
+			if lt.chunks > 1 {
+				l.log.Info("copying a table in chunks", "table", lt.src.Table.String(), "chunks", lt.chunks, "key", lt.src.ChunkKey,
+					"chunks_kept", lt.chunks-left)
+			}
+		}
+		return nil
+	})
+	return units, kept, err
+}
+
+func equalBound(a, b *int64) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // copyAll runs the copies, opts.Parallel at a time. The first copy that

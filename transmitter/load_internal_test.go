@@ -42,6 +42,35 @@ func TestLoaderToCopy(t *testing.T) {
 	if got := names(); len(got) != 5 {
 		t.Errorf("toCopy(none done) = %v, want all five", got)
 	}
+
+	// Done in a snapshot: a group done whole in one snapshot stays, even
+	// an old one; of a group copied, a table done in this run's snapshot
+	// (held by the source instance since the run before) stays too.
+	l.snapshot = "20:30:"
+	snapNames := func(done map[string]string) []string {
+		var ds []wire.LoadTable
+		for name, snap := range done {
+			ds = append(ds, wire.LoadTable{Schema: "t", Table: name, Snapshot: snap})
+		}
+		var out []string
+		for _, lt := range l.toCopy(ds) {
+			out = append(out, lt.src.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		done map[string]string
+		want []string
+	}{
+		{map[string]string{"a": "20:30:", "b": "20:30:", "d": "1:2:"}, []string{"e", "c"}},
+		{map[string]string{"a": "1:2:", "b": "20:30:", "d": "1:2:"}, []string{"e", "c", "a"}},
+		{map[string]string{"a": "1:2:", "b": "1:2:", "c": "1:2:", "d": "1:2:", "e": "20:30:"}, nil},
+		{map[string]string{"a": "1:2:", "b": "3:4:", "c": "1:2:"}, []string{"e", "b", "c", "a", "d"}},
+	} {
+		if got := snapNames(tc.done); !slices.Equal(got, tc.want) {
+			t.Errorf("toCopy(done %v, this run's snapshot %s) = %v, want %v", tc.done, l.snapshot, got, tc.want)
+		}
+	}
 }
 
 func TestProgressLeft(t *testing.T) {

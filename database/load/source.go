@@ -47,9 +47,12 @@ const maxChunks = 1000
 // ranges of keys, the first open below and the last open above, so that
 // together they hold every key whatever is written after. A table smaller
 // than two chunks, or without a ChunkKey, or partitioned, is one range.
-func PlanChunks(ctx context.Context, q database.Querier, t SourceTable, chunkBytes int64) ([]KeyRange, error) {
+//
+// chunks, when above 0, is the number of chunks instead: the plan of an
+// earlier run, in the same snapshot, cuts the same ranges.
+func PlanChunks(ctx context.Context, q database.Querier, t SourceTable, chunkBytes int64, chunks int) ([]KeyRange, error) {
 	whole := []KeyRange{{}}
-	if t.ChunkKey == "" || t.Partitioned || chunkBytes <= 0 || t.EstBytes < 2*chunkBytes {
+	if t.ChunkKey == "" || t.Partitioned || chunks == 1 || chunks <= 0 && (chunkBytes <= 0 || t.EstBytes < 2*chunkBytes) {
 		return whole, nil
 	}
 	key := database.QuoteIdent(t.ChunkKey)
@@ -60,7 +63,10 @@ func PlanChunks(ctx context.Context, q database.Querier, t SourceTable, chunkByt
 	if !lo.Valid {
 		return whole, nil
 	}
-	n := min((t.EstBytes+chunkBytes-1)/chunkBytes, maxChunks)
+	n := int64(chunks)
+	if n <= 0 {
+		n = min((t.EstBytes+chunkBytes-1)/chunkBytes, maxChunks)
+	}
 	// The span as uint64: hi - lo of two int64s may not fit in an int64.
 	span := uint64(hi.Int64-lo.Int64) + 1
 	if span != 0 && uint64(n) > span {
@@ -166,27 +172,61 @@ func LockLoad(ctx context.Context, db *sql.DB, target string) (release func(), e
 	}, nil
 }
 
+// Snapshot is an exported snapshot of the source, alive while the
+// transaction that exported it is open.
+type Snapshot struct {
+	ID   string // for SET TRANSACTION SNAPSHOT
+	Text string // its pg_snapshot text, the load's position in the event stream
+	conn *sql.Conn
+	tx   *sql.Tx
+}
+
 // ExportSnapshot opens a read-only repeatable-read transaction and exports
-// its snapshot, so CopyReaders read every table as of one instant. It
-// returns the snapshot's id for SET TRANSACTION SNAPSHOT and its
-// pg_snapshot text, the load's position in the event stream. The snapshot
-// lives until release.
-func ExportSnapshot(ctx context.Context, db *sql.DB) (id, snapshot string, release func(), err error) {
+// its snapshot, so CopyReaders read every table as of one instant. The
+// snapshot lives until Release.
+func ExportSnapshot(ctx context.Context, db *sql.DB) (*Snapshot, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("export snapshot: %w", err)
+		return nil, fmt.Errorf("export snapshot: %w", err)
 	}
 	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		conn.Close()
-		return "", "", nil, fmt.Errorf("export snapshot: %w", err)
+		return nil, fmt.Errorf("export snapshot: %w", err)
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.pg_export_snapshot(), pg_catalog.pg_current_snapshot()::text`).Scan(&id, &snapshot); err != nil {
-		_ = tx.Rollback()
-		conn.Close()
-		return "", "", nil, fmt.Errorf("export snapshot: %w", err)
+	s := &Snapshot{conn: conn, tx: tx}
+	if err := tx.QueryRowContext(ctx, `SELECT pg_catalog.pg_export_snapshot(), pg_catalog.pg_current_snapshot()::text`).Scan(&s.ID, &s.Text); err != nil {
+		s.Release()
+		return nil, fmt.Errorf("export snapshot: %w", err)
 	}
-	return id, snapshot, func() { _ = tx.Rollback(); conn.Close() }, nil
+	return s, nil
+}
+
+// Release ends the transaction that keeps the snapshot alive.
+func (s *Snapshot) Release() {
+	_ = s.tx.Rollback()
+	s.conn.Close()
+}
+
+// alive reports whether the exporting transaction is still open (a
+// restart of the database, or idle_in_transaction_session_timeout, ends it).
+func (s *Snapshot) alive(ctx context.Context) bool {
+	var one int
+	return s.tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one) == nil
+}
+
+// InSnapshot runs fn in a read-only transaction that reads in the exported
+// snapshot id.
+func InSnapshot(ctx context.Context, db *sql.DB, id string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT `+pq.QuoteLiteral(id)); err != nil {
+		return fmt.Errorf("read in the load's snapshot: %w", err)
+	}
+	return fn(tx)
 }
 
 // CopyReader reads tables with COPY TO STDOUT in an exported snapshot, on a

@@ -42,7 +42,7 @@ func TestPlanChunks(t *testing.T) {
 	}
 
 	big := byName["big"]
-	ranges, err := PlanChunks(ctx, db, big, big.EstBytes/5)
+	ranges, err := PlanChunks(ctx, db, big, big.EstBytes/5, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestPlanChunks(t *testing.T) {
 		if tc.table == "big" {
 			st = big
 		}
-		rs, err := PlanChunks(ctx, db, st, tc.chunk)
+		rs, err := PlanChunks(ctx, db, st, tc.chunk, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

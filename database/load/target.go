@@ -211,8 +211,25 @@ func resumeLoad(ctx context.Context, tx *sql.Tx, plan wire.LoadPlan, begun *wire
 	}
 	for _, t := range tables {
 		if !t.DoneAt.IsZero() {
-			begun.Done = append(begun.Done, t.LoadTable)
+			lt := t.LoadTable
+			lt.Snapshot = t.Snapshot
+			begun.Done = append(begun.Done, lt)
 		}
+	}
+	rows, err := tx.QueryContext(ctx, query("load_chunks_done"), plan.Source)
+	if err != nil {
+		return fmt.Errorf("read the chunks done of %s's load: %w", plan.Source, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c wire.LoadChunk
+		if err := rows.Scan(&c.Schema, &c.Table, &c.Chunk, &c.Chunks, &c.Lo, &c.Hi, &c.Snapshot); err != nil {
+			return fmt.Errorf("read the chunks done of %s's load: %w", plan.Source, err)
+		}
+		begun.DoneChunks = append(begun.DoneChunks, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the chunks done of %s's load: %w", plan.Source, err)
 	}
 	return nil
 }
@@ -361,12 +378,12 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 		return 0, 0, err
 	}
 	if c := spec.Chunk; c != nil {
-		// A chunk the run copied already (its answer lost, say) is
-		// answered again, not copied twice.
+		// A chunk copied already, same range in the same snapshot (its
+		// answer lost, or the run before was stopped), is answered again,
+		// not copied twice.
 		var done bool
-		err := tx.QueryRowContext(ctx, `SELECT nrows, nbytes FROM teleport.load_chunk
-			WHERE source = $1 AND schema_name = $2 AND table_name = $3 AND chunk = $4 AND run = $5 AND chunks = $6`,
-			spec.Source, spec.Schema, spec.Table, c.No, spec.Run, c.Of).Scan(&rows, &n)
+		err := tx.QueryRowContext(ctx, query("load_chunk_read"), spec.Source, spec.Schema, spec.Table, c.No, c.Of,
+			c.Range.Lo, c.Range.Hi, spec.Snapshot).Scan(&rows, &n)
 		switch {
 		case err == nil:
 			done = true
@@ -374,6 +391,13 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 			return 0, 0, fmt.Errorf("copy into %s: read chunk %d: %w", name, c.No, err)
 		}
 		if done {
+			// It makes the table done if that was all it lacked.
+			if err := chunkTable(ctx, tx, spec); err != nil {
+				return rows, n, fmt.Errorf("record %s as loaded: %w", name, err)
+			}
+			if err := tx.Commit(); err != nil {
+				return rows, n, fmt.Errorf("copy into %s: commit: %w", name, err)
+			}
 			return rows, n, nil
 		}
 		where := c.Range.Where(c.Key)
@@ -413,28 +437,29 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 }
 
 // chunkDone records, in the chunk's transaction, that spec's chunk is
-// copied, and the table as done when every chunk of the run is, or as not
-// done while some are not (a table an earlier run copied is copied again).
+// copied, and the table as done when every chunk of its plan is, in the
+// same snapshot, or as not done while some are not (a table an earlier run
+// copied is copied again).
 // The table's row is locked first: of two chunks ending at once, the one
 // that commits last sees the other.
 func chunkDone(ctx context.Context, tx *sql.Tx, spec CopySpec, rows, n int64) error {
 	c := spec.Chunk
-	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM teleport.load_table WHERE source = $1 AND schema_name = $2 AND table_name = $3 FOR UPDATE`,
-		spec.Source, spec.Schema, spec.Table); err != nil {
-		return err
-	}
 	if _, err := tx.ExecContext(ctx, query("load_chunk_done"), spec.Source, spec.Schema, spec.Table, c.No, c.Of, spec.Run,
 		c.Key, c.Range.Lo, c.Range.Hi, spec.Snapshot, rows, n); err != nil {
 		return err
 	}
-	var done, snapshots int
-	if err := tx.QueryRowContext(ctx, query("load_chunk_table"), spec.Source, spec.Schema, spec.Table, spec.Run, c.Of).Scan(&done, &snapshots); err != nil {
+	return chunkTable(ctx, tx, spec)
+}
+
+// chunkTable marks spec's table done when every chunk of spec's plan is,
+// and not done otherwise.
+func chunkTable(ctx context.Context, tx *sql.Tx, spec CopySpec) error {
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM teleport.load_table WHERE source = $1 AND schema_name = $2 AND table_name = $3 FOR NO KEY UPDATE`,
+		spec.Source, spec.Schema, spec.Table); err != nil {
 		return err
 	}
-	if snapshots != 1 {
-		return fmt.Errorf("the %d chunks of run %s copied so far were read in %d snapshots, not one", done, spec.Run, snapshots)
-	}
-	return nil
+	_, err := tx.ExecContext(ctx, query("load_chunk_table"), spec.Source, spec.Schema, spec.Table, spec.Snapshot, spec.Chunk.Of)
+	return err
 }
 
 // copyBuf is how much COPY text goes to the server at a time, unless a

@@ -249,6 +249,29 @@ type LoadTable struct {
 	// [schema, table]: loaded with it, their events are judged by its
 	// snapshot.
 	Partitions [][2]string `json:"partitions,omitempty"`
+	// Snapshot is, in LoadBegun.Done, the source snapshot the table was
+	// copied in (pg_snapshot text); never set in a plan.
+	Snapshot string `json:"snapshot,omitempty"`
+}
+
+// LoadChunk is a chunk of a table that a load has copied: chunk Chunk of
+// Chunks, the keys from Lo on and below Hi (nil: open), read in Snapshot.
+type LoadChunk struct {
+	Schema   string `json:"schema"`
+	Table    string `json:"table"`
+	Chunk    int    `json:"chunk"`
+	Chunks   int    `json:"chunks"`
+	Lo       *int64 `json:"lo"`
+	Hi       *int64 `json:"hi"`
+	Snapshot string `json:"snapshot"`
+}
+
+// LoadSnapshot is the snapshot a source instance holds for a target's load.
+type LoadSnapshot struct {
+	ID       string    `json:"id"`       // for SET TRANSACTION SNAPSHOT
+	Snapshot string    `json:"snapshot"` // pg_snapshot text
+	Since    time.Time `json:"since"`
+	Reused   bool      `json:"reused"` // held from an earlier run of the load
 }
 
 // LoadPlan is what a source asks a target to load.
@@ -279,6 +302,9 @@ type LoadBegun struct {
 	// parameters of RouteLoadCopy); a source copies whole tables to a
 	// target without it.
 	Chunks bool `json:"chunks"`
+	// DoneChunks are, of a resumed load, the chunks done of the tables not
+	// done: a run that reads in the same snapshot need not copy them again.
+	DoneChunks []LoadChunk `json:"done_chunks,omitempty"`
 }
 
 // VerifyStop asks a target to apply no batch of the source after Seq for

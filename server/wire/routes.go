@@ -26,6 +26,10 @@ const (
 	RouteLoad       = "/loads/{source}"
 	RouteLoadCopy   = "/loads/{source}/copy"
 	RouteLoadFinish = "/loads/{source}/finish"
+	// On a source instance, for the load command on its host: POST (with
+	// ?fresh=true for a load that begins) holds the snapshot of target's
+	// load, or returns the one held, as a LoadSnapshot; DELETE lets it go.
+	RouteLoadSnapshot = "/load-snapshots/{target}"
 	// A verify, each with ?instance=ID: POST a VerifyStop to keep the
 	// source's batches after one from being applied for a while (answered
 	// with the source's VerifyStopped); POST a VerifyRequest to have the
