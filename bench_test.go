@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -250,8 +251,48 @@ func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
 	return ref
 }
 
-// lagFigures are the delays of heartbeat rows from source to target.
-type lagFigures struct{ p50, p99, max time.Duration }
+// lagFigures are the delays of heartbeat rows from source to target, and
+// the CPU seconds the source cluster's processes used meanwhile.
+type lagFigures struct {
+	p50, p99, max time.Duration
+	srcCPU        float64
+}
+
+// clusterCPU returns the CPU seconds c's processes have used: the
+// postmaster's, its exited children's (it reaps them) and its live ones'.
+func clusterCPU(t *testing.T, c *dbtest.Cluster) float64 {
+	t.Helper()
+	pidText, err := os.ReadFile(filepath.Join(c.Dir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(pidText), "\n", 2)[0]))
+	// stat returns a process's fields after its name: ppid is [1],
+	// utime, stime, cutime and cstime [11] to [14].
+	stat := func(pid string) []string {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return nil
+		}
+		return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	}
+	ticks := func(f []string, from, to int) float64 {
+		var sum float64
+		for i := from; i <= to && i < len(f); i++ {
+			v, _ := strconv.ParseFloat(f[i], 64)
+			sum += v
+		}
+		return sum
+	}
+	total := ticks(stat(strconv.Itoa(pm)), 11, 14)
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		if f := stat(e.Name()); len(f) > 14 && f[1] == strconv.Itoa(pm) {
+			total += ticks(f, 11, 12)
+		}
+	}
+	return total / 100 // USER_HZ
+}
 
 func (l lagFigures) String() string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)) }
@@ -273,6 +314,7 @@ func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB) 
 	go func() {
 		load <- pgbench(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "--rate", "500", "-T", strconv.Itoa(int(lagDuration/time.Second)))
 	}()
+	cpu0 := clusterCPU(t, c)
 	sent := map[int]time.Time{}
 	var mu sync.Mutex
 	go func() {
@@ -311,7 +353,7 @@ func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB) 
 		t.Fatalf("no heartbeat reached the target in %v", lagDuration)
 	}
 	slices.Sort(lags)
-	return lagFigures{p50: lags[len(lags)/2], p99: lags[len(lags)*99/100], max: lags[len(lags)-1]}
+	return lagFigures{p50: lags[len(lags)/2], p99: lags[len(lags)*99/100], max: lags[len(lags)-1], srcCPU: clusterCPU(t, c) - cpu0}
 }
 
 // benchReplication measures catch-up and lag against native logical
@@ -379,8 +421,13 @@ func benchReplication(t *testing.T) []benchRow {
 	table = append(table, benchRow{"  same, target instance CPU s / drain s", fmt.Sprintf("%.1f / %.1f", dst.cpuSeconds(), took.Seconds()), "", ""})
 	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/took.Seconds()), "", ""})
 
+	srcCPU, dstCPU := src.cpuSeconds(), dst.cpuSeconds()
 	lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB)
+	srcCPU, dstCPU = src.cpuSeconds()-srcCPU, dst.cpuSeconds()-dstCPU
 	table = append(table, benchRow{"lag at 500 TPS, ms p50 / p99 / max (ref: native)", lag.String(), native.lag.String(), ""})
+	table = append(table, benchRow{"  same, CPU s: source cluster, pgbench's backends included (ref: native's, walsender included)",
+		fmt.Sprintf("%.1f", lag.srcCPU), fmt.Sprintf("%.1f", native.lag.srcCPU), ratio(lag.srcCPU, native.lag.srcCPU)})
+	table = append(table, benchRow{"  same, CPU s: source instance / target instance", fmt.Sprintf("%.1f / %.1f", srcCPU, dstCPU), "", ""})
 	table = append(table, benchRow{"peak RSS during the OLTP backlog and lag run, MiB: src / dst", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
 	waitCut(t, p.srcDB)
 	waitApplied(t, p, 5*time.Minute)
@@ -703,21 +750,21 @@ func benchLoad(t *testing.T) []benchRow {
 		return r
 	}
 
-	var pipes, loads, wholes, verifies, hashes []float64
+	var pipes, loads, chunked, verifies, hashes []float64
 	var last loadRun
 	for range loadRuns() {
 		pipes = append(pipes, pipe().Seconds())
 		last = teleport()
 		loads = append(loads, last.took.Seconds())
 		verifies, hashes = append(verifies, last.verify.Seconds()), append(hashes, last.hash.Seconds())
-		wholes = append(wholes, teleport("-chunk-mb", "0").took.Seconds())
+		chunked = append(chunked, teleport("-chunk-mb", "128").took.Seconds())
 	}
 	mib := float64(last.bytes) / (1 << 20)
-	tp, pp, wp := mib/median(loads), mib/median(pipes), mib/median(wholes)
+	tp, pp, cp := mib/median(loads), mib/median(pipes), mib/median(chunked)
 	return []benchRow{
-		{fmt.Sprintf("initial load, pgbench scale %d (%.0f MiB of COPY text; pgbench_accounts in chunks of 256 MiB), MiB/s (ref: psql COPY pipe)", loadScale, mib),
+		{fmt.Sprintf("initial load, pgbench scale %d (%.0f MiB of COPY text; every table whole: none reaches 2 GiB), MiB/s (ref: psql COPY pipe)", loadScale, mib),
 			fmt.Sprintf("%.1f", tp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", tp/pp)},
-		{"same, every table whole (-chunk-mb 0)", fmt.Sprintf("%.1f", wp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", wp/pp)},
+		{"same, pgbench_accounts in parallel chunks of 128 MiB (-chunk-mb 128)", fmt.Sprintf("%.1f", cp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", cp/pp)},
 		{"peak RSS during it, MiB: source / target / load command", fmt.Sprintf("%.0f / %.0f / %.0f", last.srcRSS, last.dstRSS, last.loadRSS), "", ""},
 		{fmt.Sprintf("-mode verify of pgbench_accounts (scale %d), s (ref: its hash query on the source)", loadScale),
 			fmt.Sprintf("%.2f", median(verifies)), fmt.Sprintf("%.2f", median(hashes)), fmt.Sprintf("%.2f", median(verifies)/median(hashes))},

@@ -121,7 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.loadTarget, "load-target", "", "target to load in -mode initial-load (a name under targets:)")
 	fs.StringVar(&o.source, "source", "", "source to remove in -mode uninstall (its database.name)")
 	fs.IntVar(&o.parallel, "parallel", 4, "in -mode initial-load: tables copied at once; in -mode verify: connections that hash a long table at once")
-	fs.IntVar(&o.chunkMB, "chunk-mb", 256, "in -mode initial-load: a table with a one-column integer primary key is copied in chunks of about this many MiB "+
+	fs.IntVar(&o.chunkMB, "chunk-mb", 1024, "in -mode initial-load: a table with a one-column integer primary key is copied in chunks of about this many MiB "+
 		"on disk, several at once, when it has at least two; 0 copies every table whole")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "in -mode initial-load: empty and reload tables the target already has rows in")
 	fs.BoolVar(&o.force, "force", false, "in -mode uninstall: remove Teleport even while replication has not finished (what is in flight is lost)")
