@@ -15,7 +15,7 @@ import (
 // runs before copied stay good. A snapshot lives while the transaction that
 // exported it is open, and the load command's own session ends with it.
 // A held snapshot is let go when its load is finished, when no load command
-// has run for it for IdleRelease (it holds back vacuum on the source as any
+// has run for it for HoldIdle (it holds back vacuum on the source as any
 // long transaction does), and when the instance stops.
 type Holder struct {
 	db      *sql.DB

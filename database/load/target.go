@@ -381,16 +381,13 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 		// A chunk copied already, same range in the same snapshot (its
 		// answer lost, or the run before was stopped), is answered again,
 		// not copied twice.
-		var done bool
 		err := tx.QueryRowContext(ctx, query("load_chunk_read"), spec.Source, spec.Schema, spec.Table, c.No, c.Of,
 			c.Range.Lo, c.Range.Hi, spec.Snapshot).Scan(&rows, &n)
 		switch {
-		case err == nil:
-			done = true
-		case !errors.Is(err, sql.ErrNoRows):
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return 0, 0, fmt.Errorf("copy into %s: read chunk %d: %w", name, c.No, err)
-		}
-		if done {
+		default:
 			// It makes the table done if that was all it lacked.
 			if err := chunkTable(ctx, tx, spec); err != nil {
 				return rows, n, fmt.Errorf("record %s as loaded: %w", name, err)
@@ -440,8 +437,6 @@ func CopyIn(ctx context.Context, db *sql.DB, spec CopySpec, r io.Reader, progres
 // copied, and the table as done when every chunk of its plan is, in the
 // same snapshot, or as not done while some are not (a table an earlier run
 // copied is copied again).
-// The table's row is locked first: of two chunks ending at once, the one
-// that commits last sees the other.
 func chunkDone(ctx context.Context, tx *sql.Tx, spec CopySpec, rows, n int64) error {
 	c := spec.Chunk
 	if _, err := tx.ExecContext(ctx, query("load_chunk_done"), spec.Source, spec.Schema, spec.Table, c.No, c.Of, spec.Run,
@@ -452,7 +447,8 @@ func chunkDone(ctx context.Context, tx *sql.Tx, spec CopySpec, rows, n int64) er
 }
 
 // chunkTable marks spec's table done when every chunk of spec's plan is,
-// and not done otherwise.
+// and not done otherwise. It locks the table's row first: of two chunks
+// ending at once, the one that commits last sees the other.
 func chunkTable(ctx context.Context, tx *sql.Tx, spec CopySpec) error {
 	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM teleport.load_table WHERE source = $1 AND schema_name = $2 AND table_name = $3 FOR NO KEY UPDATE`,
 		spec.Source, spec.Schema, spec.Table); err != nil {
