@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/pagarme/teleport/database"
+	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/database/store"
 	"github.com/pagarme/teleport/database/verify"
 	"github.com/pagarme/teleport/server/wire"
@@ -62,6 +64,17 @@ func (s *Server) verifyStop(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.VerifyStopped{AppliedSeq: applied})
 }
 
+// loadJustFinished reports whether held, why a batch of source is held, is
+// the wait for an initial load that has finished since: the applier's next
+// pass applies the batch (a verify run right after a resync meets it).
+func (s *Server) loadJustFinished(ctx context.Context, source, held string) bool {
+	if !strings.Contains(held, load.ErrLoadUnderway.Error()) {
+		return false
+	}
+	f, err := load.ReadLoadFilter(ctx, s.db, source)
+	return err == nil && !f.Underway()
+}
+
 // verifyHash lets the applier reach batch req.Seq and no further, opens a
 // snapshot there, lets the applier go on, and hashes the tables in it.
 func (s *Server) verifyHash(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +98,7 @@ func (s *Server) verifyHash(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusConflict, fmt.Sprintf("batch %d of %s is applied already, past %d", applied, source, req.Seq))
 			return
 		case applied == req.Seq:
-		case held != "":
+		case held != "" && !s.loadJustFinished(ctx, source, held):
 			writeError(w, http.StatusConflict, fmt.Sprintf("batch %d of %s is held: %s", applied+1, source, held))
 			return
 		case time.Now().After(deadline):
