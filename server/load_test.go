@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pagarme/teleport/database/load"
+	"github.com/pagarme/teleport/server"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -286,4 +289,28 @@ func TestLoadRoutes_Chunks(t *testing.T) {
 		t.Errorf("chunks recorded after the resync = %q (%v), want the resync's two", chunks, err)
 	}
 	wantAnswer(t, loadRequest(h, "POST", "/loads/src/finish", url.Values{"run": {"r2"}}, ""), 200)
+}
+
+// TestLoadJustFinished: a verify waits for a batch held by an initial load
+// only once that load has finished; any other hold, or a load under way,
+// is refused at once.
+func TestLoadJustFinished(t *testing.T) {
+	srv, db := newTarget(t, "")
+	ctx := context.Background()
+	waiting := "apply batch 98: " + load.ErrLoadUnderway.Error() + ` of "public"."a" to finish`
+	if _, err := db.Exec(`INSERT INTO teleport.load (source, run) VALUES ('src', 'r1')`); err != nil {
+		t.Fatal(err)
+	}
+	if server.LoadJustFinished(srv, ctx, "src", waiting) {
+		t.Error("a batch held by a load under way counts as released")
+	}
+	if _, err := db.Exec(`UPDATE teleport.load SET finished_at = now() WHERE source = 'src'`); err != nil {
+		t.Fatal(err)
+	}
+	if !server.LoadJustFinished(srv, ctx, "src", waiting) {
+		t.Error("a batch held by a load finished since is refused")
+	}
+	if server.LoadJustFinished(srv, ctx, "src", `apply batch 98: update "public"."a": 1 of 1 rows not found`) {
+		t.Error("a batch held by a conflict counts as released")
+	}
 }
