@@ -51,21 +51,18 @@ END $$`
 // held every row and that the application's keys and trigger work there.
 func TestE2E_UpgradeProcedure(t *testing.T) {
 	t.Parallel()
-	p := newLoadPair(t, "", func(db *sql.DB, _ *dbtest.Cluster, _ string) {
-		execSQL(t, db, "BEGIN; SET LOCAL search_path = public; "+upgradeSchema+"; COMMIT")
-	})
-	t.Logf("source PostgreSQL %d, target PostgreSQL %d", p.src.Major(), p.dst.Major())
-
-	// The application: transfers and new accounts, about 200 transactions a second.
+	// The application: transfers and new accounts, about 200 transactions
+	// a second. It writes already when Teleport starts, as on a database in
+	// production: the source's first batch comes while rows change.
 	ctx, stopApp := context.WithCancel(context.Background())
 	var app sync.WaitGroup
 	var appErr error
 	var lastWrite time.Time
-	app.Go(func() {
+	write := func(db *sql.DB) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for ctx.Err() == nil {
 			a := 1 + rng.IntN(2000)
-			err := database.InTx(ctx, p.srcDB, func(tx *sql.Tx) error {
+			err := database.InTx(ctx, db, func(tx *sql.Tx) error {
 				_, err := tx.Exec(`UPDATE account SET balance = balance - 1 WHERE id = $1`, a)
 				if err == nil {
 					_, err = tx.Exec(`INSERT INTO entry (account_id, amount) VALUES ($1, -1)`, a)
@@ -82,8 +79,13 @@ func TestE2E_UpgradeProcedure(t *testing.T) {
 			lastWrite = time.Now()
 			time.Sleep(5 * time.Millisecond)
 		}
-	})
+	}
 	defer func() { stopApp(); app.Wait() }()
+	p := newLoadPair(t, "", func(db *sql.DB, _ *dbtest.Cluster, _ string) {
+		execSQL(t, db, "BEGIN; SET LOCAL search_path = public; "+upgradeSchema+"; COMMIT")
+		app.Go(func() { write(db) })
+	})
+	t.Logf("source PostgreSQL %d, target PostgreSQL %d", p.src.Major(), p.dst.Major())
 
 	if log, err := p.runLoad(t, "-parallel", "2"); err != nil {
 		t.Fatalf("initial load: %v\n%s", err, log)

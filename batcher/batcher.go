@@ -211,7 +211,7 @@ func (w *Worker) CutAt(ctx context.Context, tx *sql.Tx, tick store.Tick) (Result
 		if t.LastTick >= tick.ID {
 			continue
 		}
-		ddls, events, rows, err := w.schemaChanges(ctx, tx, t.Name, t.LastTick, tick.ID)
+		ddls, events, rows, whole, err := w.schemaChanges(ctx, tx, t.Name, t.LastTick, tick.ID)
 		if err != nil {
 			return res, err
 		}
@@ -221,21 +221,44 @@ func (w *Worker) CutAt(ctx context.Context, tx *sql.Tx, tick store.Tick) (Result
 			}
 			continue
 		}
-		events += len(ddls)
-		b := store.Batch{Target: t.Name, Seq: t.NextSeq, FromTick: t.LastTick, ToTick: tick.ID,
-			Events: events, Rows: rows, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
-		if err := store.InsertBatch(ctx, tx, b); err != nil {
-			return res, err
-		}
-		for i, d := range ddls {
-			if err := schema.InsertBatchDDL(ctx, tx, t.Name, b.Seq, i, d.before, d.ddl); err != nil {
+		seq := t.NextSeq
+		if whole && events > 0 {
+			// A target's first schema goes alone, in a batch of no rows:
+			// a row of the source's first moments that the target cannot
+			// apply yet (an update of a row its empty table lacks until the
+			// initial load) holds its batch, and must not hold with it the
+			// tables the load waits for.
+			b := store.Batch{Target: t.Name, Seq: seq, FromTick: t.LastTick, ToTick: t.LastTick, Events: 1, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
+			if err := insertBatch(ctx, tx, b, ddls[:1]); err != nil {
 				return res, err
 			}
+			ddls, seq = ddls[1:], seq+1
+			res.Batches++
+			res.Events++
+		}
+		events += len(ddls)
+		b := store.Batch{Target: t.Name, Seq: seq, FromTick: t.LastTick, ToTick: tick.ID,
+			Events: events, Rows: rows, ChunkRows: w.chunkRows, TickTime: tick.CreatedAt}
+		if err := insertBatch(ctx, tx, b, ddls); err != nil {
+			return res, err
 		}
 		res.Batches++
 		res.Events += events
 	}
 	return res, nil
+}
+
+// insertBatch records b and its schema changes.
+func insertBatch(ctx context.Context, tx *sql.Tx, b store.Batch, ddls []placedDDL) error {
+	if err := store.InsertBatch(ctx, tx, b); err != nil {
+		return err
+	}
+	for i, d := range ddls {
+		if err := schema.InsertBatchDDL(ctx, tx, b.Target, b.Seq, i, d.before, d.ddl); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // QuietAt is when the batcher last found nothing to cut: every change

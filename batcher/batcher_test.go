@@ -281,6 +281,30 @@ func TestWorker_SchemaBeforeData(t *testing.T) {
 	}
 }
 
+// TestWorker_FirstSchemaAlone: rows written after a target was recorded
+// but before its first batch was cut do not share that batch with the
+// target's first schema: an update its empty tables cannot apply yet would
+// hold the tables the initial load needs.
+func TestWorker_FirstSchemaAlone(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := newWorker(t, db, map[string]string{"pub": "public.*"})
+	if err := w.SyncTargets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `INSERT INTO public.a VALUES (1, 'x'); UPDATE public.a SET v = 'y'`)
+	if res := runOnce(t, w); res.Batches != 2 || res.Events != 3 {
+		t.Fatalf("first pass = %+v, want the schema alone, then the rows", res)
+	}
+	if got := eventsOf(t, db, "pub", 1); len(got) != 1 || !strings.HasPrefix(got[0], ".:S:") || !strings.Contains(got[0], `CREATE TABLE \"public\".\"a\"`) {
+		t.Errorf("batch 1 = %q, want the schema only", got)
+	}
+	want := []string{`public.a:I:[{"id":1,"v":"x"}]`, `public.a:U:[[{"id":1,"v":"x"}, {"id":1,"v":"y"}]]`}
+	if got := eventsOf(t, db, "pub", 2); !slices.Equal(got, want) {
+		t.Errorf("batch 2 = %q, want %q", got, want)
+	}
+}
+
 // TestWorker_RecordsSkipped checks that an object schema replication leaves
 // out is recorded for /status with its reason, for the target it concerns,
 // and that the rest of the change still goes.

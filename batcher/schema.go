@@ -62,21 +62,23 @@ type placedDDL struct {
 
 // schemaChanges returns the schema changes target's batch of ticks
 // (from, to] carries, in order, and the row events and rows it holds, and
-// records what the target has then been sent. A target sent nothing yet first gets every object, adoptable. Each
-// snapshot event is diffed against the one before. A row event naming a
-// table or column the target was not sent yet gets, before it, the diff to
-// a snapshot taken now, so no row waits for the ddlwatcher's next pass.
-func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, from, to int64) ([]placedDDL, int, int64, error) {
+// records what the target has then been sent. A target sent nothing yet
+// first gets every object, adoptable (whole is then true: the first change
+// is that). Each snapshot event is diffed against the one before. A row
+// event naming a table or column the target was not sent yet gets, before
+// it, the diff to a snapshot taken now, so no row waits for the
+// ddlwatcher's next pass.
+func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, from, to int64) (ddls []placedDDL, events int, rows int64, whole bool, err error) {
 	ts := w.schemas[target]
 	sent, sentText, sentID, err := w.sentSchema(ctx, tx, target)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, false, err
 	}
 	points, err := schema.SchemaPoints(ctx, tx, target, from, to, sentID)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, false, err
 	}
-	events, rows := schema.CountEvents(points)
+	events, rows = schema.CountEvents(points)
 	var out []placedDDL
 	changed := false
 	var skipped []schema.Unsupported
@@ -105,9 +107,10 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 	}
 	if sent == nil {
 		if _, err := takeFresh(); err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, false, err
 		}
 		emit(0, &fresh.Snapshot, fresh.Text, fresh.EventID)
+		whole = len(out) > 0
 	}
 	for _, p := range points {
 		switch {
@@ -118,7 +121,7 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 		case !sent.Knows(p):
 			newer, err := takeFresh()
 			if err != nil {
-				return nil, 0, 0, err
+				return nil, 0, 0, false, err
 			}
 			if newer {
 				emit(p.EventID, &fresh.Snapshot, fresh.Text, fresh.EventID)
@@ -127,16 +130,16 @@ func (w *Worker) schemaChanges(ctx context.Context, tx *sql.Tx, target string, f
 	}
 	if changed {
 		if err := schema.SaveSentSchema(ctx, tx, target, sentID, sentText); err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, false, err
 		}
 		// Should the transaction roll back, the next pass reads another id
 		// than this one and reads the schema again.
 		w.sent[target] = &sentSchema{id: sentID, snap: sent, text: sentText}
 		if err := w.reportUnsupported(ctx, tx, target, ts, sent, skipped); err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, false, err
 		}
 	}
-	return out, events, rows, nil
+	return out, events, rows, whole, nil
 }
 
 // reportUnsupported records, for /status, what target's schema leaves out

@@ -84,6 +84,16 @@ func TestLoadRoutes(t *testing.T) {
 	if rec.Header().Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
+	// A batch this database holds may be what brings them: the answer says
+	// which and why.
+	if _, err := db.Exec(`INSERT INTO teleport.source (name, error, error_seq, error_at) VALUES ('src', 'permission denied for schema public', 1, now())`); err != nil {
+		t.Fatal(err)
+	}
+	wantAnswer(t, loadRequest(h, "POST", "/loads/src", nil, planBody(t, "r1", false, "a", "b")), 503,
+		"not on this database yet", "batch 1 of src", "permission denied for schema public")
+	if _, err := db.Exec(`DELETE FROM teleport.source`); err != nil {
+		t.Fatal(err)
+	}
 	for _, tb := range []string{"a", "b"} {
 		if _, err := db.Exec(`CREATE TABLE public.` + tb + ` (id int PRIMARY KEY, v text)`); err != nil {
 			t.Fatal(err)

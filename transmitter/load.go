@@ -104,7 +104,8 @@ func Load(ctx context.Context, db *sql.DB, cfg config.Config, opts LoadOptions, 
 	if err != nil {
 		return res, err
 	}
-	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database, what: wire.LoadKind(len(opts.Tables) > 0)}
+	l := &loader{peer: p, source: cfg.Database.Name, log: log, opts: opts, dbcfg: cfg.Database, what: wire.LoadKind(len(opts.Tables) > 0),
+		patience: beginPatience}
 	if l.instance, err = store.InstanceID(ctx, db); err != nil {
 		return res, err
 	}
@@ -234,6 +235,7 @@ type loader struct {
 	tables   []*loadTable
 	snapID   string
 	snapshot string
+	patience time.Duration // how long begin waits for a target not ready
 }
 
 // url returns the address of one of the load's routes, with q and this
@@ -277,9 +279,15 @@ func newRunID() (string, error) {
 // later: the target busy, unreachable or not ready.
 const retryEvery = 2 * time.Second
 
+// beginPatience is how long a load waits for its target to be ready before
+// it gives up saying why: the schema of a whole database arrives within a
+// few passes, so a target not ready after this waits for something a
+// person must fix.
+const beginPatience = 10 * time.Minute
+
 // begin registers plan on the target, waiting while the target is not
-// ready (its schema has not arrived) or unreachable, and failing at once
-// when it refuses.
+// ready (its schema has not arrived) or unreachable, up to l.patience, and
+// failing at once when it refuses.
 func (l *loader) begin(ctx context.Context, plan wire.LoadPlan) (wire.LoadBegun, error) {
 	body, err := json.Marshal(plan)
 	if err != nil {
@@ -287,6 +295,7 @@ func (l *loader) begin(ctx context.Context, plan wire.LoadPlan) (wire.LoadBegun,
 	}
 	var begun wire.LoadBegun
 	var lastLog time.Time
+	start := time.Now()
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url(wire.RouteLoad, nil), bytes.NewReader(body))
 		if err != nil {
@@ -303,14 +312,20 @@ func (l *loader) begin(ctx context.Context, plan wire.LoadPlan) (wire.LoadBegun,
 		case ctx.Err() != nil:
 			return begun, ctx.Err()
 		}
+		waited := time.Since(start)
+		if waited >= l.patience {
+			return begun, fmt.Errorf("%s (%s) was not ready for the load for %v, the last answer: %w; "+
+				"fix what it says (the target's /status shows a held batch) and run the load again", l.peer.target, l.peer.url, waited.Round(time.Second), err)
+		}
 		if time.Since(lastLog) >= 30*time.Second {
-			l.log.Warn("waiting for the target before the load can begin", "url", l.peer.url, "reason", err)
+			l.log.Warn("waiting for the target before the load can begin", "url", l.peer.url, "reason", err,
+				"gives_up_in", (l.patience - waited).Round(time.Second))
 			lastLog = time.Now()
 		}
 		select {
 		case <-ctx.Done():
 			return begun, ctx.Err()
-		case <-time.After(retryEvery):
+		case <-time.After(min(retryEvery, l.patience-waited)):
 		}
 	}
 }

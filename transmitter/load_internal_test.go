@@ -1,11 +1,18 @@
 package transmitter
 
 import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pagarme/teleport/config"
 	"github.com/pagarme/teleport/database/capture"
 	"github.com/pagarme/teleport/database/load"
 	"github.com/pagarme/teleport/server/wire"
@@ -135,5 +142,35 @@ func TestResyncTables(t *testing.T) {
 	}
 	if _, _, err := resyncTables(all, []string{"s.nosuch"}, "dst"); err == nil || !strings.Contains(err.Error(), `"s.nosuch" is not a table dst takes`) {
 		t.Errorf("resyncTables(s.nosuch) = %v, want it named", err)
+	}
+}
+
+// TestLoaderBeginPatience: a target that stays not ready makes the load
+// fail after its patience, with the target's last answer, not wait forever.
+func TestLoaderBeginPatience(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(wire.ErrorResponse{Error: "not ready for the load: batch 1 of src held: permission denied"}) // the client reads what arrives
+	}))
+	defer srv.Close()
+	p, err := newPeer("tgt", config.Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.url = srv.URL
+	l := &loader{peer: p, source: "src", instance: "i", log: slog.New(slog.DiscardHandler), patience: 300 * time.Millisecond}
+	start := time.Now()
+	_, err = l.begin(context.Background(), wire.LoadPlan{Source: "src", Run: "r"})
+	for _, want := range []string{"not ready for the load for", "batch 1 of src held: permission denied", "run the load again"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("begin = %v, want an error with %q", err, want)
+		}
+	}
+	if took := time.Since(start); took > 30*time.Second || asked.Load() < 2 {
+		t.Errorf("begin asked %d times in %v, want at least twice before giving up", asked.Load(), took)
 	}
 }

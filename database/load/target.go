@@ -60,8 +60,17 @@ func BeginLoad(ctx context.Context, db *sql.DB, plan wire.LoadPlan) (wire.LoadBe
 			}
 		}
 		if len(missing) > 0 {
-			return fmt.Errorf("%w: %s not on this database yet: the schema comes through replication, "+
-				"so the source instance must run; the load goes on once its first batch is applied here", ErrLoadNotReady, listSome(missing))
+			why := "the schema comes through replication, so the source instance must run; the load goes on once its first batch is applied here"
+			var seq int64
+			var held string
+			err := tx.QueryRowContext(ctx, `SELECT error_seq, error FROM teleport.source WHERE name = $1 AND error IS NOT NULL`, plan.Source).Scan(&seq, &held)
+			switch {
+			case err == nil:
+				why = fmt.Sprintf("they come with batch %d of %s or after it, which this database holds: %s (see /status and the README's Conflicts)", seq, plan.Source, held)
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("read the state of source %s: %w", plan.Source, err)
+			}
+			return fmt.Errorf("%w: %s not on this database yet: %s", ErrLoadNotReady, listSome(missing), why)
 		}
 		var run string
 		var finished sql.NullTime
