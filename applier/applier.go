@@ -64,6 +64,10 @@ type Worker struct {
 	// are applied in replica mode where no trigger depends on it (see
 	// apply.NewTableCache); modeKnown once asked.
 	asReplica, modeKnown bool
+	// cache is what the apply read of the tables, kept between
+	// transactions (checked at the start of each, see apply.TableCache)
+	// and dropped when one fails.
+	cache *apply.TableCache
 
 	stopsMu sync.Mutex
 	stops   map[string]stop // per source, see StopAfter
@@ -314,6 +318,9 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 
 		start := time.Now()
 		cut, err := w.applyGroup(ctx, applied, group)
+		if err != nil {
+			w.cache = nil // read the tables again: a failure may come from what the cache held
+		}
 		switch {
 		case err == nil && cut:
 			// A part of a schema change too big for one transaction is
@@ -398,10 +405,14 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.Re
 		if inParts && len(group) > 1 {
 			return errAlone
 		}
-		// One cache and one run of row changes for the transaction: its
-		// batches apply the same few statements, each read and prepared
-		// once, and a row changed in several batches is written once.
-		run := &rowRun{cache: apply.NewTableCache(w.asReplica)}
+		// One run of row changes for the transaction: its batches apply
+		// the same few statements, each prepared once, and a row changed
+		// in several batches is written once. The tables are read once
+		// for many transactions (checked in one query by each).
+		if w.cache == nil || w.cache.AsReplica() != w.asReplica {
+			w.cache = apply.NewTableCache(w.asReplica)
+		}
+		run := &rowRun{cache: w.cache}
 		if err := run.cache.Begin(ctx, tx, source); err != nil {
 			return err
 		}

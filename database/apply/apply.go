@@ -35,44 +35,100 @@ func conflictf(format string, args ...any) error {
 	return &conflictError{msg: fmt.Sprintf(format, args...)}
 }
 
-// TableCache holds what ApplyEvents reads from the catalog about each table.
-// Use one per transaction: a schema change applied between two transactions
-// must be seen.
+// TableCache holds what ApplyEvents reads from the catalog about each table,
+// across transactions: each transaction starts with Begin, and the first
+// time it applies changes to a table, one query for all of them checks
+// that the catalog rows read then are unchanged (see
+// apply_table_versions.sql), so a table changed since, by a schema change
+// applied here or by the target's own DDL, is read again. The statements
+// prepared for a transaction end with it.
 type TableCache struct {
 	tables map[[2]string]*applyTable
 
-	asReplica bool   // statements may run in replica mode (see NewTableCache)
-	mode      string // session_replication_role set last in the transaction; "" when unknown
+	asReplica bool                 // statements may run in replica mode (see NewTableCache)
+	mode      string               // session_replication_role set last in the transaction; "" when unknown
+	checked   map[[2]string]bool   // tables whose entry this transaction checked
+	versions  map[[2]string]string // the version read by the check, for a table read again
+	stmts     map[string]*sql.Stmt // prepared in this transaction
 }
 
-// NewTableCache returns an empty cache for one transaction. With asReplica
+// NewTableCache returns an empty cache. With asReplica
 // (the role may set session_replication_role), changes to tables without
 // triggers of their own are applied in replica mode, as PostgreSQL's
 // logical replication applies them: without foreign key checks or actions,
 // which the source ran already and whose effects come as changes of their
 // own.
 func NewTableCache(asReplica bool) *TableCache {
-	return &TableCache{tables: map[[2]string]*applyTable{}, asReplica: asReplica}
+	return &TableCache{tables: map[[2]string]*applyTable{}, asReplica: asReplica,
+		checked: map[[2]string]bool{}, versions: map[[2]string]string{}, stmts: map[string]*sql.Stmt{}}
 }
 
 // Forget empties the cache, after a schema change: tables are read and
 // statements prepared again.
 func (c *TableCache) Forget() {
-	for _, t := range c.tables {
-		for _, st := range t.stmts {
-			_ = st.Close() // a statement of a changed table may no longer be valid; closing only frees it
+	c.closeStmts()
+	clear(c.tables)
+	clear(c.checked)
+	clear(c.versions)
+}
+
+func (c *TableCache) closeStmts() {
+	for _, st := range c.stmts {
+		_ = st.Close() // a statement of a changed table may no longer be valid; closing only frees it
+	}
+	clear(c.stmts)
+}
+
+// check makes sure the entries of the tables events change are current in
+// tx: it reads the versions of those not checked yet in one query and
+// drops the entries whose version changed.
+func (c *TableCache) check(ctx context.Context, tx *sql.Tx, events []wire.Event) error {
+	var keys [][2]string
+	var names []string
+	for _, e := range events {
+		k := [2]string{e.Schema, e.Table}
+		if !c.checked[k] && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+			names = append(names, database.QuoteQualified(e.Schema, e.Table))
 		}
 	}
-	clear(c.tables)
+	if len(keys) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, query("apply_table_versions"), pq.Array(names))
+	if err != nil {
+		return fmt.Errorf("read table versions: %w", err)
+	}
+	defer rows.Close()
+	byName := map[string]string{}
+	for rows.Next() {
+		var name, version string
+		if err := rows.Scan(&name, &version); err != nil {
+			return fmt.Errorf("read table versions: %w", err)
+		}
+		byName[name] = version
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read table versions: %w", err)
+	}
+	for i, k := range keys {
+		v := byName[names[i]] // "" for no table: its lookup fails as it should
+		if t := c.tables[k]; t != nil && (v == "" || t.version != v) {
+			delete(c.tables, k)
+		}
+		c.checked[k], c.versions[k] = true, v
+	}
+	return nil
 }
 
 type applyTable struct {
-	name        string // quoted schema.table
+	name        string
+	version     string // see apply_table_versions.sql; read before the columns
 	partitioned bool
-	fkActions   bool          // a foreign key of it cascades, sets null or sets default
-	triggers    bool          // it or a partition has a trigger replica mode would change (see apply_table_columns.sql)
-	cols        []applyColumn // in attnum order
-	stmts       map[string]*sql.Stmt
+	fkActions   bool                 // a foreign key of it cascades, sets null or sets default
+	triggers    bool                 // it or a partition has a trigger replica mode would change (see apply_table_columns.sql)
+	cols        []applyColumn        // in attnum order
+	stmts       map[string]*sql.Stmt // the cache's, of the transaction
 }
 
 type applyColumn struct {
@@ -87,7 +143,7 @@ func (c *TableCache) table(ctx context.Context, tx *sql.Tx, schema, name string)
 	if t, ok := c.tables[key]; ok {
 		return t, nil
 	}
-	t := &applyTable{name: database.QuoteQualified(schema, name)}
+	t := &applyTable{name: database.QuoteQualified(schema, name), version: c.versions[key], stmts: c.stmts}
 	rows, err := tx.QueryContext(ctx, query("apply_table_columns"), t.name)
 	if err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
@@ -108,7 +164,9 @@ func (c *TableCache) table(ctx context.Context, tx *sql.Tx, schema, name string)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
-	c.tables[key] = t
+	if t.version != "" { // read by this transaction's check, before the columns: a change since shows next time
+		c.tables[key] = t
+	}
 	return t, nil
 }
 
@@ -131,6 +189,9 @@ func (c *TableCache) table(ctx context.Context, tx *sql.Tx, schema, name string)
 // SQLSTATE 42703, a missing table with 42P01 (through errors.As), so the
 // caller can tell a schema not yet there from a conflict.
 func ApplyEvents(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.Event) error {
+	if err := cache.check(ctx, tx, events); err != nil {
+		return err
+	}
 	for i := 0; i < len(events); i++ {
 		if events[i].Op != wire.OpTruncate {
 			if err := applyEvent(ctx, tx, cache, events[i]); err != nil {
@@ -503,8 +564,8 @@ func checkFound(n int64, t *applyTable, e wire.Event) error {
 	return nil
 }
 
-// execCount runs stmt, prepared once per table and cache: a batch applies
-// the same few statements many times, and a prepared statement is parsed and
+// execCount runs stmt, prepared once per transaction: a batch applies the
+// same few statements many times, and a prepared statement is parsed and
 // planned once. The statements end with tx.
 func execCount(ctx context.Context, tx *sql.Tx, t *applyTable, stmt string, args ...any) (int64, error) {
 	ps, ok := t.stmts[stmt]
@@ -512,9 +573,6 @@ func execCount(ctx context.Context, tx *sql.Tx, t *applyTable, stmt string, args
 		var err error
 		if ps, err = tx.PrepareContext(ctx, stmt); err != nil {
 			return 0, err
-		}
-		if t.stmts == nil {
-			t.stmts = map[string]*sql.Stmt{}
 		}
 		t.stmts[stmt] = ps
 	}

@@ -39,6 +39,9 @@ var ErrNotGroupable = errors.New("events cannot be applied grouped")
 // A grouped update or delete must match exactly its rows, so a row changed
 // twice in one run is caught too.
 func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, events []wire.Event) error {
+	if err := cache.check(ctx, tx, events); err != nil {
+		return err
+	}
 	var order [][2]string
 	byTable := map[[2]string][]wire.Event{}
 	for _, e := range events {
@@ -326,10 +329,17 @@ func Events(ctx context.Context, tx *sql.Tx, cache *TableCache, evs []wire.Event
 // (a grant was revoked): apply again with a cache not made for replica mode.
 var ErrReplicaDenied = errors.New("may not set session_replication_role")
 
+// AsReplica says whether the cache was made for replica mode.
+func (c *TableCache) AsReplica() bool { return c.asReplica }
+
 // Begin starts an apply transaction of changes from source: it marks them
 // as coming from source (see database.SetApplyOrigin) and, with a cache
 // made for replica mode, puts tx in it at once, in one round trip.
 func (c *TableCache) Begin(ctx context.Context, tx *sql.Tx, source string) error {
+	c.mode = ""
+	clear(c.checked)
+	clear(c.versions)
+	clear(c.stmts) // they ended with the last transaction
 	if _, err := tx.ExecContext(ctx, query("apply_begin"), source, c.asReplica); err != nil {
 		if c.asReplica && database.SQLState(err) == pqerror.InsufficientPrivilege {
 			return fmt.Errorf("%w: %v", ErrReplicaDenied, err)

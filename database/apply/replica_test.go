@@ -151,3 +151,69 @@ func TestMayApplyAsReplica_Granted(t *testing.T) {
 		t.Errorf("a cache not made for replica mode, after the revoke: %v", err)
 	}
 }
+
+// TestTableCache_AcrossTransactions: a cache kept from one transaction to
+// the next sees what the target's own DDL changed in between: a trigger
+// created or disabled (replica mode no longer, or again), a column added, a
+// table dropped and created again.
+func TestTableCache_AcrossTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, name := dbtest.Migrated(t)
+	admin := dbtest.Shared(t).Admin(t, name)
+	dbtest.Exec(t, admin, `CREATE TABLE public.parent (id int PRIMARY KEY);
+		CREATE TABLE public.child (id int PRIMARY KEY, parent_id int REFERENCES public.parent);
+		CREATE TABLE public.seen (id int);
+		CREATE FUNCTION public.note() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN INSERT INTO public.seen SELECT id FROM new_rows; RETURN NULL; END $$`)
+	cache := apply.NewTableCache(true)
+	// apply inserts child rows in a transaction of their own, committed,
+	// and returns the mode they were applied in.
+	apply1 := func(rows string) (string, error) {
+		var mode string
+		err := database.InTx(ctx, admin, func(tx *sql.Tx) error {
+			if err := cache.Begin(ctx, tx, "src"); err != nil {
+				return err
+			}
+			ev := wire.Event{Schema: "public", Table: "child", Op: wire.OpInsert, Rows: 1, Data: []byte(rows)}
+			if err := apply.Events(ctx, tx, cache, []wire.Event{ev}); err != nil {
+				return err
+			}
+			return tx.QueryRowContext(ctx, `SHOW session_replication_role`).Scan(&mode)
+		})
+		return mode, err
+	}
+	seen := func() (n int) {
+		if err := admin.QueryRow(`SELECT count(*) FROM public.seen`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if mode, err := apply1(`[{"id":1,"parent_id":7}]`); err != nil || mode != "replica" {
+		t.Fatalf("first apply: mode %q, %v; want replica", mode, err)
+	}
+	dbtest.Exec(t, admin, `CREATE TRIGGER note AFTER INSERT ON public.child REFERENCING NEW TABLE AS new_rows
+		FOR EACH STATEMENT EXECUTE FUNCTION public.note()`)
+	if _, err := apply1(`[{"id":2,"parent_id":7}]`); err == nil || database.SQLState(err) != pqerror.ForeignKeyViolation {
+		t.Errorf("apply after the target created a trigger: %v, want a foreign key violation (origin mode)", err)
+	}
+	if mode, err := apply1(`[{"id":2,"parent_id":null}]`); err != nil || mode != "origin" || seen() != 1 {
+		t.Errorf("apply after the target created a trigger: mode %q, %v, %d rows seen; want origin and the trigger fired", mode, err, seen())
+	}
+	dbtest.Exec(t, admin, `ALTER TABLE public.child DISABLE TRIGGER note`)
+	if mode, err := apply1(`[{"id":3,"parent_id":7}]`); err != nil || mode != "replica" || seen() != 1 {
+		t.Errorf("apply after the trigger was disabled: mode %q, %v, %d seen; want replica again", mode, err, seen())
+	}
+	dbtest.Exec(t, admin, `ALTER TABLE public.child ADD COLUMN note text GENERATED ALWAYS AS ('x') STORED`)
+	if _, err := apply1(`[{"id":4,"parent_id":null,"note":"from the source"}]`); err != nil {
+		t.Errorf("apply after the target added a generated column: %v, want it left out as generated", err)
+	}
+	dbtest.Exec(t, admin, `DROP TABLE public.child; CREATE TABLE public.child (id int PRIMARY KEY, parent_id int, extra text)`)
+	if _, err := apply1(`[{"id":5,"parent_id":7,"extra":"e"}]`); err != nil {
+		t.Errorf("apply after the table was created again: %v", err)
+	}
+	var extra string
+	if err := admin.QueryRow(`SELECT extra FROM public.child WHERE id = 5`).Scan(&extra); err != nil || extra != "e" {
+		t.Errorf("child 5 extra = %q, %v; want e", extra, err)
+	}
+}
