@@ -462,10 +462,7 @@ func (w *Worker) sendBatch(ctx context.Context, t *target, b store.Batch, res *R
 		if t.applySchema != "" {
 			e.Schema = t.applySchema
 		}
-		var err error
-		if buf, err = wire.AppendEvent(buf[:0], e); err != nil {
-			return fmt.Errorf("send batch %d to %s: encode event %d: %w", b.Seq, t.name, e.ID, err)
-		}
+		buf = wire.AppendEvent(buf[:0], e)
 		if err := cur.Add(buf, e.Rows); err != nil {
 			return fmt.Errorf("send batch %d to %s: compress event %d: %w", b.Seq, t.name, e.ID, err)
 		}

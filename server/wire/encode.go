@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -103,8 +102,10 @@ func (c *Chunk) Finish(last bool) (body, sum []byte, err error) {
 	return c.buf.Bytes(), c.sum.Sum(nil), nil
 }
 
-// AppendEvent appends e as JSON with the keys of Event, its Data verbatim.
-func AppendEvent(dst []byte, e Event) ([]byte, error) {
+// AppendEvent appends e as JSON with the keys of Event, its Data verbatim:
+// it must be valid JSON, as the text of a json column is (PostgreSQL
+// checked it as the row went in; a target checks every chunk it receives).
+func AppendEvent(dst []byte, e Event) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendInt(dst, e.ID, 10)
 	if e.XID != 0 {
@@ -120,17 +121,24 @@ func AppendEvent(dst []byte, e Event) ([]byte, error) {
 	dst = append(dst, `,"rows":`...)
 	dst = strconv.AppendInt(dst, int64(e.Rows), 10)
 	if len(e.Data) > 0 {
-		if !json.Valid(e.Data) {
-			return nil, errors.New("data is not valid JSON")
-		}
 		dst = append(dst, `,"data":`...)
 		dst = append(dst, e.Data...)
 	}
-	return append(dst, '}'), nil
+	return append(dst, '}')
 }
 
-// appendString appends s as a JSON string. Marshaling a string cannot fail.
+// appendString appends s as a JSON string, as json.Marshal writes it: a
+// name of printable ASCII that needs no escape (most of them) is copied
+// between quotes, any other goes through json.Marshal, which cannot fail
+// on a string.
 func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
