@@ -68,6 +68,9 @@ type Worker struct {
 	// transactions (checked at the start of each, see apply.TableCache)
 	// and dropped when one fails.
 	cache *apply.TableCache
+	// filters are the finished loads' filters, kept between transactions
+	// (see load.FilterCache).
+	filters load.FilterCache
 
 	stopsMu sync.Mutex
 	stops   map[string]stop // per source, see StopAfter
@@ -151,6 +154,7 @@ func New(db *sql.DB, interval time.Duration, maxEvents int, log *slog.Logger) *W
 		log:       log.With("worker", "applier"),
 		maxEvents: maxEvents,
 		held:      map[string]*held{},
+		filters:   load.FilterCache{},
 		wake:      make(chan struct{}, 1),
 		stops:     map[string]stop{},
 	}
@@ -391,16 +395,12 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.ReceivedBatch) (cut bool, err error) {
 	source := group[0].Source
 	err = database.InTx(ctx, w.db, func(tx *sql.Tx) error {
-		cur, err := store.LockSource(ctx, tx, source)
+		cur, part, inParts, err := store.LockSourceFor(ctx, tx, source, group[0].Seq)
 		if err != nil {
 			return err
 		}
 		if cur != applied {
 			return errMoved
-		}
-		part, inParts, err := store.ReadBatchPart(ctx, tx, source, group[0].Seq)
-		if err != nil {
-			return err
 		}
 		if inParts && len(group) > 1 {
 			return errAlone
@@ -416,7 +416,7 @@ func (w *Worker) applyGroup(ctx context.Context, applied int64, group []store.Re
 		if err := run.cache.Begin(ctx, tx, source); err != nil {
 			return err
 		}
-		load, err := load.ReadLoadFilter(ctx, tx, source)
+		load, err := w.filters.Read(ctx, tx, source)
 		if err != nil {
 			return err
 		}

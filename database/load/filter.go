@@ -84,15 +84,39 @@ type loadedTable struct {
 // ReadLoadFilter reads the load of source, if it has one. Call it in the
 // apply transaction after LockSource, so it sees a load begun before.
 func ReadLoadFilter(ctx context.Context, q database.Querier, source string) (LoadFilter, error) {
+	return FilterCache{}.Read(ctx, q, source)
+}
+
+// FilterCache keeps the filters of finished loads from one apply
+// transaction to the next: a load of thousands of tables is as many rows
+// and snapshots to read, and once it has finished they change only when a
+// load or resync begins, which rewrites the source's teleport.load row.
+// The zero value is not usable; make one with make or FilterCache{}.
+type FilterCache map[string]cachedFilter
+
+type cachedFilter struct {
+	version string // the xmin of the teleport.load row it was read with
+	f       LoadFilter
+}
+
+// Read is ReadLoadFilter, reusing the filter of a finished load while its
+// teleport.load row is the one it was read with.
+func (c FilterCache) Read(ctx context.Context, q database.Querier, source string) (LoadFilter, error) {
 	var f LoadFilter
 	var finished sql.NullTime
-	err := q.QueryRowContext(ctx, `SELECT finished_at FROM teleport.load WHERE source = $1`, source).Scan(&finished)
+	var version string
+	err := q.QueryRowContext(ctx, `SELECT finished_at, xmin::text FROM teleport.load WHERE source = $1`, source).Scan(&finished, &version)
 	if errors.Is(err, sql.ErrNoRows) {
+		delete(c, source)
 		return f, nil
 	}
 	if err != nil {
 		return f, fmt.Errorf("read load of %s: %w", source, err)
 	}
+	if cf, ok := c[source]; ok && finished.Valid && cf.version == version {
+		return cf.f, nil
+	}
+	delete(c, source)
 	f.underway = !finished.Valid
 	tables, err := LoadTables(ctx, q, source)
 	if err != nil {
@@ -110,6 +134,9 @@ func ReadLoadFilter(ctx context.Context, q database.Querier, source string) (Loa
 		for _, part := range t.Partitions {
 			f.tables[part] = lt
 		}
+	}
+	if finished.Valid {
+		c[source] = cachedFilter{version: version, f: f}
 	}
 	return f, nil
 }

@@ -1,10 +1,12 @@
 package load
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
 
+	"github.com/pagarme/teleport/database/dbtest"
 	"github.com/pagarme/teleport/server/wire"
 )
 
@@ -94,4 +96,46 @@ func TestLoadFilter(t *testing.T) {
 			t.Errorf("resync under way, event %d: err = %v, want ErrLoadUnderway", e.ID, err)
 		}
 	}
+}
+
+// TestFilterCache: a finished load's filter is read once while its load
+// row stays as it was; a resync begun (the row rewritten) is read at once,
+// and so is its end; a source whose load is gone has no filter.
+func TestFilterCache(t *testing.T) {
+	ctx := context.Background()
+	db, _ := dbtest.Migrated(t)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`INSERT INTO teleport.load (source, run, finished_at) VALUES ('src', 'r1', now());
+		INSERT INTO teleport.load_table (source, schema_name, table_name, est_rows, est_bytes, snapshot, done_at)
+		VALUES ('src', 's', 'a', 1, 1, '100:110:', now())`)
+	c := FilterCache{}
+	in := []wire.Event{{ID: 1, Schema: "s", Table: "a", XID: 99, Op: wire.OpInsert}}
+	keeps := func(want int, what string) {
+		t.Helper()
+		f, err := c.Read(ctx, db, "src")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.Filter(in); len(got) != want || err != nil {
+			t.Errorf("%s: Filter kept %d events (%v), want %d", what, len(got), err, want)
+		}
+	}
+	keeps(0, "finished load") // xid 99 is in the copy
+	// A change behind the load row's back is not seen: the row says nothing changed.
+	exec(`UPDATE teleport.load_table SET snapshot = '90:90:'`)
+	keeps(0, "load_table changed, load row not")
+	exec(`UPDATE teleport.load SET run = 'r2', finished_at = NULL`) // a resync begins
+	f, err := c.Read(ctx, db, "src")
+	if err != nil || !f.Underway() {
+		t.Errorf("resync begun: Underway = %v, %v; want true", f.Underway(), err)
+	}
+	exec(`UPDATE teleport.load SET finished_at = now()`)
+	keeps(1, "resync finished") // read again: xid 99 is after the snapshot 90:90:
+	exec(`DELETE FROM teleport.load`)
+	keeps(1, "no load")
 }

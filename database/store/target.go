@@ -295,24 +295,22 @@ type BatchPart struct {
 	Deferred []int // items that wait for an object a later item makes
 }
 
-// ReadBatchPart returns, in the apply transaction, how far batch seq of
-// source has got, if it is applied in parts.
-func ReadBatchPart(ctx context.Context, tx *sql.Tx, source string, seq int64) (BatchPart, bool, error) {
-	var p BatchPart
+// LockSourceFor is LockSource for the transaction that applies batch seq:
+// it also returns how far that batch has got, if it is applied in parts.
+func LockSourceFor(ctx context.Context, tx *sql.Tx, source string, seq int64) (applied int64, p BatchPart, inParts bool, err error) {
 	var ddl, item sql.NullInt64
 	var deferred pq.Int64Array
-	err := tx.QueryRowContext(ctx, query("source_part_read"), source, seq).Scan(&ddl, &item, &deferred)
-	if err != nil {
-		return p, false, fmt.Errorf("read how far batch %d from %s has got: %w", seq, source, err)
+	if err := tx.QueryRowContext(ctx, query("source_lock_part"), source, seq).Scan(&applied, &ddl, &item, &deferred); err != nil {
+		return 0, p, false, fmt.Errorf("lock source %s: %w", source, err)
 	}
 	if !ddl.Valid {
-		return p, false, nil
+		return applied, p, false, nil
 	}
 	p.DDL, p.Item = int(ddl.Int64), int(item.Int64)
 	for _, d := range deferred {
 		p.Deferred = append(p.Deferred, int(d))
 	}
-	return p, true, nil
+	return applied, p, true, nil
 }
 
 // SaveBatchPart records, in the transaction of the part it ends, where the
