@@ -122,7 +122,7 @@ func (c *TableCache) check(ctx context.Context, tx *sql.Tx, events []wire.Event)
 }
 
 type applyTable struct {
-	name        string
+	name        string // quoted schema.table
 	version     string // see apply_table_versions.sql; read before the columns
 	partitioned bool
 	fkActions   bool                 // a foreign key of it cascades, sets null or sets default
