@@ -257,3 +257,52 @@ func TestE2E_SeedRoleUnqualified(t *testing.T) {
 	execSQL(t, app, `INSERT INTO orders VALUES (1, 'unqualified')`)
 	p.waitSame(t, 30*time.Second, "orders", "legacy")
 }
+
+// TestE2E_WidenedExpression: the source restarts with a target_expression
+// that takes more tables; the target gets them, created before their rows,
+// the tables it had go on, and a resync of a new table brings the rows it
+// held before; narrowed again, a table no longer taken stays as it was.
+func TestE2E_WidenedExpression(t *testing.T) {
+	t.Parallel()
+	setPasswordEnv(t)
+	p := &pair{src: sourceCluster(t), dst: targetCluster(t), targetExpr: "public.a"}
+	p.srcDB, p.srcName = p.src.NewDB(t)
+	p.dstDB, p.dstName = p.dst.NewDB(t) // empty: the schema comes through replication
+	execSQL(t, p.srcDB, `CREATE TABLE public.a (id int PRIMARY KEY, v text); CREATE TABLE public.b (id int PRIMARY KEY, v text)`)
+	p.start(t)
+	execSQL(t, p.srcDB, `INSERT INTO a VALUES (1, 'x'); INSERT INTO b VALUES (2, 'before')`)
+	p.waitSame(t, 30*time.Second, "a")
+	var hasB bool
+	execSQLScan(t, p.dstDB, `SELECT to_regclass('public.b') IS NOT NULL`, &hasB)
+	if hasB {
+		t.Fatal("table b is on the target although target_expression is public.a")
+	}
+	if err := p.stopSrc(); err != nil {
+		t.Fatalf("stop the source instance: %v", err)
+	}
+	p.targetExpr = "public.*"
+	p.writeSrcConfig(t)
+	p.startSrc(t)
+	execSQL(t, p.srcDB, `INSERT INTO b VALUES (1, 'y'); UPDATE a SET v = 'z'`)
+	p.waitSame(t, 60*time.Second, "a")
+	if log, err := p.runLoad(t, "-tables", "public.b"); err != nil {
+		t.Fatalf("resync of b: %v\n%s", err, log)
+	}
+	execSQL(t, p.srcDB, `UPDATE b SET v = 'after'`)
+	p.waitSame(t, 60*time.Second, "a", "b")
+
+	// Narrowed again: a stays on the target as it was, b goes on.
+	if err := p.stopSrc(); err != nil {
+		t.Fatalf("stop the source instance: %v", err)
+	}
+	p.targetExpr = "public.b"
+	p.writeSrcConfig(t)
+	p.startSrc(t)
+	execSQL(t, p.srcDB, `UPDATE a SET v = 'not sent'; INSERT INTO b VALUES (3, 'narrowed')`)
+	p.waitSame(t, 60*time.Second, "b")
+	var v string
+	execSQLScan(t, p.dstDB, `SELECT v FROM public.a WHERE id = 1`, &v)
+	if v != "z" {
+		t.Errorf("a on the target after the expression narrowed: v = %q, want z, as it was", v)
+	}
+}

@@ -309,6 +309,7 @@ type pair struct {
 	// source's config, top level and under its target.
 	viaPort                  int
 	srcExtra, srcTargetExtra string
+	targetExpr               string    // the source's target_expression for dst; "" is public.*
 	srcLog                   io.Writer // also gets the source's log; nil: the test's log only
 }
 
@@ -345,22 +346,29 @@ func newPairOn(t *testing.T, dst *dbtest.Cluster, applySchema, schemaSQL string)
 	return p
 }
 
-// start writes both configs, the source sending public.* to the target
-// (into applySchema when set), and starts both instances.
+// start writes both configs, the source sending targetExpr (public.* by
+// default) to the target (into applySchema when set), and starts both
+// instances.
 func (p *pair) start(t *testing.T) {
 	t.Helper()
 	if p.dstPort == 0 {
 		p.srcPort, p.dstPort = freePort(t), freePort(t)
 	}
-	target := fmt.Sprintf("  dst:\n    target_expression: \"public.*\"\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n%s",
-		cmp.Or(p.viaPort, p.dstPort), p.srcTargetExtra)
+	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
+	p.writeSrcConfig(t)
+	p.startDst(t)
+	p.startSrc(t)
+}
+
+// writeSrcConfig writes the source instance's configuration, its one
+// target dst.
+func (p *pair) writeSrcConfig(t *testing.T) {
+	target := fmt.Sprintf("  dst:\n    target_expression: %q\n    endpoint:\n      hostname: \"127.0.0.1\"\n      port: %d\n%s",
+		cmp.Or(p.targetExpr, "public.*"), cmp.Or(p.viaPort, p.dstPort), p.srcTargetExtra)
 	if p.applySchema != "" {
 		target += fmt.Sprintf("    apply_schema: %q\n", p.applySchema)
 	}
-	p.dstCfg = writeConfig(t, instance{name: "dst", c: p.dst, dbname: p.dstName, port: p.dstPort})
 	p.srcCfg = writeConfig(t, instance{name: "src", c: p.src, dbname: p.srcName, port: p.srcPort, targets: target, extra: p.srcExtra})
-	p.startDst(t)
-	p.startSrc(t)
 }
 
 func (p *pair) startSrc(t *testing.T) {

@@ -349,3 +349,36 @@ func TestWorker_RecordsSkipped(t *testing.T) {
 		t.Errorf("skipped for pub once kid no longer inherits = %+v, want none", skipped["pub"])
 	}
 }
+
+// TestWorker_WidenedExpression: a target whose target_expression comes to
+// take more tables gets them created, before their rows.
+func TestWorker_WidenedExpression(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	runOnce(t, newWorker(t, db, map[string]string{"pub": "public.a"}))
+	if got := eventsOf(t, db, "pub", 1); len(got) != 1 || strings.Contains(got[0], `\"b\"`) {
+		t.Fatalf("batch 1 = %q, want the schema of a alone", got)
+	}
+	w := newWorker(t, db, map[string]string{"pub": "public.*"}) // the instance restarted with a wider expression
+	if err := w.SyncTargets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, db, `INSERT INTO public.b VALUES (1)`)
+	runOnce(t, w)
+	var all string
+	for seq := int64(2); ; seq++ {
+		bs, err := store.UnackedBatches(context.Background(), db, "pub", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(bs, func(b store.Batch) bool { return b.Seq == seq }) {
+			break
+		}
+		all += strings.Join(eventsOf(t, db, "pub", seq), "\n") + "\n"
+	}
+	if !strings.Contains(all, `CREATE TABLE \"public\".\"b\"`) || !strings.Contains(all, `public.b:I:[{"id":1}]`) {
+		t.Errorf("batches after the expression widened:\n%s\nwant table b created and its row", all)
+	} else if strings.Index(all, `CREATE TABLE \"public\".\"b\"`) > strings.Index(all, `public.b:I:`) {
+		t.Errorf("batches after the expression widened:\n%s\nwant table b created before its row", all)
+	}
+}
