@@ -379,6 +379,7 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 			w.reportHeld(src, first.Seq, err)
 			return nil
 		default:
+			err = w.beforeLoad(ctx, src.Name, err)
 			if err := store.RecordApplyError(ctx, w.db, src.Name, first.Seq, err.Error()); err != nil {
 				return err
 			}
@@ -386,6 +387,24 @@ func (w *Worker) applySource(ctx context.Context, src store.SourceState, res *Re
 			return nil
 		}
 	}
+}
+
+// errBeforeLoad marks a conflict on a target that no initial load from the
+// source has reached yet: the rows are missing because they were never
+// copied, which the load will do (it begins and releases the batch).
+var errBeforeLoad = errors.New("no initial load from this source has run on this database yet: " +
+	"the rows that were on the source before replication began come with `-mode initial-load`, which releases this batch")
+
+// beforeLoad returns err marked with errBeforeLoad when it is a conflict
+// and source has no load recorded here. The mark only explains: when the
+// look fails, err is returned as it is.
+func (w *Worker) beforeLoad(ctx context.Context, source string, err error) error {
+	var none bool
+	if errors.Is(err, apply.ErrConflict) &&
+		w.db.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM teleport.load WHERE source = $1)`, source).Scan(&none) == nil && none {
+		return fmt.Errorf("%w (%w)", err, errBeforeLoad)
+	}
+	return err
 }
 
 // applyGroup applies consecutive batches, the first one after applied, in
@@ -864,10 +883,11 @@ func (w *Worker) reportHeld(src store.SourceState, seq int64, err error) {
 		attrs = append(attrs, "repeats", h.repeats)
 	}
 	// A missing table or type, or a value its column does not take yet,
-	// usually clears when the schema change arrives: a warning, until it
+	// usually clears when the schema change arrives, and a row missing
+	// before the first initial load when it begins: a warning, until it
 	// has lasted heldEscalate. Anything else waits for an operator.
 	level := slog.LevelError
-	if h.schema && now.Sub(h.since) < heldEscalate {
+	if (h.schema || errors.Is(err, errBeforeLoad)) && now.Sub(h.since) < heldEscalate {
 		level = slog.LevelWarn
 	}
 	w.log.Log(context.Background(), level, "batch held", attrs...)
