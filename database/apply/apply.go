@@ -47,8 +47,7 @@ type TableCache struct {
 
 	asReplica bool                 // statements may run in replica mode (see NewTableCache)
 	mode      string               // session_replication_role set last in the transaction; "" when unknown
-	checked   map[[2]string]bool   // tables whose entry this transaction checked
-	versions  map[[2]string]string // the version read by the check, for a table read again
+	versions  map[[2]string]string // per table this transaction checked, the version it read ("" for no table)
 	stmts     map[string]*sql.Stmt // prepared in this transaction
 }
 
@@ -60,23 +59,18 @@ type TableCache struct {
 // own.
 func NewTableCache(asReplica bool) *TableCache {
 	return &TableCache{tables: map[[2]string]*applyTable{}, asReplica: asReplica,
-		checked: map[[2]string]bool{}, versions: map[[2]string]string{}, stmts: map[string]*sql.Stmt{}}
+		versions: map[[2]string]string{}, stmts: map[string]*sql.Stmt{}}
 }
 
 // Forget empties the cache, after a schema change: tables are read and
 // statements prepared again.
 func (c *TableCache) Forget() {
-	c.closeStmts()
-	clear(c.tables)
-	clear(c.checked)
-	clear(c.versions)
-}
-
-func (c *TableCache) closeStmts() {
 	for _, st := range c.stmts {
 		_ = st.Close() // a statement of a changed table may no longer be valid; closing only frees it
 	}
 	clear(c.stmts)
+	clear(c.tables)
+	clear(c.versions)
 }
 
 // check makes sure the entries of the tables events change are current in
@@ -87,7 +81,7 @@ func (c *TableCache) check(ctx context.Context, tx *sql.Tx, events []wire.Event)
 	var names []string
 	for _, e := range events {
 		k := [2]string{e.Schema, e.Table}
-		if !c.checked[k] && !slices.Contains(keys, k) {
+		if _, checked := c.versions[k]; !checked && !slices.Contains(keys, k) {
 			keys = append(keys, k)
 			names = append(names, database.QuoteQualified(e.Schema, e.Table))
 		}
@@ -116,7 +110,7 @@ func (c *TableCache) check(ctx context.Context, tx *sql.Tx, events []wire.Event)
 		if t := c.tables[k]; t != nil && (v == "" || t.version != v) {
 			delete(c.tables, k)
 		}
-		c.checked[k], c.versions[k] = true, v
+		c.versions[k] = v
 	}
 	return nil
 }

@@ -337,7 +337,6 @@ func (c *TableCache) AsReplica() bool { return c.asReplica }
 // made for replica mode, puts tx in it at once, in one round trip.
 func (c *TableCache) Begin(ctx context.Context, tx *sql.Tx, source string) error {
 	c.mode = ""
-	clear(c.checked)
 	clear(c.versions)
 	clear(c.stmts) // they ended with the last transaction
 	if _, err := tx.ExecContext(ctx, query("apply_begin"), source, c.asReplica); err != nil {
