@@ -93,20 +93,19 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION teleport.slot() RETURNS smallint
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    RETURN (SELECT (s.last_value OPERATOR(pg_catalog.%) 3)::smallint FROM teleport.slot_seq s);
-END
-$$;
+CREATE SEQUENCE teleport.slot_seq
+    START WITH 0
+    INCREMENT BY 1
+    MINVALUE 0
+    NO MAXVALUE
+    CACHE 1;
 
 CREATE TABLE teleport.ack (
     target text NOT NULL,
     acked_seq bigint NOT NULL,
     applied_seq bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 )
 PARTITION BY LIST (slot);
 
@@ -115,7 +114,7 @@ CREATE TABLE teleport.ack_0 (
     acked_seq bigint NOT NULL,
     applied_seq bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.ack_1 (
@@ -123,7 +122,7 @@ CREATE TABLE teleport.ack_1 (
     acked_seq bigint NOT NULL,
     applied_seq bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.ack_2 (
@@ -131,7 +130,7 @@ CREATE TABLE teleport.ack_2 (
     acked_seq bigint NOT NULL,
     applied_seq bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.batch (
@@ -146,7 +145,7 @@ CREATE TABLE teleport.batch (
     table_regex text NOT NULL,
     tick_time timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 )
 PARTITION BY LIST (slot);
 
@@ -162,7 +161,7 @@ CREATE TABLE teleport.batch_0 (
     table_regex text NOT NULL,
     tick_time timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.batch_1 (
@@ -177,7 +176,7 @@ CREATE TABLE teleport.batch_1 (
     table_regex text NOT NULL,
     tick_time timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.batch_2 (
@@ -192,7 +191,7 @@ CREATE TABLE teleport.batch_2 (
     table_regex text NOT NULL,
     tick_time timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.batch_ddl (
@@ -201,7 +200,7 @@ CREATE TABLE teleport.batch_ddl (
     pos integer NOT NULL,
     before_event bigint NOT NULL,
     ddl json NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 )
 PARTITION BY LIST (slot);
 
@@ -211,7 +210,7 @@ CREATE TABLE teleport.batch_ddl_0 (
     pos integer NOT NULL,
     before_event bigint NOT NULL,
     ddl json NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.batch_ddl_1 (
@@ -220,7 +219,7 @@ CREATE TABLE teleport.batch_ddl_1 (
     pos integer NOT NULL,
     before_event bigint NOT NULL,
     ddl json NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.batch_ddl_2 (
@@ -229,14 +228,14 @@ CREATE TABLE teleport.batch_ddl_2 (
     pos integer NOT NULL,
     before_event bigint NOT NULL,
     ddl json NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.cursor (
     target text NOT NULL,
     tick bigint NOT NULL,
     next_seq bigint NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 )
 PARTITION BY LIST (slot);
 
@@ -244,21 +243,21 @@ CREATE TABLE teleport.cursor_0 (
     target text NOT NULL,
     tick bigint NOT NULL,
     next_seq bigint NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.cursor_1 (
     target text NOT NULL,
     tick bigint NOT NULL,
     next_seq bigint NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.cursor_2 (
     target text NOT NULL,
     tick bigint NOT NULL,
     next_seq bigint NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.ddl_applied_ahead (
@@ -284,7 +283,7 @@ CREATE TABLE teleport.event (
     origin text,
     nrows integer NOT NULL,
     data json,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 )
 PARTITION BY LIST (slot);
 
@@ -298,7 +297,7 @@ CREATE TABLE teleport.event_0 (
     origin text,
     nrows integer NOT NULL,
     data json,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.event_1 (
@@ -311,7 +310,7 @@ CREATE TABLE teleport.event_1 (
     origin text,
     nrows integer NOT NULL,
     data json,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.event_2 (
@@ -324,7 +323,7 @@ CREATE TABLE teleport.event_2 (
     origin text,
     nrows integer NOT NULL,
     data json,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 ALTER TABLE teleport.event ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -425,13 +424,6 @@ CREATE TABLE teleport.schema_skipped (
     last_seen timestamp with time zone DEFAULT now() NOT NULL
 );
 
-CREATE SEQUENCE teleport.slot_seq
-    START WITH 0
-    INCREMENT BY 1
-    MINVALUE 0
-    NO MAXVALUE
-    CACHE 1;
-
 CREATE TABLE teleport.source (
     name text NOT NULL,
     applied_seq bigint DEFAULT 0 NOT NULL,
@@ -495,7 +487,7 @@ CREATE TABLE teleport.tick (
     id bigint NOT NULL,
     snapshot pg_snapshot NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 )
 PARTITION BY LIST (slot);
 
@@ -503,21 +495,21 @@ CREATE TABLE teleport.tick_0 (
     id bigint NOT NULL,
     snapshot pg_snapshot NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.tick_1 (
     id bigint NOT NULL,
     snapshot pg_snapshot NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 CREATE TABLE teleport.tick_2 (
     id bigint NOT NULL,
     snapshot pg_snapshot NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    slot smallint DEFAULT teleport.slot() NOT NULL
+    slot smallint DEFAULT ((COALESCE(pg_sequence_last_value('teleport.slot_seq'::regclass), (0)::bigint) % (3)::bigint))::smallint NOT NULL
 );
 
 ALTER TABLE teleport.tick ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
