@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -33,4 +34,29 @@ func TestDecodeChunk_AgreesWithUnmarshal(t *testing.T) {
 			t.Errorf("%s: no error", body)
 		}
 	}
+}
+
+// upperKey finds a member name json.Unmarshal might match to a field
+// case-insensitively, where DecodeChunk matches names exactly.
+var upperKey = regexp.MustCompile(`"[^"]*[A-Z][^"]*"\s*:|\\u`)
+
+// FuzzDecodeChunk: no input makes DecodeChunk panic, and what it reads
+// json.Unmarshal reads the same (names differing only by case aside).
+func FuzzDecodeChunk(f *testing.F) {
+	f.Add([]byte(`{"source":"src","target":"dst","seq":7,"chunk":2,"last":true,"tick_time":"2026-11-24T01:02:03.456789Z",
+		"events":[{"id":1,"xid":9,"schema":"p\"q","table":"t","op":"I","rows":1,"data":[{"a":"x"}]},{"id":2,"op":"U","data":[[{"a":1},{"a":2}]],"rows":1}]}`))
+	f.Add([]byte(`{"events":[{"id":1,"rows":2,"data":[1,[2,{"]":"["}]]},{"xid":null}],"seq":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := DecodeChunk(b)
+		if err != nil || upperKey.Match(b) {
+			return
+		}
+		var want BatchChunk
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("%q: DecodeChunk read it, json.Unmarshal: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", b, got, want)
+		}
+	})
 }

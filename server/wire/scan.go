@@ -92,28 +92,52 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 }
 
+// errStop ends a walk early, without error.
+var errStop = errors.New("stop")
+
 // ArrayElems calls fn with the text of each element of the array b, in
 // order, until fn returns false.
 func ArrayElems(b []byte, fn func(elem []byte) bool) error {
-	i := skipSpace(b, 0)
+	_, err := arrayAt(b, 0, func(i int) (int, error) {
+		j, err := skipValue(b, i)
+		if err != nil {
+			return 0, err
+		}
+		if !fn(b[i:j]) {
+			return 0, errStop
+		}
+		return j, nil
+	})
+	if err == errStop {
+		return nil
+	}
+	return err
+}
+
+// arrayAt reads the array starting at b[i] (after any space): elem is
+// called with the start of each element, reads it and returns its end.
+// arrayAt returns the end of the array. Reading a value where it starts,
+// rather than skipping it first and reading it after, walks nested values
+// once: a chunk's events, and their rows, were walked once per level.
+func arrayAt(b []byte, i int, elem func(i int) (int, error)) (int, error) {
+	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '[' {
-		return errors.New("JSON: not an array")
+		return 0, errors.New("JSON: not an array")
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
-		return nil
+		return i + 1, nil
 	}
 	for {
-		j, err := skipValue(b, i)
+		j, err := elem(i)
 		if err != nil {
-			return err
-		}
-		if !fn(b[i:j]) {
-			return nil
+			return 0, err
 		}
 		var done bool
-		if i, done, err = afterItem(b, j, ']', "an array element"); done || err != nil {
-			return err
+		if i, done, err = afterItem(b, j, ']', "an array element"); err != nil {
+			return 0, err
+		} else if done {
+			return i + 1, nil
 		}
 	}
 }
@@ -133,43 +157,56 @@ func FirstElem(b []byte) ([]byte, error) {
 // ObjectMembers calls fn with the name, unescaped, and the value's text of
 // each member of the object b, in order.
 func ObjectMembers(b []byte, fn func(name, value []byte)) error {
-	i := skipSpace(b, 0)
+	_, err := objectAt(b, 0, func(name []byte, i int) (int, error) {
+		j, err := skipValue(b, i)
+		if err == nil {
+			fn(name, b[i:j])
+		}
+		return j, err
+	})
+	return err
+}
+
+// objectAt reads the object starting at b[i] (after any space), as arrayAt
+// reads an array: member is called with each member's name, unescaped,
+// and the start of its value, reads the value and returns its end.
+func objectAt(b []byte, i int, member func(name []byte, i int) (int, error)) (int, error) {
+	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '{' {
-		return errors.New("JSON: not an object")
+		return 0, errors.New("JSON: not an object")
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return errors.New("JSON: expected a member name")
+			return 0, errors.New("JSON: expected a member name")
 		}
 		j, err := skipString(b, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		name := b[i+1 : j-1]
 		if bytes.IndexByte(name, '\\') >= 0 {
 			var s string
 			if err := json.Unmarshal(b[i:j], &s); err != nil {
-				return fmt.Errorf("JSON: member name: %w", err)
+				return 0, fmt.Errorf("JSON: member name: %w", err)
 			}
 			name = []byte(s)
 		}
 		i = skipSpace(b, j)
 		if i >= len(b) || b[i] != ':' {
-			return errors.New("JSON: expected ':' after a member name")
+			return 0, errors.New("JSON: expected ':' after a member name")
 		}
-		i = skipSpace(b, i+1)
-		j, err = skipValue(b, i)
-		if err != nil {
-			return err
+		if j, err = member(name, skipSpace(b, i+1)); err != nil {
+			return 0, err
 		}
-		fn(name, b[i:j])
 		var done bool
-		if i, done, err = afterItem(b, j, '}', "an object member"); done || err != nil {
-			return err
+		if i, done, err = afterItem(b, j, '}', "an object member"); err != nil {
+			return 0, err
+		} else if done {
+			return i + 1, nil
 		}
 	}
 }
@@ -219,30 +256,43 @@ func ChunkEvents(js []byte) ([]Event, error) {
 // the events of its "events" member, with the fields encoding/json would
 // fill in Event (names matched exactly), and every other top-level member
 // passed to head. A chunk holds thousands of events, and reading them this
-// way costs a fraction of encoding/json's reflection.
+// way costs a fraction of encoding/json's reflection. Reading stops at the
+// first event whose fields are wrong.
 func decodeEvents(js []byte, head func(name string, value []byte) error) ([]Event, error) {
 	var events []Event
 	var errs []error
-	err := ObjectMembers(js, func(name, value []byte) {
+	_, err := objectAt(js, 0, func(name []byte, i int) (int, error) {
 		if string(name) != "events" {
-			if err := head(string(name), value); err != nil {
-				errs = append(errs, err)
+			j, err := skipValue(js, i)
+			if err == nil {
+				if err := head(string(name), js[i:j]); err != nil {
+					errs = append(errs, err)
+				}
 			}
-			return
+			return j, err
 		}
 		events = []Event{}
-		err := ArrayElems(value, func(ev []byte) bool {
-			e, err := decodeEvent(ev)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("events[%d]: %w", len(events), err))
-				return false
+		bad := false
+		j, err := arrayAt(js, i, func(i int) (int, error) {
+			if bad {
+				return skipValue(js, i)
 			}
-			events = append(events, e)
-			return true
+			e, j, err := decodeEvent(js, i)
+			switch {
+			case err != nil && j == 0:
+				return 0, fmt.Errorf("events[%d]: %w", len(events), err)
+			case err != nil:
+				errs = append(errs, fmt.Errorf("events[%d]: %w", len(events), err))
+				bad = true
+			default:
+				events = append(events, e)
+			}
+			return j, nil
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("events: %w", err))
+			return 0, fmt.Errorf("events: %w", err)
 		}
+		return j, nil
 	})
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return nil, err
@@ -250,7 +300,10 @@ func decodeEvents(js []byte, head func(name string, value []byte) error) ([]Even
 	return events, nil
 }
 
-func decodeEvent(b []byte) (Event, error) {
+// decodeEvent reads the event starting at b[i] and returns its end. An
+// error with an end is a field's wrong value in an event well formed
+// otherwise; one without, malformed JSON.
+func decodeEvent(b []byte, i int) (Event, int, error) {
 	var e Event
 	var errs []error
 	// Integers read as json.Unmarshal reads them into these fields: null
@@ -273,7 +326,12 @@ func decodeEvent(b []byte) (Event, error) {
 		}
 		return s
 	}
-	err := ObjectMembers(b, func(name, v []byte) {
+	end, err := objectAt(b, i, func(name []byte, i int) (int, error) {
+		j, err := skipValue(b, i)
+		if err != nil {
+			return 0, err
+		}
+		v := b[i:j]
 		switch string(name) {
 		case "id":
 			num("id", v, func(s string) (err error) { e.ID, err = strconv.ParseInt(s, 10, 64); return err })
@@ -290,9 +348,13 @@ func decodeEvent(b []byte) (Event, error) {
 		case "data":
 			e.Data = v
 		}
+		return j, nil
 	})
-	if err = errors.Join(append(errs, err)...); err != nil {
-		return Event{}, fmt.Errorf("event: %w", err)
+	if err != nil {
+		return Event{}, 0, fmt.Errorf("event: %w", err)
 	}
-	return e, nil
+	if err := errors.Join(errs...); err != nil {
+		return Event{}, end, fmt.Errorf("event: %w", err)
+	}
+	return e, end, nil
 }
