@@ -7,11 +7,11 @@ import (
 
 // DecodeChunk reads a chunk's JSON into c as json.Unmarshal would, each
 // event's data kept as the bytes sent. The body is checked valid as a whole
-// first; the events are then read by decodeEvents, several times
+// first (Valid); the events are then read by decodeEvents, several times
 // faster than encoding/json on a chunk of thousands of small events.
 func DecodeChunk(js []byte) (BatchChunk, error) {
 	var c BatchChunk
-	if !json.Valid(js) {
+	if !Valid(js) {
 		return c, json.Unmarshal(js, &c) // its error says what and where
 	}
 	var err error

@@ -247,12 +247,12 @@ func UpdatePair(b []byte) (old, new []byte, err error) {
 }
 
 // ChunkEvents reads the events of a chunk's JSON, which must be valid
-// (json.Valid; a stored chunk was checked by DecodeChunk when it arrived).
+// (Valid; a stored chunk was checked by DecodeChunk when it arrived).
 func ChunkEvents(js []byte) ([]Event, error) {
 	return decodeEvents(js, func(string, []byte) error { return nil })
 }
 
-// decodeEvents reads a batch chunk's JSON, which must be valid (json.Valid):
+// decodeEvents reads a batch chunk's JSON, which must be valid (Valid):
 // the events of its "events" member, with the fields encoding/json would
 // fill in Event (names matched exactly), and every other top-level member
 // passed to head. A chunk holds thousands of events, and reading them this
