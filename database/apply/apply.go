@@ -322,20 +322,51 @@ func (t *applyTable) columnsFor(keys []string) ([]applyColumn, error) {
 // firstRowKeys returns the column names of the event's first row: every row
 // of one event has the same (row_to_json of one table).
 func firstRowKeys(op wire.Op, data json.RawMessage) ([]string, error) {
-	row, err := wire.FirstElem(data)
+	row, err := firstRow(op, data)
 	if err != nil {
-		return nil, fmt.Errorf("read data: %w", err)
-	}
-	if op == wire.OpUpdate {
-		if row, _, err = wire.UpdatePair(row); err != nil {
-			return nil, fmt.Errorf("read data: %w", err)
-		}
+		return nil, err
 	}
 	var keys []string
 	if err := wire.ObjectMembers(row, func(name, _ []byte) { keys = append(keys, string(name)) }); err != nil {
 		return nil, fmt.Errorf("read data: %w", err)
 	}
 	return keys, nil
+}
+
+// sameKeys reports whether the event's rows have the column names keys,
+// in that order, as firstRowKeys would return them.
+func sameKeys(op wire.Op, data json.RawMessage, keys []string) (bool, error) {
+	row, err := firstRow(op, data)
+	if err != nil {
+		return false, err
+	}
+	n, same := 0, true
+	err = wire.ObjectMembers(row, func(name, _ []byte) {
+		same = same && n < len(keys) && string(name) == keys[n]
+		n++
+	})
+	if err != nil {
+		return false, fmt.Errorf("read data: %w", err)
+	}
+	return same && n == len(keys), nil
+}
+
+// firstRow returns the event's first row (an update's first old row).
+func firstRow(op wire.Op, data json.RawMessage) ([]byte, error) {
+	var row []byte
+	var err error
+	if op == wire.OpUpdate {
+		err = wire.UpdatePairs(data, func(old, _ []byte) bool { row = old; return false })
+		if err == nil && row == nil {
+			err = errors.New("JSON: empty array")
+		}
+	} else {
+		row, err = wire.FirstElem(data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read data: %w", err)
+	}
+	return row, nil
 }
 
 func insertRows(ctx context.Context, tx *sql.Tx, t *applyTable, cols []applyColumn, e wire.Event) error {
@@ -500,13 +531,7 @@ func splitPairs(data []byte) (olds, news string, err error) {
 	n.Grow(len(data) / 2)
 	o.WriteByte('[')
 	n.WriteByte('[')
-	var perr error
-	serr := wire.ArrayElems(data, func(p []byte) bool {
-		old, new, err := wire.UpdatePair(p)
-		if err != nil {
-			perr = err
-			return false
-		}
+	err = wire.UpdatePairs(data, func(old, new []byte) bool {
 		if o.Len() > 1 {
 			o.WriteByte(',')
 			n.WriteByte(',')
@@ -515,7 +540,7 @@ func splitPairs(data []byte) (olds, news string, err error) {
 		n.Write(new)
 		return true
 	})
-	if err := errors.Join(serr, perr); err != nil {
+	if err != nil {
 		return "", "", err
 	}
 	o.WriteByte(']')

@@ -93,11 +93,11 @@ func ApplyEventsGrouped(ctx context.Context, tx *sql.Tx, cache *TableCache, even
 			}
 			j, size := i+1, len(evs[i].Data)
 			for j < len(evs) && j-i < groupMaxEvents && size < groupMaxBytes && evs[j].Op == evs[i].Op {
-				next, err := firstRowKeys(evs[j].Op, evs[j].Data)
+				same, err := sameKeys(evs[j].Op, evs[j].Data, keys)
 				if err != nil {
 					return err
 				}
-				if !slices.Equal(next, keys) {
+				if !same {
 					break
 				}
 				if track {
@@ -143,16 +143,12 @@ func touches(e wire.Event, pk []string, seen map[string]bool) (bool, error) {
 		keys = append(keys, k)
 		return true
 	}
-	serr := wire.ArrayElems(e.Data, func(r []byte) bool {
-		if e.Op != wire.OpUpdate {
-			return add(r)
-		}
-		var old, new []byte
-		if old, new, err = wire.UpdatePair(r); err != nil {
-			return false
-		}
-		return add(old) && add(new)
-	})
+	var serr error
+	if e.Op == wire.OpUpdate {
+		serr = wire.UpdatePairs(e.Data, func(old, new []byte) bool { return add(old) && add(new) })
+	} else {
+		serr = wire.ArrayElems(e.Data, add)
+	}
 	if err = errors.Join(serr, err); err != nil {
 		return false, fmt.Errorf("event %d: read data: %w", e.ID, err)
 	}
@@ -209,14 +205,11 @@ func compactUpdates(evs []wire.Event, pk []string) (wire.Event, error) {
 	olds := map[string]bool{}
 	for _, e := range evs {
 		var rows [][2][]byte
-		var perr error
-		err := wire.ArrayElems(e.Data, func(r []byte) bool {
-			var old, new []byte
-			old, new, perr = wire.UpdatePair(r)
+		err := wire.UpdatePairs(e.Data, func(old, new []byte) bool {
 			rows = append(rows, [2][]byte{old, new})
-			return perr == nil
+			return true
 		})
-		if err = errors.Join(err, perr); err != nil {
+		if err != nil {
 			return wire.Event{}, fmt.Errorf("event %d: read data: %w", e.ID, err)
 		}
 		// One statement's rows may move keys onto each other's: resolve

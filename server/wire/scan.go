@@ -227,23 +227,36 @@ func afterItem(b []byte, j int, closing byte, item string) (next int, done bool,
 	return 0, false, fmt.Errorf("JSON: found %q after %s", b[i], item)
 }
 
-// UpdatePair splits an update's [old, new] pair.
-func UpdatePair(b []byte) (old, new []byte, err error) {
-	n := 0
-	err = ArrayElems(b, func(e []byte) bool {
-		switch n {
-		case 0:
-			old = e
-		case 1:
-			new = e
+// UpdatePairs calls fn with the old and the new row of each [old, new]
+// pair of an update's data, in order, until fn returns false. The data is
+// walked once.
+func UpdatePairs(data []byte, fn func(old, new []byte) bool) error {
+	_, err := arrayAt(data, 0, func(i int) (int, error) {
+		var rows [2][]byte
+		n := 0
+		end, err := arrayAt(data, i, func(i int) (int, error) {
+			j, err := skipValue(data, i)
+			if err == nil && n < 2 {
+				rows[n] = data[i:j]
+			}
+			n++
+			return j, err
+		})
+		if err != nil {
+			return 0, err
 		}
-		n++
-		return n <= 2
+		if n != 2 {
+			return 0, errors.New("JSON: an update's row is not an [old, new] pair")
+		}
+		if !fn(rows[0], rows[1]) {
+			return 0, errStop
+		}
+		return end, nil
 	})
-	if err == nil && n != 2 {
-		err = errors.New("JSON: an update's row is not an [old, new] pair")
+	if err == errStop {
+		return nil
 	}
-	return old, new, err
+	return err
 }
 
 // ChunkEvents reads the events of a chunk's JSON, which must be valid

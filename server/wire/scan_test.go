@@ -32,6 +32,7 @@ func decodeMembers(t *testing.T, b []byte) (names []string, values []string) {
 }
 
 var scanSeeds = []string{
+	`[[{"a":1},{"a":2}],[ "x" , [1,{"b":"]"}] ]]`,
 	`{}`,
 	`[]`,
 	`[1, 2.5e-3, -0, true, false, null]`,
@@ -85,11 +86,29 @@ func TestScan_MalformedIsAnError(t *testing.T) {
 			t.Errorf("%q: no error from either scan", in)
 		}
 	}
-	if _, _, err := UpdatePair([]byte(`[{"a":1}]`)); err == nil {
-		t.Error("a pair of one row: no error")
+	for _, in := range []string{`[[{"a":1}]]`, `[[{"a":1},{"a":2},{"a":3}]]`, `[[{"a":1},{"a":2}],[]]`, `[{"a":1}]`, `[[{"a":1},{"a":2}]`} {
+		if err := UpdatePairs([]byte(in), func(_, _ []byte) bool { return true }); err == nil {
+			t.Errorf("%s: no error, want one (not [old, new] pairs)", in)
+		}
 	}
-	if _, _, err := UpdatePair([]byte(`[{"a":1},{"a":2},{"a":3}]`)); err == nil {
-		t.Error("a pair of three rows: no error")
+}
+
+func TestUpdatePairs(t *testing.T) {
+	var got []string
+	err := UpdatePairs([]byte(` [ [{"a":1},{"a":2}] , [ {"a":"]"} , {"a":[3]} ] ] `), func(old, new []byte) bool {
+		got = append(got, string(old)+" -> "+string(new))
+		return true
+	})
+	if want := []string{`{"a":1} -> {"a":2}`, `{"a":"]"} -> {"a":[3]}`}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("UpdatePairs = %q, %v; want %q", got, err, want)
+	}
+	got = nil
+	err = UpdatePairs([]byte(`[[1,2],[3,4],[5,6]]`), func(old, new []byte) bool {
+		got = append(got, string(old)+string(new))
+		return len(got) < 2
+	})
+	if want := []string{"12", "34"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("UpdatePairs stopped after the second pair = %q, %v; want %q", got, err, want)
 	}
 }
 
@@ -106,6 +125,19 @@ func FuzzScan(f *testing.F) {
 		if json.Unmarshal(b, &want) == nil && want != nil { // null decodes to a nil slice
 			if errA != nil || len(got) != len(want) {
 				t.Fatalf("%q: scanned %d elements (%v), encoding/json %d", b, len(got), errA, len(want))
+			}
+		}
+		var pairs [][2][]byte
+		errP := UpdatePairs(b, func(old, new []byte) bool { pairs = append(pairs, [2][]byte{old, new}); return true })
+		var wantPairs [][]json.RawMessage
+		if json.Unmarshal(b, &wantPairs) == nil && wantPairs != nil && !slices.ContainsFunc(wantPairs, func(p []json.RawMessage) bool { return len(p) != 2 }) {
+			if errP != nil || len(pairs) != len(wantPairs) {
+				t.Fatalf("%q: scanned %d pairs (%v), encoding/json %d", b, len(pairs), errP, len(wantPairs))
+			}
+			for i, p := range pairs {
+				if !bytes.Equal(p[0], wantPairs[i][0]) || !bytes.Equal(p[1], wantPairs[i][1]) {
+					t.Fatalf("%q: pair %d = %s, %s; encoding/json %s, %s", b, i, p[0], p[1], wantPairs[i][0], wantPairs[i][1])
+				}
 			}
 		}
 		n := 0
