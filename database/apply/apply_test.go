@@ -262,6 +262,26 @@ func TestApplyEvents_UpdatePairs(t *testing.T) {
 	}
 }
 
+// An update finds its rows by the old rows' key columns alone, which must
+// be picked out of the row whatever their names and order.
+func TestApplyEvents_UpdateKeyNames(t *testing.T) {
+	t.Parallel()
+	db, _ := dbtest.Migrated(t)
+	cols := `(v text, "Key ""1"" é" int, k2 text, w int, PRIMARY KEY (k2, "Key ""1"" é"))`
+	dbtest.Exec(t, db, `CREATE TABLE public.src_names `+cols)
+	dbtest.Exec(t, db, `CREATE TABLE public.names `+cols)
+	dbtest.Exec(t, db, `INSERT INTO public.src_names SELECT 'v' || i, i, 'k' || (i % 4), i FROM generate_series(1, 40) i`)
+	ev := func(id int64, op wire.Op, rows int, data json.RawMessage) wire.Event {
+		return wire.Event{ID: id, Schema: "public", Table: "names", Op: op, Rows: rows, Data: data}
+	}
+	mustApply(t, db, ev(1, wire.OpInsert, 40, rowsJSON(t, db, `SELECT * FROM public.src_names ORDER BY 2`)))
+	olds := rowsJSON(t, db, `SELECT * FROM public.src_names WHERE w % 2 = 0 ORDER BY w`)
+	dbtest.Exec(t, db, `UPDATE public.src_names SET v = v || ' changed', "Key ""1"" é" = "Key ""1"" é" + 100 WHERE w % 2 = 0`)
+	news := rowsJSON(t, db, `SELECT * FROM public.src_names WHERE w % 2 = 0 ORDER BY w`)
+	mustApply(t, db, ev(2, wire.OpUpdate, 20, pairs(t, olds, news)))
+	sameRows(t, db, "public.src_names", "public.names", "w", "after updates that move the key")
+}
+
 func TestApplyEvents_Truncate(t *testing.T) {
 	t.Parallel()
 	db, _ := dbtest.Migrated(t)
