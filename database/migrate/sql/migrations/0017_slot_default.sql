@@ -9,16 +9,14 @@
 -- in an unexpected slot is safe: a slot is emptied only once its own
 -- events are stored by every target, see slot_done.sql.) SET DEFAULT on a
 -- partitioned table sets it on its partitions too.
-ALTER TABLE teleport.event ALTER COLUMN slot SET DEFAULT
-    (COALESCE(pg_catalog.pg_sequence_last_value('teleport.slot_seq'::pg_catalog.regclass), 0) OPERATOR(pg_catalog.%) 3)::smallint;
-ALTER TABLE teleport.tick ALTER COLUMN slot SET DEFAULT
-    (COALESCE(pg_catalog.pg_sequence_last_value('teleport.slot_seq'::pg_catalog.regclass), 0) OPERATOR(pg_catalog.%) 3)::smallint;
-ALTER TABLE teleport.batch ALTER COLUMN slot SET DEFAULT
-    (COALESCE(pg_catalog.pg_sequence_last_value('teleport.slot_seq'::pg_catalog.regclass), 0) OPERATOR(pg_catalog.%) 3)::smallint;
-ALTER TABLE teleport.batch_ddl ALTER COLUMN slot SET DEFAULT
-    (COALESCE(pg_catalog.pg_sequence_last_value('teleport.slot_seq'::pg_catalog.regclass), 0) OPERATOR(pg_catalog.%) 3)::smallint;
-ALTER TABLE teleport.cursor ALTER COLUMN slot SET DEFAULT
-    (COALESCE(pg_catalog.pg_sequence_last_value('teleport.slot_seq'::pg_catalog.regclass), 0) OPERATOR(pg_catalog.%) 3)::smallint;
-ALTER TABLE teleport.ack ALTER COLUMN slot SET DEFAULT
-    (COALESCE(pg_catalog.pg_sequence_last_value('teleport.slot_seq'::pg_catalog.regclass), 0) OPERATOR(pg_catalog.%) 3)::smallint;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['event', 'tick', 'batch', 'batch_ddl', 'cursor', 'ack'] LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE teleport.%I ALTER COLUMN slot SET DEFAULT %s', t,
+            $d$(COALESCE(pg_catalog.pg_sequence_last_value('teleport.slot_seq'::pg_catalog.regclass), 0) OPERATOR(pg_catalog.%) 3)::smallint$d$);
+    END LOOP;
+END
+$$;
 DROP FUNCTION teleport.slot();
