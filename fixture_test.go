@@ -35,7 +35,11 @@ func TestMain(m *testing.M) {
 	// Sources move on to their next slot every fraction of a second, so
 	// every end-to-end test runs across many rotations and emptied slots.
 	vacuum.RotateEvery = 300 * time.Millisecond
-	os.Exit(dbtest.Run(m))
+	code := dbtest.Run(m)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // The end-to-end tests run a source and a target cluster of PG_BINDIR's
@@ -269,12 +273,16 @@ func mustRead(t testing.TB, p string) string {
 	return string(b)
 }
 
+// binDir holds the command buildBinary built, removed by TestMain.
+var binDir string
+
 // buildBinary builds the teleport command once per test binary.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "teleport-bin")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "teleport")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
