@@ -590,15 +590,31 @@ func benchCapture(t *testing.T) []benchRow {
 		execSQL(t, db, `VACUUM ANALYZE`)
 		execSQL(t, admin, `CHECKPOINT`)
 	}
+	// One session committing loopTx transactions of one UPDATE and one
+	// INSERT each, timed: on two shared cores its time moves far less than
+	// pgbench's TPS, so it shows what each mode adds to a transaction.
+	execSQL(t, db, `CREATE PROCEDURE public.bench_loop(n int) LANGUAGE plpgsql AS $$
+		BEGIN
+			FOR i IN 1..n LOOP
+				UPDATE public.pgbench_accounts SET abalance = abalance + 1 WHERE aid = (i * 7919) % 1000000 + 1;
+				INSERT INTO public.pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, i, 1, now());
+				COMMIT;
+			END LOOP;
+		END $$`)
+	const loopTx = 20000
 	tps := map[string][]float64{}
+	perTx := map[string][]float64{} // µs per loop transaction
 	for round := range 3 {
 		for _, mode := range modes {
 			setMode(mode)
 			tps[mode] = append(tps[mode], pgbenchTPS(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "-T", "8"))
+			start := time.Now()
+			execSQL(t, db, fmt.Sprintf(`CALL public.bench_loop(%d)`, loopTx))
+			perTx[mode] = append(perTx[mode], float64(time.Since(start).Microseconds())/loopTx)
 		}
 		var line []string
 		for _, mode := range modes {
-			line = append(line, fmt.Sprintf("%s %.0f", mode, tps[mode][round]))
+			line = append(line, fmt.Sprintf("%s %.0f (%.1f µs/tx alone)", mode, tps[mode][round], perTx[mode][round]))
 		}
 		t.Logf("round %d: tps %s", round+1, strings.Join(line, ", "))
 	}
@@ -622,6 +638,11 @@ func benchCapture(t *testing.T) []benchRow {
 	var table []benchRow
 	for _, mode := range modes[1:] {
 		table = append(table, benchRow{"pgbench TPS, capture: " + mode + " (ref: none)", fmt.Sprintf("%.0f", median(tps[mode])), fmt.Sprintf("%.0f", none), ratio(median(tps[mode]), none)})
+	}
+	noneTx := median(perTx["none"])
+	for _, mode := range modes[1:] {
+		table = append(table, benchRow{"µs per transaction of one UPDATE and one INSERT, one session, capture: " + mode + " (ref: none)",
+			fmt.Sprintf("%.1f", median(perTx[mode])), fmt.Sprintf("%.1f", noneTx), ratio(median(perTx[mode]), noneTx)})
 	}
 	for i, stmt := range []string{"INSERT", "UPDATE"} {
 		for _, mode := range []string{"teleport", "pgq"} {
