@@ -28,6 +28,7 @@ type Worker struct {
 	log       *slog.Logger
 	synced    bool
 	idle      bool         // the last pass cut every target up to its tick, and no batch
+	quickTill time.Time    // passes that cut nothing come quickly until then (see nextPass)
 	quiet     atomic.Int64 // unix nanoseconds: when a pass last found nothing to cut (see QuietAt)
 	onBatch   func()
 
@@ -108,7 +109,11 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.log.Debug("batches cut", "batches", res.Batches, "events", res.Events)
 			}
 		}
-		timer.Reset(w.nextPass(res, now.Sub(last)))
+		next := w.interval
+		if err == nil {
+			next = w.nextPass(res, now.Sub(last), now)
+		}
+		timer.Reset(next)
 		last = now
 	}
 }
@@ -116,18 +121,33 @@ func (w *Worker) Run(ctx context.Context) error {
 // quickBelow is the rate of events under which the batcher cuts quickly.
 const quickBelow = 10000 // events per second
 
-// nextPass is how long to wait after a pass that cut res from the events
-// of the last since: the interval, or a fifth of it (at least 10 ms) when
-// the pass cut a batch and events came at under quickBelow a second. While
-// changes trickle in, each then waits a fifth of an interval to be cut
-// instead of up to a whole one, which is most of its way to the target.
-// A busy stream keeps the interval, so its batches stay large: each batch
-// costs a few milliseconds of work on either side whatever its size.
-func (w *Worker) nextPass(res Result, since time.Duration) time.Duration {
-	if res.Batches == 0 || since <= 0 || float64(res.Events)/since.Seconds() >= quickBelow {
+// quickFor is how long after its last batch the batcher keeps looking for
+// new events at a quick pace. A pass that finds nothing costs one cheap
+// query (see RunOnce).
+const quickFor = 10 * time.Second
+
+// nextPass is how long to wait after a pass, ending at now, that cut res
+// from the events of the last since: a fifth of the interval (at least
+// 10 ms) when the pass cut a batch and events came at under quickBelow a
+// second, or when it cut nothing less than quickFor after a batch; the
+// interval otherwise. While changes trickle in, or come now and then, each
+// waits a fifth of an interval to be cut instead of up to a whole one,
+// which is most of its way to the target. A busy stream keeps the
+// interval, so its batches stay large: each batch costs a few milliseconds
+// of work on either side whatever its size.
+func (w *Worker) nextPass(res Result, since time.Duration, now time.Time) time.Duration {
+	quick := min(w.interval, max(w.interval/5, 10*time.Millisecond))
+	if res.Batches == 0 {
+		if now.Before(w.quickTill) {
+			return quick
+		}
 		return w.interval
 	}
-	return min(w.interval, max(w.interval/5, 10*time.Millisecond))
+	w.quickTill = now.Add(quickFor)
+	if since <= 0 || float64(res.Events)/since.Seconds() >= quickBelow {
+		return w.interval
+	}
+	return quick
 }
 
 // SyncTargets records the configured targets, once: a new target starts at
