@@ -195,7 +195,7 @@ func waitApplied(t *testing.T, p *benchPair, timeout time.Duration) time.Time {
 // backlog is written, then enabled, and timed until the target has it all.
 type nativeRef struct {
 	insertRowsPerSec, updateRowsPerSec, mixedRowsPerSec, oltpTxPerSec float64
-	lag                                                               lagFigures
+	lag, idleLag                                                      lagFigures
 }
 
 // mixedSingles is how many single-row transactions the mixed backlog has
@@ -275,7 +275,8 @@ func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
 	// history gets one row per transaction, the transaction's last change.
 	dbtest.WaitFor(t, 10*time.Minute, "native replication of the pgbench backlog", func() bool { return count(dstDB, "public.pgbench_history") == want })
 	ref.oltpTxPerSec = float64(clients*perClient) / time.Since(start).Seconds()
-	ref.lag = measureLag(t, src, srcName, src.Connect(t, srcName), dstDB)
+	ref.idleLag = measureLag(t, src, srcName, src.Connect(t, srcName), dstDB, true)
+	ref.lag = measureLag(t, src, srcName, src.Connect(t, srcName), dstDB, false)
 	execSQL(t, dstAdmin, `DROP SUBSCRIPTION bench`)
 	return ref
 }
@@ -328,32 +329,51 @@ func (l lagFigures) String() string {
 	return ms(l.p50) + " / " + ms(l.p99) + " / " + ms(l.max)
 }
 
-// lagDuration is how long pgbench runs at a fixed rate while lag is sampled.
-const lagDuration = 60 * time.Second
+// lagDuration is how long pgbench runs at a fixed rate while lag is sampled;
+// idleLagDuration how long lag is sampled with nothing else running.
+const (
+	lagDuration     = 60 * time.Second
+	idleLagDuration = 20 * time.Second
+)
 
-// measureLag runs pgbench at 500 TPS on the source for lagDuration while a
-// heartbeat row is inserted every 100 ms, and returns how long each
-// heartbeat took to appear on the target (one clock: both clusters are on
-// this machine), polled every 5 ms.
-func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB) lagFigures {
+// measureLag runs pgbench at 500 TPS on the source for lagDuration (idle:
+// nothing, for idleLagDuration) while a heartbeat row is inserted every
+// 100 ms, and returns how long each heartbeat took to appear on the target
+// (one clock: both clusters are on this machine), polled every 5 ms.
+func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB, idle bool) lagFigures {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), lagDuration)
+	d := lagDuration
+	if idle {
+		d = idleLagDuration
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	load := make(chan string, 1)
 	go func() {
-		load <- pgbench(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "--rate", "500", "-T", strconv.Itoa(int(lagDuration/time.Second)))
+		if idle {
+			load <- ""
+			return
+		}
+		load <- pgbench(t, c, name, "-c", "4", "-j", "2", "-M", "prepared", "--rate", "500", "-T", strconv.Itoa(int(d/time.Second)))
 	}()
+	// Heartbeats are numbered after those of an earlier run.
+	var seen int
+	if err := src.QueryRow(`SELECT coalesce(max(seq), 0) FROM public.heartbeat`).Scan(&seen); err != nil {
+		t.Fatal(err)
+	}
 	cpu0 := clusterCPU(t, c)
 	sent := map[int]time.Time{}
 	var mu sync.Mutex
+	beat := make(chan error, 1)
 	go func() {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		for seq := 1; ctx.Err() == nil; seq++ {
+		for seq := seen + 1; ctx.Err() == nil; seq++ {
 			mu.Lock()
 			sent[seq] = time.Now()
 			mu.Unlock()
-			if _, err := src.Exec(`INSERT INTO public.heartbeat VALUES ($1, now())`, seq); err != nil {
+			if _, err := src.ExecContext(ctx, `INSERT INTO public.heartbeat VALUES ($1, now())`, seq); err != nil && ctx.Err() == nil {
+				beat <- fmt.Errorf("heartbeat %d: %w", seq, err)
 				return
 			}
 			select {
@@ -361,9 +381,9 @@ func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB) 
 			case <-tick.C:
 			}
 		}
+		beat <- nil
 	}()
 	var lags []time.Duration
-	seen := 0
 	for ctx.Err() == nil {
 		var top sql.NullInt64
 		if err := dst.QueryRow(`SELECT max(seq) FROM public.heartbeat`).Scan(&top); err == nil && int(top.Int64) > seen {
@@ -378,8 +398,11 @@ func measureLag(t *testing.T, c *dbtest.Cluster, name string, src, dst *sql.DB) 
 		time.Sleep(5 * time.Millisecond) // the sampling period, not a wait for a condition
 	}
 	<-load
+	if err := <-beat; err != nil {
+		t.Fatal(err)
+	}
 	if len(lags) == 0 {
-		t.Fatalf("no heartbeat reached the target in %v", lagDuration)
+		t.Fatalf("no heartbeat reached the target in %v", d)
 	}
 	slices.Sort(lags)
 	return lagFigures{p50: lags[len(lags)/2], p99: lags[len(lags)*99/100], max: lags[len(lags)-1], srcCPU: clusterCPU(t, c) - cpu0}
@@ -460,7 +483,14 @@ func benchReplication(t *testing.T) []benchRow {
 	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/took.Seconds()), "", ""})
 
 	srcCPU, dstCPU := src.cpuSeconds(), dst.cpuSeconds()
-	lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB)
+	idleLag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB, true)
+	srcCPU, dstCPU = src.cpuSeconds()-srcCPU, dst.cpuSeconds()-dstCPU
+	table = append(table, benchRow{"lag with nothing but the heartbeat, ms p50 / p99 / max (ref: native)", idleLag.String(), native.idleLag.String(), ""})
+	table = append(table, benchRow{"  same, CPU s: source cluster (ref: native's, walsender included)",
+		fmt.Sprintf("%.1f", idleLag.srcCPU), fmt.Sprintf("%.1f", native.idleLag.srcCPU), ratio(idleLag.srcCPU, native.idleLag.srcCPU)})
+	table = append(table, benchRow{"  same, CPU s: source instance / target instance", fmt.Sprintf("%.1f / %.1f", srcCPU, dstCPU), "", ""})
+	srcCPU, dstCPU = src.cpuSeconds(), dst.cpuSeconds()
+	lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB, false)
 	srcCPU, dstCPU = src.cpuSeconds()-srcCPU, dst.cpuSeconds()-dstCPU
 	table = append(table, benchRow{"lag at 500 TPS, ms p50 / p99 / max (ref: native)", lag.String(), native.lag.String(), ""})
 	table = append(table, benchRow{"  same, CPU s: source cluster, pgbench's backends included (ref: native's, walsender included)",
@@ -557,7 +587,22 @@ func benchCapture(t *testing.T) []benchRow {
 		CREATE FUNCTION public.floor_empty() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
 		CREATE FUNCTION public.floor_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public.floor_sink VALUES (1); RETURN NULL; END$$;
 		CREATE FUNCTION public.floor_btree() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public.floor_sink_btree DEFAULT VALUES; RETURN NULL; END$$;`)
-	floors := map[string]string{"floor: empty trigger": "floor_empty", "floor: one row": "floor_row", "floor: one row, btree": "floor_btree"}
+	// For bulk statements, one more floor: a trigger that turns every row
+	// of its transition tables into JSON once and keeps nothing, what any
+	// capture of rows as JSON must do (the empty trigger is the cost of
+	// the transition tables themselves).
+	execSQL(t, db, `CREATE FUNCTION public.floor_json() RETURNS trigger LANGUAGE plpgsql AS $$
+		DECLARE total bigint;
+		BEGIN
+			IF TG_OP <> 'INSERT' THEN
+				SELECT sum(octet_length(row_to_json(o.*)::text)) INTO total FROM o;
+			END IF;
+			IF TG_OP <> 'DELETE' THEN
+				SELECT sum(octet_length(row_to_json(n.*)::text)) INTO total FROM n;
+			END IF;
+			RETURN NULL;
+		END$$;`)
+	floors := map[string]string{"floor: empty trigger": "floor_empty", "floor: one row": "floor_row", "floor: one row, btree": "floor_btree", "floor: rows to JSON": "floor_json"}
 	modes := []string{"none", "floor: empty trigger", "floor: one row", "floor: one row, btree", "teleport", "pgq"}
 	setMode := func(mode string) {
 		dropCapture(t, db)
@@ -575,7 +620,7 @@ func benchCapture(t *testing.T) []benchRow {
 			if _, err := capture.InstallCapture(ctx, db, func(schema, _ string) bool { return schema == "public" }, false); err != nil {
 				t.Fatal(err)
 			}
-		case "floor: empty trigger", "floor: one row", "floor: one row, btree":
+		case "floor: empty trigger", "floor: one row", "floor: one row, btree", "floor: rows to JSON":
 			for _, tbl := range tables {
 				execSQL(t, db, `CREATE TRIGGER floor_insert AFTER INSERT ON `+tbl+` REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.`+floors[mode]+`();
 					CREATE TRIGGER floor_update AFTER UPDATE ON `+tbl+` REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION public.`+floors[mode]+`();
@@ -618,19 +663,26 @@ func benchCapture(t *testing.T) []benchRow {
 		}
 		t.Logf("round %d: tps %s", round+1, strings.Join(line, ", "))
 	}
-	bulk := map[string][2]time.Duration{}
-	for _, mode := range []string{"none", "teleport", "pgq"} {
-		setMode(mode)
-		execSQL(t, db, `TRUNCATE public.bulk`)
-		execSQL(t, admin, `CHECKPOINT`)
-		start := time.Now()
-		execSQL(t, db, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
-		ins := time.Since(start)
-		execSQL(t, db, `VACUUM public.bulk`)
-		execSQL(t, admin, `CHECKPOINT`)
-		start = time.Now()
-		execSQL(t, db, `UPDATE public.bulk SET abalance = abalance + 1`)
-		bulk[mode] = [2]time.Duration{ins, time.Since(start)}
+	// Bulk statements, modes alternated, medians of three: an INSERT of
+	// 1,000,000 rows into an empty table, then an UPDATE of all of them.
+	bulkModes := []string{"none", "floor: empty trigger", "floor: rows to JSON", "teleport", "pgq"}
+	bulk := map[string][2][]float64{} // seconds: INSERT, UPDATE
+	for range 3 {
+		for _, mode := range bulkModes {
+			setMode(mode)
+			execSQL(t, db, `TRUNCATE public.bulk`)
+			execSQL(t, admin, `CHECKPOINT`)
+			start := time.Now()
+			execSQL(t, db, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
+			ins := time.Since(start)
+			execSQL(t, db, `VACUUM public.bulk`)
+			execSQL(t, db, `TRUNCATE teleport.event, public.floor_sink, public.floor_sink_btree`)
+			execSQL(t, admin, `CHECKPOINT`)
+			start = time.Now()
+			execSQL(t, db, `UPDATE public.bulk SET abalance = abalance + 1`)
+			b := bulk[mode]
+			bulk[mode] = [2][]float64{append(b[0], ins.Seconds()), append(b[1], time.Since(start).Seconds())}
+		}
 	}
 	setMode("none")
 	none := median(tps["none"])
@@ -645,14 +697,14 @@ func benchCapture(t *testing.T) []benchRow {
 			fmt.Sprintf("%.1f", median(perTx[mode])), fmt.Sprintf("%.1f", noneTx), ratio(median(perTx[mode]), noneTx)})
 	}
 	for i, stmt := range []string{"INSERT", "UPDATE"} {
-		for _, mode := range []string{"teleport", "pgq"} {
-			table = append(table, benchRow{stmt + " 1,000,000 rows, s, capture: " + mode + " (ref: none)", secs(bulk[mode][i]), secs(bulk["none"][i]), ratio(bulk[mode][i].Seconds(), bulk["none"][i].Seconds())})
+		none := median(bulk["none"][i])
+		for _, mode := range bulkModes[1:] {
+			took := median(bulk[mode][i])
+			table = append(table, benchRow{stmt + " 1,000,000 rows, s, capture: " + mode + " (ref: none)", fmt.Sprintf("%.2f", took), fmt.Sprintf("%.2f", none), ratio(took, none)})
 		}
 	}
 	return table
 }
-
-func secs(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
 
 // dropCapture removes every capture trigger, for runs without capture.
 func dropCapture(t *testing.T, db *sql.DB) {
