@@ -482,20 +482,23 @@ func benchReplication(t *testing.T) []benchRow {
 	table = append(table, benchRow{"  same, target instance CPU s / drain s", fmt.Sprintf("%.1f / %.1f", dst.cpuSeconds(), took.Seconds()), "", ""})
 	table = append(table, benchRow{"  same, row changes/s applied", fmt.Sprintf("%.0f", float64(events)/took.Seconds()), "", ""})
 
-	srcCPU, dstCPU := src.cpuSeconds(), dst.cpuSeconds()
-	idleLag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB, true)
-	srcCPU, dstCPU = src.cpuSeconds()-srcCPU, dst.cpuSeconds()-dstCPU
-	table = append(table, benchRow{"lag with nothing but the heartbeat, ms p50 / p99 / max (ref: native)", idleLag.String(), native.idleLag.String(), ""})
-	table = append(table, benchRow{"  same, CPU s: source cluster (ref: native's, walsender included)",
-		fmt.Sprintf("%.1f", idleLag.srcCPU), fmt.Sprintf("%.1f", native.idleLag.srcCPU), ratio(idleLag.srcCPU, native.idleLag.srcCPU)})
-	table = append(table, benchRow{"  same, CPU s: source instance / target instance", fmt.Sprintf("%.1f / %.1f", srcCPU, dstCPU), "", ""})
-	srcCPU, dstCPU = src.cpuSeconds(), dst.cpuSeconds()
-	lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB, false)
-	srcCPU, dstCPU = src.cpuSeconds()-srcCPU, dst.cpuSeconds()-dstCPU
-	table = append(table, benchRow{"lag at 500 TPS, ms p50 / p99 / max (ref: native)", lag.String(), native.lag.String(), ""})
-	table = append(table, benchRow{"  same, CPU s: source cluster, pgbench's backends included (ref: native's, walsender included)",
-		fmt.Sprintf("%.1f", lag.srcCPU), fmt.Sprintf("%.1f", native.lag.srcCPU), ratio(lag.srcCPU, native.lag.srcCPU)})
-	table = append(table, benchRow{"  same, CPU s: source instance / target instance", fmt.Sprintf("%.1f / %.1f", srcCPU, dstCPU), "", ""})
+	// Lag with nothing but the heartbeat, then at 500 TPS.
+	for _, run := range []struct {
+		idle       bool
+		name, load string
+		native     lagFigures
+	}{
+		{true, "lag with nothing but the heartbeat", "", native.idleLag},
+		{false, "lag at 500 TPS", ", pgbench's backends included", native.lag},
+	} {
+		srcCPU, dstCPU := src.cpuSeconds(), dst.cpuSeconds()
+		lag := measureLag(t, p.src, p.srcName, p.srcDB, p.dstDB, run.idle)
+		srcCPU, dstCPU = src.cpuSeconds()-srcCPU, dst.cpuSeconds()-dstCPU
+		table = append(table, benchRow{run.name + ", ms p50 / p99 / max (ref: native)", lag.String(), run.native.String(), ""})
+		table = append(table, benchRow{"  same, CPU s: source cluster" + run.load + " (ref: native's, walsender included)",
+			fmt.Sprintf("%.1f", lag.srcCPU), fmt.Sprintf("%.1f", run.native.srcCPU), ratio(lag.srcCPU, run.native.srcCPU)})
+		table = append(table, benchRow{"  same, CPU s: source instance / target instance", fmt.Sprintf("%.1f / %.1f", srcCPU, dstCPU), "", ""})
+	}
 	table = append(table, benchRow{"peak RSS during the OLTP backlog and lag run, MiB: src / dst", fmt.Sprintf("%.0f / %.0f", src.peakRSS(), dst.peakRSS()), "", ""})
 	waitCut(t, p.srcDB)
 	waitApplied(t, p, 5*time.Minute)
@@ -777,12 +780,18 @@ func benchLoad(t *testing.T) []benchRow {
 	pgbench(t, src, srcName, "-i", "-q", "-s", strconv.Itoa(loadScale))
 	tables := []string{"pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"}
 
-	pipe := func() time.Duration {
+	// cpu is what both clusters' processes have used so far, in seconds.
+	cpu := func() float64 { return clusterCPU(t, src) + clusterCPU(t, dst) }
+	// pipe returns its time, and the CPU seconds of both clusters and of
+	// the psql processes.
+	pipe := func() (time.Duration, float64, float64) {
 		_, name := dst.NewDB(t)
 		pgbench(t, dst, name, "-i", "-q", "-I", "dtp", "-s", strconv.Itoa(loadScale)) // the tables and keys, no rows
 		psql := func(c *dbtest.Cluster, db, sql string) string {
 			return fmt.Sprintf("%s -X -q -h %s -p %d -U %s -d %s -c '%s'", c.ClientPath("psql"), c.Host, c.Port, dbtest.Role, db, sql)
 		}
+		var procs float64
+		cpu0 := cpu()
 		start := time.Now()
 		for _, tbl := range tables {
 			cmd := exec.Command("sh", "-c", psql(src, srcName, "COPY (SELECT * FROM public."+tbl+") TO STDOUT")+" | "+
@@ -791,8 +800,9 @@ func benchLoad(t *testing.T) []benchRow {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("pipe %s: %v\n%s", tbl, err, out)
 			}
+			procs += (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() // the shell's, its psqls' included
 		}
-		return time.Since(start)
+		return time.Since(start), cpu() - cpu0, procs
 	}
 
 	type loadRun struct {
@@ -800,6 +810,7 @@ func benchLoad(t *testing.T) []benchRow {
 		bytes                   int64
 		srcRSS, dstRSS, loadRSS float64
 		verify, hash            time.Duration // -mode verify of pgbench_accounts, and the plain hash query
+		clusterCPU, procCPU     float64       // CPU seconds of the load: both clusters, the three teleport processes
 	}
 	runs := 0
 	teleport := func(flags ...string) loadRun {
@@ -823,11 +834,13 @@ func benchLoad(t *testing.T) []benchRow {
 		var log bytes.Buffer
 		cmd := exec.Command(bin, append([]string{"-config", srcCfg, "-mode", "initial-load", "-load-target", target}, flags...)...)
 		cmd.Stderr = &log
+		cpu0, srcCPU0, dstCPU0 := cpu(), srcProc.cpuSeconds(), dstProc.cpuSeconds()
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("load: %v\n%s", err, log.String())
 		}
-		r := loadRun{took: time.Since(start), srcRSS: srcProc.peakRSS(), dstRSS: dstProc.peakRSS()}
+		r := loadRun{took: time.Since(start), srcRSS: srcProc.peakRSS(), dstRSS: dstProc.peakRSS(), clusterCPU: cpu() - cpu0,
+			procCPU: srcProc.cpuSeconds() - srcCPU0 + dstProc.cpuSeconds() - dstCPU0 + (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()}
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			r.loadRSS = float64(ru.Maxrss) / 1024
 		}
@@ -862,11 +875,15 @@ func benchLoad(t *testing.T) []benchRow {
 	}
 
 	var pipes, loads, chunked, verifies, hashes []float64
+	var pipeCPU, loadCPU [2][]float64 // clusters, processes
 	var last loadRun
 	for range loadRuns() {
-		pipes = append(pipes, pipe().Seconds())
+		took, clusters, procs := pipe()
+		pipes = append(pipes, took.Seconds())
+		pipeCPU = [2][]float64{append(pipeCPU[0], clusters), append(pipeCPU[1], procs)}
 		last = teleport()
 		loads = append(loads, last.took.Seconds())
+		loadCPU = [2][]float64{append(loadCPU[0], last.clusterCPU), append(loadCPU[1], last.procCPU)}
 		verifies, hashes = append(verifies, last.verify.Seconds()), append(hashes, last.hash.Seconds())
 		chunked = append(chunked, teleport("-chunk-mb", "128").took.Seconds())
 	}
@@ -875,6 +892,8 @@ func benchLoad(t *testing.T) []benchRow {
 	return []benchRow{
 		{fmt.Sprintf("initial load, pgbench scale %d (%.0f MiB of COPY text; every table whole: none reaches 2 GiB), MiB/s (ref: psql COPY pipe)", loadScale, mib),
 			fmt.Sprintf("%.1f", tp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", tp/pp)},
+		{"  same, CPU s: both clusters / the load's processes (ref: the pipe's clusters / its psqls)",
+			fmt.Sprintf("%.1f / %.1f", median(loadCPU[0]), median(loadCPU[1])), fmt.Sprintf("%.1f / %.1f", median(pipeCPU[0]), median(pipeCPU[1])), ""},
 		{"same, pgbench_accounts in parallel chunks of 128 MiB (-chunk-mb 128)", fmt.Sprintf("%.1f", cp), fmt.Sprintf("%.1f", pp), fmt.Sprintf("%.2f", cp/pp)},
 		{"peak RSS during it, MiB: source / target / load command", fmt.Sprintf("%.0f / %.0f / %.0f", last.srcRSS, last.dstRSS, last.loadRSS), "", ""},
 		{fmt.Sprintf("-mode verify of pgbench_accounts (scale %d), s (ref: its hash query on the source)", loadScale),
