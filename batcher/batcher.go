@@ -184,8 +184,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		// After a pass that found nothing to cut, a tick is taken only
 		// when there is something after the targets' ticks: an idle
 		// source costs one cheap query a pass, not a tick and a cut. (A
-		// busy one goes straight to its tick: under a long snapshot the
-		// check would read as many events as the cut.)
+		// busy one goes straight to its tick, without the query.)
 		pending, err := store.EventsPending(ctx, w.db)
 		if err != nil || !pending {
 			if err == nil {

@@ -206,6 +206,51 @@ func TestWorker_LateCommitter(t *testing.T) {
 	}
 }
 
+// TestWorker_IdlePassSeesLateCommit: after a pass that cut nothing, the
+// next looks for pending events before it takes a tick. It finds a
+// transaction that was running at the targets' last tick and has committed
+// since, and one that began after that tick.
+func TestWorker_IdlePassSeesLateCommit(t *testing.T) {
+	t.Parallel()
+	db := source(t)
+	w := newWorker(t, db, map[string]string{"pub": "public.*"})
+	runOnce(t, w)
+	late, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback()
+	exec(t, late, `INSERT INTO public.a VALUES (100, 'late')`)
+	exec(t, db, `INSERT INTO public.a VALUES (1, 'early')`)
+	if res := runOnce(t, w); res.Batches != 1 {
+		t.Fatalf("pass after the early commit = %+v, want its batch", res)
+	}
+	// This pass takes a tick while the late transaction runs, cuts
+	// nothing, and leaves the worker idle.
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Fatalf("pass with only an uncommitted change = %+v, want no batch", res)
+	}
+	if err := late.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if res := runOnce(t, w); res.Batches != 1 {
+		t.Fatalf("idle pass after the late commit = %+v, want its batch", res)
+	}
+	if got := eventsOf(t, db, "pub", 3); len(got) != 1 || got[0] != `public.a:I:[{"id":100,"v":"late"}]` {
+		t.Errorf("batch 3 = %q, want the late committer's insert", got)
+	}
+	if res := runOnce(t, w); res.Batches != 0 {
+		t.Fatalf("pass with nothing new = %+v, want no batch", res)
+	}
+	exec(t, db, `INSERT INTO public.a VALUES (101, 'new')`)
+	if res := runOnce(t, w); res.Batches != 1 {
+		t.Fatalf("idle pass after a new commit = %+v, want its batch", res)
+	}
+	if got := eventsOf(t, db, "pub", 4); len(got) != 1 || got[0] != `public.a:I:[{"id":101,"v":"new"}]` {
+		t.Errorf("batch 4 = %q, want the new insert", got)
+	}
+}
+
 func TestWorker_SkipsEchoes(t *testing.T) {
 	t.Parallel()
 	db := source(t)
