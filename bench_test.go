@@ -245,29 +245,38 @@ func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
 		return n
 	}
 	var ref nativeRef
+	// disable stops the subscription and waits for its apply worker to
+	// exit: until then it goes on applying what the source writes.
+	disable := func() {
+		execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+		dbtest.WaitFor(t, time.Minute, "the subscription's apply worker to stop", func() bool {
+			var n int
+			return dstAdmin.QueryRow(`SELECT count(*) FROM pg_stat_subscription WHERE subname = 'bench' AND pid IS NOT NULL`).Scan(&n) == nil && n == 0
+		})
+	}
 
-	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+	disable()
 	execSQL(t, srcAdmin, `INSERT INTO public.bulk SELECT i, 1, 0, '' FROM generate_series(1, 1000000) i`)
 	start := time.Now()
 	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench ENABLE`)
 	dbtest.WaitFor(t, 10*time.Minute, "native replication of the bulk insert", func() bool { return count(dstDB, "public.bulk") == 1000000 })
 	ref.insertRowsPerSec = 1e6 / time.Since(start).Seconds()
 
-	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+	disable()
 	execSQL(t, srcAdmin, `UPDATE public.bulk SET abalance = abalance + 1`)
 	start = time.Now()
 	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench ENABLE`)
 	dbtest.WaitFor(t, 10*time.Minute, "native replication of the bulk update", func() bool { return count(dstDB, "public.bulk WHERE abalance = 1") == 1000000 })
 	ref.updateRowsPerSec = 1e6 / time.Since(start).Seconds()
 
-	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+	disable()
 	writeMixed(t, src, srcName, srcAdmin, clients)
 	start = time.Now()
 	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench ENABLE`)
 	dbtest.WaitFor(t, 10*time.Minute, "native replication of the mixed backlog", func() bool { return count(dstDB, "public.mixed") == 1000000+mixedSingles })
 	ref.mixedRowsPerSec = (1e6 + mixedSingles) / time.Since(start).Seconds()
 
-	execSQL(t, dstAdmin, `ALTER SUBSCRIPTION bench DISABLE`)
+	disable()
 	pgbench(t, src, srcName, "-c", strconv.Itoa(clients), "-j", "2", "-M", "prepared", "-t", strconv.Itoa(perClient))
 	want := count(srcAdmin, "public.pgbench_history")
 	start = time.Now()
