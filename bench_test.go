@@ -284,8 +284,9 @@ func measureNative(t *testing.T, scale, clients, perClient int) nativeRef {
 	// history gets one row per transaction, the transaction's last change.
 	dbtest.WaitFor(t, 10*time.Minute, "native replication of the pgbench backlog", func() bool { return count(dstDB, "public.pgbench_history") == want })
 	ref.oltpTxPerSec = float64(clients*perClient) / time.Since(start).Seconds()
-	ref.idleLag = measureLag(t, src, srcName, src.Connect(t, srcName), dstDB, true)
-	ref.lag = measureLag(t, src, srcName, src.Connect(t, srcName), dstDB, false)
+	srcDB := src.Connect(t, srcName)
+	ref.idleLag = measureLag(t, src, srcName, srcDB, dstDB, true)
+	ref.lag = measureLag(t, src, srcName, srcDB, dstDB, false)
 	execSQL(t, dstAdmin, `DROP SUBSCRIPTION bench`)
 	return ref
 }
